@@ -1,0 +1,155 @@
+"""Load a Stable Diffusion checkpoint from local files only: a diffusers folder or one safetensors file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from memaudit.checkpoint.files import (
+    SAFE_SUFFIXES,
+    WeightFile,
+    digest_weight_files,
+    find_weight_files,
+    is_pickle,
+    refuse_pickle,
+)
+from memaudit.errors import CheckpointError
+
+CheckpointFormat = Literal["diffusers", "single-file"]
+# Errors diffusers and transformers raise for a broken or mismatched checkpoint.
+_LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded pipeline and where it came from."""
+
+    source: Path
+    format: CheckpointFormat
+    pipeline: object  # diffusers.StableDiffusionPipeline
+    weight_files: list[WeightFile]
+    config_dir: Path | None = None
+
+
+def quiet_hub_libraries() -> None:
+    """Silence diffusers/transformers progress bars and info logs; memaudit reports progress itself."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _component_folders(root: Path) -> list[Path]:
+    index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
+    return [
+        root / name
+        for name, value in index.items()
+        if not name.startswith("_") and isinstance(value, list) and value[0] is not None and (root / name).is_dir()
+    ]
+
+
+def _check_folder_weights(root: Path, *, allow_pickle: bool) -> list[Path]:
+    """Weight files that will be loaded; refuses components whose only weights are pickles."""
+    loaded: list[Path] = []
+    for folder in _component_folders(root):
+        files = find_weight_files(folder)
+        safe = [path for path in files if path.suffix.lower() in SAFE_SUFFIXES]
+        if safe:
+            loaded.extend(safe)
+            continue
+        for path in files:
+            refuse_pickle(path, allow_pickle=allow_pickle)
+        loaded.extend(files)
+    return loaded
+
+
+def _load_diffusers_folder(root: Path, *, allow_pickle: bool, dtype: torch.dtype):
+    from diffusers import StableDiffusionPipeline
+
+    if not (root / "model_index.json").is_file():
+        raise CheckpointError(f"{root}: not a diffusers checkpoint folder (no model_index.json)")
+    files = _check_folder_weights(root, allow_pickle=allow_pickle)
+    if not files:
+        raise CheckpointError(f"{root}: no weight files found in the folder's components")
+    pipeline = StableDiffusionPipeline.from_pretrained(
+        root,
+        local_files_only=True,
+        use_safetensors=None if allow_pickle else True,
+        dtype=dtype,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    return pipeline, files
+
+
+def _load_single_file(path: Path, config_dir: Path | None, *, allow_pickle: bool, dtype: torch.dtype):
+    from diffusers import StableDiffusionPipeline
+
+    refuse_pickle(path, allow_pickle=allow_pickle)
+    if config_dir is None:
+        raise CheckpointError(
+            f"{path}: a single-file checkpoint needs --config DIR, a local diffusers-format folder with "
+            "the component configs and tokenizer (memaudit never fetches configs from the Hub)"
+        )
+    if not (config_dir / "model_index.json").is_file():
+        raise CheckpointError(f"{config_dir}: not a diffusers config folder (no model_index.json)")
+    pipeline = StableDiffusionPipeline.from_single_file(
+        str(path),
+        config=str(config_dir),
+        local_files_only=True,
+        dtype=dtype,
+        safety_checker=None,
+        requires_safety_checker=False,
+    )
+    return pipeline, [path]
+
+
+def load_checkpoint(
+    path: Path | str,
+    *,
+    config_dir: Path | str | None = None,
+    allow_pickle: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> Checkpoint:
+    """Load a diffusers folder or an original-layout single file, on the CPU, at full precision.
+
+    Pickle-based weights are refused unless ``allow_pickle``; every loaded weight file is digested.
+    """
+    path = Path(path)
+    config = Path(config_dir) if config_dir is not None else None
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder")
+    quiet_hub_libraries()
+    try:
+        if path.is_dir():
+            pipeline, files = _load_diffusers_folder(path, allow_pickle=allow_pickle, dtype=dtype)
+            checkpoint_format: CheckpointFormat = "diffusers"
+        elif path.suffix.lower() in SAFE_SUFFIXES or is_pickle(path):
+            pipeline, files = _load_single_file(path, config, allow_pickle=allow_pickle, dtype=dtype)
+            checkpoint_format = "single-file"
+        else:
+            raise CheckpointError(
+                f"{path}: unrecognised checkpoint; expected a diffusers folder or a .safetensors file"
+            )
+    except CheckpointError:
+        raise
+    except _LOAD_ERRORS as error:
+        raise CheckpointError(f"{path}: cannot load checkpoint: {error}") from error
+    pipeline.set_progress_bar_config(disable=True)
+    for module in (pipeline.unet, pipeline.vae, pipeline.text_encoder):
+        module.eval()
+    return Checkpoint(
+        source=path,
+        format=checkpoint_format,
+        pipeline=pipeline,
+        weight_files=digest_weight_files(path, files),
+        config_dir=config,
+    )

@@ -1,0 +1,1 @@
+"""Tiny SD-layout models built from configs: test fixtures, demo and benchmark starting points."""

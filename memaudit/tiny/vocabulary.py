@@ -1,0 +1,76 @@
+"""A CLIP byte-level BPE vocabulary trained from a word list, so no tokenizer is ever downloaded.
+
+BPE merges are learned with the ``tokenizers`` trainer over the given words, using CLIP's own
+normalisation and pre-tokenisation; the trainer runs until every word is a single token. All 256
+byte symbols, alone and as word ends, stay in the vocabulary, so any other text still tokenizes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+START_TOKEN = "<|startoftext|>"
+END_TOKEN = "<|endoftext|>"
+WORD_END = "</w>"
+# transformers' CLIPTokenizer splits text into words with this pattern before byte-level BPE.
+CLIP_WORD_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
+
+
+def build_vocabulary(words: Iterable[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Token ids and ranked merges learned from ``words``; special tokens take the last two ids."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(end_of_word_suffix=WORD_END, continuing_subword_prefix=""))
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(CLIP_WORD_PATTERN), behavior="removed", invert=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1_000_000,  # no cap: merge until every training word is whole
+        min_frequency=1,
+        initial_alphabet=alphabet,
+        end_of_word_suffix=WORD_END,
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(sorted(set(words)), trainer=trainer)
+    model = json.loads(tokenizer.to_str())["model"]
+    vocab: dict[str, int] = dict(model["vocab"])
+    for symbol in sorted(alphabet):
+        vocab.setdefault(symbol, len(vocab))
+        vocab.setdefault(symbol + WORD_END, len(vocab))
+    vocab[START_TOKEN] = len(vocab)
+    vocab[END_TOKEN] = len(vocab)
+    merges = [tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in model["merges"]]
+    return vocab, merges
+
+
+def write_vocabulary(words: Iterable[str], directory: Path) -> tuple[Path, Path]:
+    """Write ``vocab.json`` and ``merges.txt`` for ``words`` into ``directory``."""
+    vocab, merges = build_vocabulary(words)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab_path = directory / "vocab.json"
+    merges_path = directory / "merges.txt"
+    vocab_path.write_text(json.dumps(vocab, ensure_ascii=False, indent=0), encoding="utf-8")
+    merges_path.write_text(
+        "#version: 0.2\n" + "".join(f"{left} {right}\n" for left, right in merges), encoding="utf-8"
+    )
+    return vocab_path, merges_path
+
+
+def load_clip_tokenizer(vocab_path: Path, merges_path: Path, *, max_length: int = 77):
+    """A ``CLIPTokenizer`` from the two files (passed as data: vocab=/merges=, never a download)."""
+    from transformers import CLIPTokenizer
+
+    vocab = json.loads(Path(vocab_path).read_text(encoding="utf-8"))
+    lines = Path(merges_path).read_text(encoding="utf-8").splitlines()
+    merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
