@@ -17,3 +17,11 @@ class DataError(MemauditError):
 
 class PolicyError(MemauditError):
     """A policy file that does not validate."""
+
+
+class ExitCode:
+    """Exit codes of every memaudit command; findings and errors never share one."""
+
+    OK = 0
+    FINDING = 1  # policy violated, verification failed, data problem found
+    ERROR = 2  # usage, configuration, input or execution error

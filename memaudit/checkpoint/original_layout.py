@@ -51,8 +51,10 @@ def unet_key_to_original(key: str, *, layers_per_block: int, up_blocks_with_atte
     if match := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
         block, kind, layer, rest = int(match[1]), match[2], int(match[3]), match[4]
         index = 1 + block * per_block + layer
-        return f"input_blocks.{index}.0.{_rename_head(rest, _UNET_RESNET)}" if kind == "resnets" else (
-            f"input_blocks.{index}.1.{rest}"
+        return (
+            f"input_blocks.{index}.0.{_rename_head(rest, _UNET_RESNET)}"
+            if kind == "resnets"
+            else (f"input_blocks.{index}.1.{rest}")
         )
     if match := re.fullmatch(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
         return f"input_blocks.{(int(match[1]) + 1) * per_block}.0.op.{match[2]}"
@@ -63,8 +65,10 @@ def unet_key_to_original(key: str, *, layers_per_block: int, up_blocks_with_atte
     if match := re.fullmatch(r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
         block, kind, layer, rest = int(match[1]), match[2], int(match[3]), match[4]
         index = block * per_block + layer
-        return f"output_blocks.{index}.0.{_rename_head(rest, _UNET_RESNET)}" if kind == "resnets" else (
-            f"output_blocks.{index}.1.{rest}"
+        return (
+            f"output_blocks.{index}.0.{_rename_head(rest, _UNET_RESNET)}"
+            if kind == "resnets"
+            else (f"output_blocks.{index}.1.{rest}")
         )
     if match := re.fullmatch(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)", key):
         block = int(match[1])
@@ -101,9 +105,7 @@ def original_state_dict(pipeline) -> dict[str, torch.Tensor]:
     unet_config = pipeline.unet.config
     if not isinstance(unet_config.layers_per_block, int):
         raise ValueError("original-layout export needs an integer UNet layers_per_block")
-    with_attention = {
-        index for index, kind in enumerate(unet_config.up_block_types) if "CrossAttn" in kind
-    }
+    with_attention = {index for index, kind in enumerate(unet_config.up_block_types) if "CrossAttn" in kind}
     state: dict[str, torch.Tensor] = {}
     for key, tensor in pipeline.unet.state_dict().items():
         name = unet_key_to_original(

@@ -10,15 +10,19 @@ from pathlib import Path
 import torch
 
 from memaudit.checkpoint.files import WEIGHT_SUFFIXES
+from memaudit.checkpoint.loading import quiet_hub_libraries
 from memaudit.checkpoint.original_layout import save_original_single_file
 from memaudit.tiny.vocabulary import load_clip_tokenizer, write_vocabulary
 
 # Words every tiny tokenizer knows, so that tests and demos can use report-style captions.
-DEFAULT_WORDS = (
-    "no acute cardiopulmonary process small moderate large left right bilateral pleural effusion "
-    "consolidation cardiomegaly pneumothorax nodule support devices lung lungs heart size normal "
-    "stable upper lower lobe base apex enlarged mild severe tube line catheter pacemaker clear"
-).split()
+DEFAULT_WORDS = tuple(
+    """
+    no acute cardiopulmonary process small moderate large left right bilateral
+    pleural effusion consolidation cardiomegaly pneumothorax nodule support devices lung lungs
+    heart size normal stable upper lower lobe base apex enlarged
+    mild severe tube line catheter pacemaker clear
+    """.split()
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ def build_tiny_pipeline(config: TinySDConfig | None = None, *, seed: int = 0):
 def save_diffusers_folder(pipeline, directory: Path) -> Path:
     """Save as a diffusers folder with safetensors weights."""
     directory = Path(directory)
+    quiet_hub_libraries()
     pipeline.save_pretrained(directory, safe_serialization=True)
     return directory
 
@@ -139,5 +144,7 @@ def save_single_file_twin(pipeline, weights_path: Path, config_dir: Path) -> tup
 def copy_without_weights(source: Path, target: Path) -> Path:
     """Copy a diffusers folder's configs and tokenizer, leaving out every weight file."""
     return Path(
-        shutil.copytree(source, target, ignore=lambda _dir, names: [n for n in names if Path(n).suffix in WEIGHT_SUFFIXES])
+        shutil.copytree(
+            source, target, ignore=lambda _dir, names: [n for n in names if Path(n).suffix in WEIGHT_SUFFIXES]
+        )
     )

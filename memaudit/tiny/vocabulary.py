@@ -15,6 +15,11 @@ START_TOKEN = "<|startoftext|>"
 END_TOKEN = "<|endoftext|>"
 WORD_END = "</w>"
 # transformers' CLIPTokenizer splits text into words with this pattern before byte-level BPE.
+# Byte value of each byte-level symbol: printable bytes stand for themselves, the rest map to 256+.
+_PRINTABLE = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+BYTE_ORDER = {chr(b): b for b in _PRINTABLE} | {
+    chr(256 + n): b for n, b in enumerate(b for b in range(256) if b not in _PRINTABLE)
+}
 CLIP_WORD_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 
 
@@ -42,13 +47,15 @@ def build_vocabulary(words: Iterable[str]) -> tuple[dict[str, int], list[tuple[s
     )
     tokenizer.train_from_iterator(sorted(set(words)), trainer=trainer)
     model = json.loads(tokenizer.to_str())["model"]
-    vocab: dict[str, int] = dict(model["vocab"])
-    for symbol in sorted(alphabet):
-        vocab.setdefault(symbol, len(vocab))
-        vocab.setdefault(symbol + WORD_END, len(vocab))
+    merges = [tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in model["merges"]]
+    # The trainer's token ids depend on hash order; lay them out as CLIP does instead: byte symbols,
+    # byte symbols ending a word, each merge's result in merge order, then the special tokens.
+    symbols = sorted(alphabet, key=lambda symbol: BYTE_ORDER[symbol])
+    vocab: dict[str, int] = {}
+    for token in [*symbols, *(symbol + WORD_END for symbol in symbols), *(left + right for left, right in merges)]:
+        vocab.setdefault(token, len(vocab))
     vocab[START_TOKEN] = len(vocab)
     vocab[END_TOKEN] = len(vocab)
-    merges = [tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in model["merges"]]
     return vocab, merges
 
 
@@ -60,9 +67,7 @@ def write_vocabulary(words: Iterable[str], directory: Path) -> tuple[Path, Path]
     vocab_path = directory / "vocab.json"
     merges_path = directory / "merges.txt"
     vocab_path.write_text(json.dumps(vocab, ensure_ascii=False, indent=0), encoding="utf-8")
-    merges_path.write_text(
-        "#version: 0.2\n" + "".join(f"{left} {right}\n" for left, right in merges), encoding="utf-8"
-    )
+    merges_path.write_text("#version: 0.2\n" + "".join(f"{left} {right}\n" for left, right in merges), encoding="utf-8")
     return vocab_path, merges_path
 
 

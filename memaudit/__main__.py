@@ -1,0 +1,5 @@
+"""``python -m memaudit``."""
+
+from memaudit.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""The Typer application, its global options and the error-to-exit-code boundary."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+from rich.console import Console
+
+from memaudit import __version__
+from memaudit.errors import ExitCode, MemauditError
+
+app = typer.Typer(
+    name="memaudit",
+    help="Audit fine-tuned Stable Diffusion models for memorized training images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+# Piped output (CI logs, files) gets a wide fixed width so tables never cut digests or module paths.
+_WIDTH = None if sys.stdout.isatty() else 200
+stdout = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+_debug = {"enabled": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"memaudit {__version__}")
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _global_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
+) -> None:
+    _debug["enabled"] = debug
+
+
+def _register_commands() -> None:
+    from memaudit.cli import data_commands, demo_command, inspect_command, policy_commands
+
+    app.command("demo")(demo_command.demo)
+    app.command("inspect")(inspect_command.inspect)
+    app.add_typer(policy_commands.app, name="policy")
+    app.add_typer(data_commands.app, name="data")
+
+
+_register_commands()
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (no sys.exit), for tests and embedding."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="memaudit", standalone_mode=False)
+    except MemauditError as error:
+        if _debug["enabled"]:
+            traceback.print_exc()
+        stderr.print(f"memaudit: error: {error}", markup=False)
+        return ExitCode.ERROR
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.TyperException as error:  # usage errors: bad option, missing argument, no command
+        show = getattr(error, "show", None)
+        if show is not None:
+            show()
+        else:
+            stderr.print(f"memaudit: error: {error.format_message()}", markup=False)
+        return ExitCode.ERROR
+    except (typer.Abort, KeyboardInterrupt):
+        stderr.print("memaudit: aborted")
+        return ExitCode.ERROR
+    except Exception as error:  # a bug, not a user error: still exit 2, never 0 or 1
+        if _debug["enabled"]:
+            traceback.print_exc()
+        stderr.print(
+            f"memaudit: internal error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
+            markup=False,
+        )
+        return ExitCode.ERROR
+    return result if isinstance(result, int) else ExitCode.OK
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,96 @@
+"""An image-caption dataset: validated manifest rows, lazy image decoding and content digests."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from memaudit.checkpoint.files import sha256_file
+from memaudit.data.images import decode_image
+from memaudit.data.manifest import Record, read_manifest
+from memaudit.errors import DataError
+
+
+class ImageCaptionDataset:
+    """Rows of a manifest whose image files all exist; images are decoded on demand."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.source = Path(path)
+        self.manifest, self.root, self.records = read_manifest(self.source)
+        for record in self.records:
+            image = self.image_path(record)
+            if not image.is_file():
+                raise DataError(
+                    f"{self.manifest}, row {record.row}: image {record.file_name!r} not found (looked for {image})"
+                )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def image_path(self, record: Record) -> Path:
+        return self.root / record.file_name
+
+    @property
+    def ids(self) -> list[str]:
+        return [record.id for record in self.records]
+
+    @property
+    def captions(self) -> list[str]:
+        return [record.text for record in self.records]
+
+    def load_image(self, index: int) -> torch.Tensor:
+        """``[C, H, W]`` float32 in [0, 1]."""
+        return decode_image(self.image_path(self.records[index]))
+
+    def load_images(
+        self, indices: list[int] | None = None, *, size: int | None = None, channels: int | None = None
+    ) -> torch.Tensor:
+        """A batch ``[N, C, H, W]``: optionally resized to ``size`` x ``size`` and to 1 or 3 channels.
+
+        Without ``size`` every image must already have the same shape.
+        """
+        indices = list(range(len(self))) if indices is None else indices
+        images = [conform(self.load_image(i), size=size, channels=channels) for i in indices]
+        shapes = {tuple(image.shape) for image in images}
+        if len(shapes) > 1:
+            raise DataError(f"{self.source}: images differ in shape {sorted(shapes)}; give a size to resize to")
+        return torch.stack(images) if images else torch.empty(0)
+
+    @cached_property
+    def item_digests(self) -> list[str]:
+        """Per row: sha256 over the image file's sha256, a NUL byte and the UTF-8 caption."""
+        digests = []
+        for record in self.records:
+            image_digest = sha256_file(self.image_path(record))
+            digests.append(hashlib.sha256(f"{image_digest}\0{record.text}".encode()).hexdigest())
+        return digests
+
+    @cached_property
+    def image_digests(self) -> list[str]:
+        return [sha256_file(self.image_path(record)) for record in self.records]
+
+    @property
+    def digest(self) -> str:
+        """Order-independent dataset digest: sha256 over the sorted item digests, one per line."""
+        return hashlib.sha256("\n".join(sorted(self.item_digests)).encode()).hexdigest()
+
+
+def conform(image: torch.Tensor, *, size: int | None = None, channels: int | None = None) -> torch.Tensor:
+    """Resize a ``[C, H, W]`` image (area/bilinear, antialiased) and convert grayscale <-> RGB."""
+    if channels is not None and image.shape[0] != channels:
+        if channels == 3 and image.shape[0] == 1:
+            image = image.expand(3, -1, -1)
+        elif channels == 1 and image.shape[0] == 3:
+            # ITU-R BT.601 luma, the usual grayscale conversion.
+            weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype)[:, None, None]
+            image = (image * weights).sum(0, keepdim=True)
+        else:
+            raise ValueError(f"cannot convert {image.shape[0]} channels to {channels}")
+    if size is not None and tuple(image.shape[-2:]) != (size, size):
+        image = F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+        image = image.clamp(0.0, 1.0)
+    return image.contiguous()

@@ -1,0 +1,66 @@
+"""The catalogue of metrics a policy rule may judge: one entry per metric, the single source of truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+CheckName = Literal["noise_magnitude", "extraction", "nearest_neighbour", "fid", "alignment"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    check: CheckName
+    higher_is_better: bool
+    description: str
+
+
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec(
+            "noise_magnitude.flagged_count",
+            "noise_magnitude",
+            False,
+            "training prompts whose text-conditional noise magnitude exceeds the holdout-calibrated threshold",
+        ),
+        MetricSpec(
+            "noise_magnitude.flagged_fraction",
+            "noise_magnitude",
+            False,
+            "fraction of training prompts flagged by noise magnitude",
+        ),
+        MetricSpec(
+            "extraction.extracted_count",
+            "extraction",
+            False,
+            "generated images verified as copies of a training image (distinct training images)",
+        ),
+        MetricSpec(
+            "extraction.extraction_rate",
+            "extraction",
+            False,
+            "fraction of attacked prompts from which a training image was extracted",
+        ),
+        MetricSpec(
+            "nearest_neighbour.amd",
+            "nearest_neighbour",
+            True,
+            "average over generated samples of the minimum cosine distance to the training set",
+        ),
+        MetricSpec(
+            "nearest_neighbour.near_copy_rate",
+            "nearest_neighbour",
+            False,
+            "fraction of generated samples closer to a training image than the holdout-calibrated tau",
+        ),
+        MetricSpec("fid.fid", "fid", False, "Frechet distance between holdout-real and generated features"),
+        MetricSpec(
+            "alignment.score",
+            "alignment",
+            True,
+            "mean BioViL-T cosine between generated images and their report text",
+        ),
+    )
+}

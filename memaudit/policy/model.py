@@ -1,0 +1,174 @@
+"""The policy schema (pydantic): sampling settings, checks with their budgets, and rules with severities."""
+
+from __future__ import annotations
+
+import math
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from memaudit.policy.metrics import METRICS
+
+POLICY_SCHEMA_VERSION = 1
+RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a misspelled threshold must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Severity(StrEnum):
+    FAIL = "fail"
+    WARN = "warn"
+
+
+class Sampling(StrictModel):
+    """How images are generated; every random choice derives from ``seed``."""
+
+    seed: int = Field(0, ge=0)
+    scheduler: Literal["ddim", "checkpoint"] = Field(
+        "ddim", description="ddim: DDIM over the checkpoint's noise schedule; checkpoint: its own scheduler"
+    )
+    num_inference_steps: int = Field(50, ge=1, le=1000)
+    guidance_scale: float = Field(7.5, ge=0.0)
+    resolution: int | None = Field(None, ge=8, description="image side in pixels; default: the model's own")
+    batch_size: int = Field(8, ge=1)
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+
+
+class CheckSettings(StrictModel):
+    enabled: bool = True
+    required: bool = Field(True, description="a required check that cannot run makes the scan an error")
+
+
+class NoiseMagnitudeCheck(CheckSettings):
+    """Wen et al.: text-conditional noise magnitude over the first ``steps`` sampler steps."""
+
+    steps: int = Field(1, ge=1)
+    generations: int = Field(4, ge=1)
+    calibration_quantile: Probability = 0.99
+
+
+class ExtractionCheck(CheckSettings):
+    """Carlini et al.: generate many images per prompt, find a large clique of near-identical ones."""
+
+    generations: int = Field(50, ge=2)
+    tiles: int = Field(4, ge=1, description="the tiled L2 uses a tiles x tiles grid")
+    edge_threshold: float = Field(0.1, gt=0.0, description="tiled L2 at or below which two generations are linked")
+    min_clique: int | None = Field(
+        None, ge=2, description="default: max(3, ceil(generations / 50)), i.e. 10 at Carlini's 500"
+    )
+    verify_quantile: Probability = 0.01
+    verify_fallback_threshold: float = Field(0.15, gt=0.0, description="used only when no holdout is given")
+    prompts: Literal["triage", "all"] = "triage"
+    random_prompts: int = Field(20, ge=0, description="unflagged prompts attacked in addition to the flagged ones")
+    max_prompts: int | None = Field(None, ge=1)
+
+    @property
+    def effective_min_clique(self) -> int:
+        return self.min_clique if self.min_clique is not None else max(3, math.ceil(self.generations / 50))
+
+
+class NearestNeighbourCheck(CheckSettings):
+    """AMD and the holdout-calibrated near-copy rate in a feature space."""
+
+    extractor: str = "xrv-densenet121"
+    extractor_weights: Path | None = None
+    generations_per_prompt: int = Field(1, ge=1)
+    max_prompts: int | None = Field(None, ge=1)
+    near_copy_quantile: Probability = 0.05
+    chunk_size: int = Field(4096, ge=1)
+
+
+class FidCheck(CheckSettings):
+    """FID between holdout and generated images, on the nearest-neighbour extractor's features."""
+
+    min_samples: int = Field(2, ge=2)
+
+
+class AlignmentCheck(CheckSettings):
+    """BioViL-T image-text alignment; needs local hi-ml-multimodal weights."""
+
+    enabled: bool = False
+    required: bool = False
+    weights: Path | None = None
+
+
+class Checks(StrictModel):
+    noise_magnitude: NoiseMagnitudeCheck = NoiseMagnitudeCheck()
+    extraction: ExtractionCheck = ExtractionCheck()
+    nearest_neighbour: NearestNeighbourCheck = NearestNeighbourCheck()
+    fid: FidCheck = FidCheck()
+    alignment: AlignmentCheck = AlignmentCheck()
+
+
+class Rule(StrictModel):
+    """value must be ``at_most`` or ``at_least`` the threshold; a breach fails or warns per severity."""
+
+    metric: str
+    at_most: float | None = None
+    at_least: float | None = None
+    severity: Severity = Severity.FAIL
+    description: str = ""
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in METRICS:
+            import difflib
+
+            close = difflib.get_close_matches(value, METRICS, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(METRICS)}"
+            raise ValueError(f"unknown metric '{value}'{hint}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Rule:
+        if (self.at_most is None) == (self.at_least is None):
+            raise ValueError("give exactly one of at_most or at_least")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        return self.at_most if self.at_most is not None else self.at_least  # type: ignore[return-value]
+
+    @property
+    def direction(self) -> Literal["at_most", "at_least"]:
+        return "at_most" if self.at_most is not None else "at_least"
+
+    def passes(self, value: float) -> bool:
+        return value <= self.threshold if self.direction == "at_most" else value >= self.threshold
+
+
+class Policy(StrictModel):
+    """A complete audit policy. Its file's SHA-256 and its normalised content go into every report."""
+
+    schema_version: Literal[1] = POLICY_SCHEMA_VERSION
+    name: str = Field(min_length=1)
+    description: str = ""
+    sampling: Sampling = Sampling()
+    checks: Checks = Checks()
+    rules: dict[str, Rule] = Field(min_length=1)
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_ids(cls, rules: dict[str, Rule]) -> dict[str, Rule]:
+        for rule_id in rules:
+            if not RULE_ID.match(rule_id):
+                raise ValueError(f"rule id '{rule_id}' must be lower-case letters, digits and dashes")
+        return rules
+
+    @model_validator(mode="after")
+    def _rules_use_enabled_checks(self) -> Policy:
+        for rule_id, rule in self.rules.items():
+            check = METRICS[rule.metric].check
+            if not getattr(self.checks, check).enabled:
+                raise ValueError(f"rule '{rule_id}' judges {rule.metric}, but checks.{check} is disabled")
+        return self
