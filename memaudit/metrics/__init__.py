@@ -1,0 +1,1 @@
+"""Metrics: pure functions over tensors, one file per metric, each stating its direction."""
