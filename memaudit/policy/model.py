@@ -86,6 +86,15 @@ class NearestNeighbourCheck(CheckSettings):
     near_copy_quantile: Probability = 0.05
     chunk_size: int = Field(4096, ge=1)
 
+    @field_validator("extractor")
+    @classmethod
+    def _known_extractor(cls, value: str) -> str:
+        from memaudit.features import extractor_names
+
+        if value not in extractor_names():
+            raise ValueError(f"unknown extractor '{value}'; available: {', '.join(extractor_names())}")
+        return value
+
 
 class FidCheck(CheckSettings):
     """FID between holdout and generated images, on the nearest-neighbour extractor's features."""

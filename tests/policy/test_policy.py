@@ -105,3 +105,9 @@ def test_every_metric_belongs_to_a_check_of_the_policy():
     from memaudit.policy.model import Checks
 
     assert {spec.check for spec in METRICS.values()} <= set(Checks.model_fields)
+
+
+def test_unknown_extractor_is_refused_with_the_registry_names(tmp_path):
+    path = _write(tmp_path, MINIMAL + "checks:\n  nearest_neighbour:\n    extractor: inception\n")
+    with pytest.raises(PolicyError, match="unknown extractor 'inception'; available: pixels, xrv-densenet121"):
+        load_policy(path)
