@@ -1,0 +1,81 @@
+"""The extraction attack on one prompt (Carlini et al.), and its holdout-calibrated verification.
+
+Generations of one prompt -> pairwise tiled L2 -> exact maximum clique of near-duplicates -> if the
+clique is large enough, its medoid is the candidate -> the candidate counts as extracted when it is
+closer to its nearest training image than the verify threshold. The threshold is calibrated: the
+q-quantile of holdout->nearest-training distances, i.e. closer than unseen real images ever get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from memaudit.metrics.cliques import max_clique, medoid
+from memaudit.metrics.tiled_l2 import tiled_l2
+
+higher_is_better = False  # extracted counts and rates
+
+
+@dataclass(frozen=True)
+class PromptAttack:
+    clique: list[int]
+    candidate: int | None  # index into the prompt's generations
+    nearest_train: int | None  # index into the training images
+    distance: float | None  # tiled L2 from the candidate to that training image
+    extracted: bool
+
+
+def nearest_tiled_l2(
+    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each query image, the smallest tiled L2 to any reference image and its index (exact, chunked)."""
+    if references.shape[0] == 0:
+        raise ValueError("`references` must hold at least one image")
+    best = torch.full((queries.shape[0],), float("inf"), dtype=torch.float64)
+    index = torch.zeros(queries.shape[0], dtype=torch.long)
+    for start in range(0, references.shape[0], chunk_size):
+        distances = tiled_l2(queries, references[start : start + chunk_size], tiles=tiles)
+        chunk_best, chunk_index = distances.min(dim=1)
+        better = chunk_best < best
+        best[better] = chunk_best[better]
+        index[better] = chunk_index[better] + start
+    return best, index
+
+
+def calibrated_verify_threshold(
+    holdout_images: torch.Tensor, train_images: torch.Tensor, *, quantile: float, tiles: int = 4
+) -> float:
+    """The ``quantile`` of holdout->nearest-training tiled L2 (linear interpolation)."""
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"`quantile` must be in (0, 1), got {quantile}")
+    distances, _ = nearest_tiled_l2(holdout_images, train_images, tiles=tiles)
+    return float(torch.quantile(distances, quantile))
+
+
+def attack_prompt(
+    generations: torch.Tensor,
+    train_images: torch.Tensor,
+    *,
+    edge_threshold: float,
+    min_clique: int,
+    verify_threshold: float,
+    tiles: int = 4,
+) -> PromptAttack:
+    """Run the clique attack on one prompt's ``[N, C, H, W]`` generations."""
+    if min_clique < 2:
+        raise ValueError(f"`min_clique` must be at least 2, got {min_clique}")
+    distances = tiled_l2(generations, generations, tiles=tiles)
+    clique = max_clique(distances, edge_threshold)
+    if len(clique) < min_clique:
+        return PromptAttack(clique=clique, candidate=None, nearest_train=None, distance=None, extracted=False)
+    candidate = medoid(distances, clique)
+    distance, nearest = nearest_tiled_l2(generations[candidate : candidate + 1], train_images, tiles=tiles)
+    return PromptAttack(
+        clique=clique,
+        candidate=candidate,
+        nearest_train=int(nearest[0]),
+        distance=float(distance[0]),
+        extracted=bool(distance[0] < verify_threshold),
+    )
