@@ -41,10 +41,11 @@ def _global_options(
 
 
 def _register_commands() -> None:
-    from memaudit.cli import data_commands, demo_command, inspect_command, policy_commands
+    from memaudit.cli import data_commands, demo_command, inspect_command, policy_commands, scan_command
 
     app.command("demo")(demo_command.demo)
     app.command("inspect")(inspect_command.inspect)
+    app.command("scan")(scan_command.scan)
     app.add_typer(policy_commands.app, name="policy")
     app.add_typer(data_commands.app, name="data")
 

@@ -26,3 +26,44 @@ def progress_bar(description: str, *, total: int) -> Iterator[Callable[[], None]
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda: progress.advance(task)
+
+
+class RichStages:
+    """The battery's Progress protocol on a rich display: one bar per stage, with ETA; stage timings kept."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self.timings: dict[str, float] = {}
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=stderr,
+            disable=not stderr.is_terminal,
+        )
+        self._current: tuple[str, float] | None = None
+
+    def __enter__(self) -> RichStages:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close_stage()
+        self._progress.__exit__(*exc)
+
+    def _close_stage(self) -> None:
+        if self._current is not None:
+            name, started = self._current
+            self.timings[name] = self.timings.get(name, 0.0) + self._clock() - started
+            self._current = None
+
+    def stage(self, description: str, total: int) -> Callable[[int], None]:
+        self._close_stage()
+        self._current = (description, self._clock())
+        task = self._progress.add_task(description, total=total)
+        return lambda units: self._progress.advance(task, units)

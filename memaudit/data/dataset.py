@@ -11,16 +11,18 @@ import torch.nn.functional as F
 
 from memaudit.checkpoint.files import sha256_file
 from memaudit.data.images import decode_image
-from memaudit.data.manifest import Record, read_manifest
+from memaudit.data.manifest import Record, read_image_folder, read_manifest
 from memaudit.errors import DataError
 
 
 class ImageCaptionDataset:
     """Rows of a manifest whose image files all exist; images are decoded on demand."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, images_only: bool = False) -> None:
+        """``images_only``: also accept a plain folder of images without a manifest (captions empty)."""
         self.source = Path(path)
-        self.manifest, self.root, self.records = read_manifest(self.source)
+        reader = read_image_folder if images_only else read_manifest
+        self.manifest, self.root, self.records = reader(self.source)
         for record in self.records:
             image = self.image_path(record)
             if not image.is_file():

@@ -96,3 +96,24 @@ def read_manifest(path: Path | str) -> tuple[Path, Path, list[Record]]:
             raise DataError(f"{manifest}, row {record.row}: id {record.id!r} repeats row {seen[record.id]}")
         seen[record.id] = record.row
     return manifest, manifest.parent, records
+
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom"})
+
+
+def read_image_folder(path: Path | str) -> tuple[Path, Path, list[Record]]:
+    """A folder of images to audit (e.g. synthetic data before release): its metadata.jsonl if it has
+    one, otherwise every image file below it, sorted, with empty captions."""
+    path = Path(path)
+    if (path / FOLDER_MANIFEST).is_file():
+        return read_manifest(path)
+    if not path.is_dir():
+        raise DataError(f"{path}: not a folder of images")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{path}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    records = [
+        Record(id=file.relative_to(path).as_posix(), file_name=file.relative_to(path).as_posix(), text="", row=row)
+        for row, file in enumerate(files, start=1)
+    ]
+    return path, path, records

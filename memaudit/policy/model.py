@@ -66,7 +66,6 @@ class ExtractionCheck(CheckSettings):
         None, ge=2, description="default: max(3, ceil(generations / 50)), i.e. 10 at Carlini's 500"
     )
     verify_quantile: Probability = 0.01
-    verify_fallback_threshold: float = Field(0.15, gt=0.0, description="used only when no holdout is given")
     prompts: Literal["triage", "all"] = "triage"
     random_prompts: int = Field(20, ge=0, description="unflagged prompts attacked in addition to the flagged ones")
     max_prompts: int | None = Field(None, ge=1)
@@ -173,6 +172,12 @@ class Policy(StrictModel):
             if not RULE_ID.match(rule_id):
                 raise ValueError(f"rule id '{rule_id}' must be lower-case letters, digits and dashes")
         return rules
+
+    @model_validator(mode="after")
+    def _fid_uses_the_neighbour_features(self) -> Policy:
+        if self.checks.fid.enabled and not self.checks.nearest_neighbour.enabled:
+            raise ValueError("checks.fid needs checks.nearest_neighbour enabled (it uses its extractor and samples)")
+        return self
 
     @model_validator(mode="after")
     def _rules_use_enabled_checks(self) -> Policy:

@@ -1,0 +1,79 @@
+"""`memaudit scan`: run the battery, write result.json, junit.xml and run.json, exit 0/1/2."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from memaudit.cli.app import stderr, stdout
+from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR
+from memaudit.cli.progress import RichStages
+from memaudit.errors import ExitCode
+from memaudit.paths import REPORTS_DIR
+
+EXIT_FOR_VERDICT = {"pass": ExitCode.OK, "fail": ExitCode.FINDING, "error": ExitCode.ERROR}
+DEFAULT_CACHE = Path.home() / ".cache" / "memaudit" / "features"
+
+
+def scan(
+    model: Path | None = typer.Argument(None, metavar="[MODEL]", help="Diffusers folder or .safetensors file."),
+    images: Path | None = typer.Option(None, "--images", help="Audit a folder of generated images instead of a model."),
+    train: Path = typer.Option(..., "--train", help="Training set the model was fine-tuned on."),
+    holdout: Path = typer.Option(..., "--holdout", help="Unseen images of the same kind, for calibration."),
+    policy: str = typer.Option(..., "--policy", help="Policy YAML, or a shipped policy's name."),
+    out: Path = typer.Option(REPORTS_DIR / "scan", "--out", help="Output folder."),
+    config: Path | None = CONFIG_DIR,
+    allow_pickle: bool = ALLOW_PICKLE,
+    device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Override the policy's batch size."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Override the policy's seed."),
+    feature_cache: Path = typer.Option(DEFAULT_CACHE, "--feature-cache", help="Feature cache folder."),
+) -> None:
+    """Audit a model (or its synthetic images) for memorized training images against a policy."""
+    from memaudit.errors import MemauditError
+    from memaudit.render import junit_xml, write_atomic
+    from memaudit.scan import ScanRequest, run_scan
+
+    if (model is None) == (images is None):
+        raise MemauditError("give a MODEL to scan, or --images DIR to audit generated images (not both)")
+    request = ScanRequest(
+        train=train,
+        holdout=holdout,
+        policy=policy,
+        model=model,
+        images=images,
+        config_dir=config,
+        allow_pickle=allow_pickle,
+        seed=seed,
+        batch_size=batch_size,
+        device=device,
+        feature_cache=feature_cache,
+    )
+    started, clock = datetime.now(UTC), time.perf_counter()
+    with RichStages() as stages:
+        result = run_scan(request, progress=stages)
+    run_record = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - clock, 3),
+        "stage_seconds": {name: round(value, 3) for name, value in stages.timings.items()},
+        "argv": sys.argv[1:],
+        "platform": platform.platform(),
+    }
+    write_atomic(out / "result.json", result.to_json())
+    write_atomic(out / "junit.xml", junit_xml(result))
+    write_atomic(out / "run.json", json.dumps(run_record, indent=2) + "\n")
+    stdout.print(result.summary, markup=False)
+    for rule in result.rules:
+        stdout.print(f"  [{rule.status:>5}] {rule.id}: {rule.metric} {rule.message}", markup=False)
+    for name, check in result.checks.items():
+        if check.status == "error":
+            stderr.print(f"memaudit: check {name} could not run: {check.message}", markup=False)
+    stdout.print(f"reports: {out}", markup=False)
+    raise typer.Exit(EXIT_FOR_VERDICT[result.verdict])

@@ -1,0 +1,146 @@
+"""What the checks of one scan share: the pipeline, the data, prompt groups, and lazily built inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from memaudit.data import ImageCaptionDataset
+from memaudit.features import ExtractorOptions, FeatureExtractor, create_extractor
+from memaudit.features.cache import FeatureCache, dataset_features
+from memaudit.policy import Policy
+from memaudit.scan.progress import Progress
+
+
+@dataclass(frozen=True)
+class PromptGroup:
+    """One distinct caption and the dataset rows that carry it. Captions never leave this object."""
+
+    index: int
+    caption: str
+    rows: list[int]
+
+
+def prompt_groups(dataset: ImageCaptionDataset) -> list[PromptGroup]:
+    """Distinct captions in first-seen order; many images often share one (MIMIC-CXR's "no acute ...")."""
+    rows: dict[str, list[int]] = {}
+    for row, caption in enumerate(dataset.captions):
+        rows.setdefault(caption, []).append(row)
+    return [PromptGroup(index=i, caption=caption, rows=members) for i, (caption, members) in enumerate(rows.items())]
+
+
+@dataclass
+class ScanContext:
+    policy: Policy
+    train: ImageCaptionDataset
+    holdout: ImageCaptionDataset
+    progress: Progress
+    pipeline: object | None = None  # None when auditing a folder of images
+    image_side: int = 0  # side at which images are compared pixel-wise (tiled L2)
+    feature_cache: Path | None = None
+    extractor_options: ExtractorOptions = field(default_factory=ExtractorOptions)
+
+    @cached_property
+    def train_groups(self) -> list[PromptGroup]:
+        return prompt_groups(self.train)
+
+    @cached_property
+    def holdout_groups(self) -> list[PromptGroup]:
+        return prompt_groups(self.holdout)
+
+    def ids(self, rows: list[int]) -> list[str]:
+        return [self.train.records[row].id for row in rows]
+
+    @cached_property
+    def train_pixels(self) -> torch.Tensor:
+        """All training images at the comparison side, 3 channels (never subsampled)."""
+        advance = self.progress.stage("loading training images", len(self.train))
+        images = []
+        for index in range(len(self.train)):
+            images.append(self._conform(self.train.load_image(index)))
+            advance(1)
+        return torch.stack(images)
+
+    @cached_property
+    def holdout_pixels(self) -> torch.Tensor:
+        return torch.stack([self._conform(self.holdout.load_image(i)) for i in range(len(self.holdout))])
+
+    def _conform(self, image: torch.Tensor) -> torch.Tensor:
+        from memaudit.data import conform
+
+        return conform(image, size=self.image_side, channels=3)
+
+    @cached_property
+    def extractor(self) -> FeatureExtractor:
+        settings = self.policy.checks.nearest_neighbour
+        options = ExtractorOptions(
+            weights=settings.extractor_weights,
+            allow_random_weights=self.extractor_options.allow_random_weights,
+            allow_pickle=self.extractor_options.allow_pickle,
+            device=self.extractor_options.device,
+        )
+        return create_extractor(settings.extractor, options)
+
+    def dataset_features(self, dataset: ImageCaptionDataset, label: str) -> torch.Tensor:
+        cache = FeatureCache(self.feature_cache, self.extractor) if self.feature_cache else None
+        advance = self.progress.stage(f"features of {label} images", len(dataset))
+        return dataset_features(dataset, self.extractor, cache=cache, batch_size=32, progress=advance)
+
+    @cached_property
+    def train_features(self) -> torch.Tensor:
+        return self.dataset_features(self.train, "training")
+
+    @cached_property
+    def holdout_features(self) -> torch.Tensor:
+        return self.dataset_features(self.holdout, "holdout")
+
+    @cached_property
+    def empty_embedding(self) -> torch.Tensor:
+        from memaudit.sampling.text import encode_prompts
+
+        return encode_prompts(self.pipeline, [""])
+
+    def embed(self, captions: list[str]) -> torch.Tensor:
+        from memaudit.sampling.text import encode_prompts
+
+        return encode_prompts(self.pipeline, captions, batch_size=max(1, self.policy.sampling.batch_size))
+
+    @property
+    def latent_side(self) -> int:
+        from memaudit.sampling.denoise import latent_side
+
+        return latent_side(self.pipeline, self.policy.sampling.resolution)
+
+    def generate(self, groups: list[PromptGroup], per_group: int, stream: str, label: str) -> torch.Tensor:
+        """``per_group`` seeded images for each group, group by group: ``[len(groups) * per_group, 3, H, W]``.
+
+        Seeds depend on the group's index among all training captions, not on which groups are
+        chosen, so a prompt's images are the same whatever else is attacked.
+        """
+        from memaudit.sampling.generate import generate_images
+        from memaudit.sampling.seeds import sample_seed
+
+        sampling = self.policy.sampling
+        embeddings = self.embed([group.caption for group in groups]).repeat_interleave(per_group, dim=0)
+        seeds = [
+            sample_seed(sampling.seed, stream, group.index * per_group + k)
+            for group in groups
+            for k in range(per_group)
+        ]
+        advance = self.progress.stage(label, len(seeds))
+        images = generate_images(
+            self.pipeline,
+            embeddings,
+            self.empty_embedding,
+            seeds,
+            num_inference_steps=sampling.num_inference_steps,
+            guidance_scale=sampling.guidance_scale,
+            latent_size=self.latent_side,
+            scheduler=sampling.scheduler,
+            batch_size=sampling.batch_size,
+            progress=advance,
+        )
+        return torch.stack([self._conform(image) for image in images]) if len(images) else images

@@ -1,0 +1,107 @@
+"""The extraction check: attack chosen prompts (triage or all), or verify every image of a release."""
+
+from __future__ import annotations
+
+import torch
+
+from memaudit.metrics.extraction import attack_prompt, calibrated_verify_threshold, nearest_tiled_l2
+from memaudit.sampling.seeds import sample_seed
+from memaudit.scan.context import PromptGroup, ScanContext
+from memaudit.scan.result import AttackedPrompt, CheckOutcome, ExtractionEvidence
+
+
+def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: list[bool] | None):
+    """(group, reason) pairs: flagged prompts by descending score, then a seeded random sample."""
+    settings = context.policy.checks.extraction
+    groups = context.train_groups
+    if settings.prompts == "all":
+        chosen = [(group, "all") for group in groups]
+    else:
+        flags = flags or [False] * len(groups)
+        flagged = [g for g, f in zip(groups, flags, strict=True) if f]
+        if scores is not None:
+            flagged.sort(key=lambda g: -float(scores[g.index]))
+        rest = [g for g, f in zip(groups, flags, strict=True) if not f]
+        generator = torch.Generator().manual_seed(sample_seed(context.policy.sampling.seed, "extraction-sample", 0))
+        picks = sorted(torch.randperm(len(rest), generator=generator)[: settings.random_prompts].tolist())
+        chosen = [(g, "flagged") for g in flagged] + [(rest[i], "sampled") for i in picks]
+    return chosen[: settings.max_prompts] if settings.max_prompts else chosen
+
+
+def _outcome(context: ScanContext, attacked: list[AttackedPrompt], threshold: float, generations: int) -> CheckOutcome:
+    settings = context.policy.checks.extraction
+    extracted_ids = sorted({a.nearest_train_id for a in attacked if a.extracted and a.nearest_train_id})
+    extracted_prompts = sum(a.extracted for a in attacked)
+    return CheckOutcome(
+        status="ok",
+        required=settings.required,
+        message=f"{len(extracted_ids)} training image(s) extracted from {len(attacked)} attacked prompt(s)",
+        metrics={
+            "extraction.extracted_count": float(len(extracted_ids)),
+            "extraction.extraction_rate": extracted_prompts / len(attacked) if attacked else 0.0,
+        },
+        extraction=ExtractionEvidence(
+            generations=generations,
+            edge_threshold=settings.edge_threshold,
+            min_clique=settings.effective_min_clique,
+            verify_threshold=threshold,
+            verify_quantile=settings.verify_quantile,
+            attacked=attacked,
+            extracted_train_ids=extracted_ids,
+        ),
+    )
+
+
+def _verify_threshold(context: ScanContext) -> float:
+    settings = context.policy.checks.extraction
+    return calibrated_verify_threshold(
+        context.holdout_pixels, context.train_pixels, quantile=settings.verify_quantile, tiles=settings.tiles
+    )
+
+
+def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> CheckOutcome:
+    settings = context.policy.checks.extraction
+    threshold = _verify_threshold(context)
+    attacked = []
+    for group, reason in chosen:
+        images = context.generate([group], settings.generations, "extraction", f"extraction: prompt {group.index}")
+        attack = attack_prompt(
+            images,
+            context.train_pixels,
+            edge_threshold=settings.edge_threshold,
+            min_clique=settings.effective_min_clique,
+            verify_threshold=threshold,
+            tiles=settings.tiles,
+        )
+        attacked.append(
+            AttackedPrompt(
+                item_ids=context.ids(group.rows),
+                reason=reason,
+                clique_size=len(attack.clique),
+                nearest_train_id=context.train.records[attack.nearest_train].id
+                if attack.nearest_train is not None
+                else None,
+                distance=attack.distance,
+                extracted=attack.extracted,
+            )
+        )
+    return _outcome(context, attacked, threshold, settings.generations)
+
+
+def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: list[str]) -> CheckOutcome:
+    """Release audit: each image is a candidate; it is a copy when it is closer than the holdout quantile."""
+    settings = context.policy.checks.extraction
+    threshold = _verify_threshold(context)
+    distances, nearest = nearest_tiled_l2(images, context.train_pixels, tiles=settings.tiles)
+    attacked = [
+        AttackedPrompt(
+            item_ids=[image_id],
+            reason="image",
+            clique_size=1,
+            nearest_train_id=context.train.records[int(index)].id,
+            distance=float(distance),
+            extracted=bool(distance < threshold),
+        )
+        for image_id, distance, index in zip(image_ids, distances, nearest, strict=True)
+    ]
+    return _outcome(context, attacked, threshold, 1)

@@ -1,0 +1,77 @@
+"""Nearest-neighbour distances (AMD, near-copy rate) and FID, on one extractor's features."""
+
+from __future__ import annotations
+
+import torch
+
+from memaudit.features import extract_features
+from memaudit.metrics.fid import frechet_distance
+from memaudit.metrics.nearest_neighbour import (
+    average_min_distance,
+    calibrated_threshold,
+    min_cosine_distance,
+    near_copy_rate,
+)
+from memaudit.sampling.seeds import sample_seed
+from memaudit.scan.context import ScanContext
+from memaudit.scan.result import CheckOutcome, FidEvidence, NearestNeighbourEvidence
+
+
+def generated_sample(context: ScanContext) -> torch.Tensor:
+    """Images from the model for nearest-neighbour and FID: every distinct prompt, or a seeded sample."""
+    settings = context.policy.checks.nearest_neighbour
+    groups = context.train_groups
+    if settings.max_prompts and settings.max_prompts < len(groups):
+        generator = torch.Generator().manual_seed(sample_seed(context.policy.sampling.seed, "neighbour-sample", 0))
+        groups = [groups[i] for i in sorted(torch.randperm(len(groups), generator=generator)[: settings.max_prompts])]
+    return context.generate(groups, settings.generations_per_prompt, "nearest-neighbour", "generating for distances")
+
+
+def generated_features(context: ScanContext, images: torch.Tensor) -> torch.Tensor:
+    return extract_features(context.extractor, images, batch_size=32)
+
+
+def run_nearest_neighbour(context: ScanContext, features: torch.Tensor) -> CheckOutcome:
+    settings = context.policy.checks.nearest_neighbour
+    chunk = settings.chunk_size
+    generated_min, nearest = min_cosine_distance(features, context.train_features, chunk_size=chunk)
+    holdout_min, _ = min_cosine_distance(context.holdout_features, context.train_features, chunk_size=chunk)
+    tau = calibrated_threshold(holdout_min, settings.near_copy_quantile)
+    rate = near_copy_rate(generated_min, tau)
+    copies = sorted({context.train.records[int(i)].id for d, i in zip(generated_min, nearest, strict=True) if d < tau})
+    amd = average_min_distance(generated_min)
+    return CheckOutcome(
+        status="ok",
+        required=settings.required,
+        message=f"AMD {amd:.4g}; {rate:.1%} of {len(generated_min)} samples closer than tau={tau:.4g}",
+        metrics={"nearest_neighbour.amd": amd, "nearest_neighbour.near_copy_rate": rate},
+        nearest_neighbour=NearestNeighbourEvidence(
+            extractor=context.extractor.name,
+            extractor_weights_sha256=context.extractor.weights_digest,
+            tau=tau,
+            near_copy_quantile=settings.near_copy_quantile,
+            generated_min_distances=[float(d) for d in generated_min],
+            holdout_min_distances=[float(d) for d in holdout_min],
+            near_copy_train_ids=copies,
+        ),
+    )
+
+
+def run_fid(context: ScanContext, features: torch.Tensor) -> CheckOutcome:
+    settings = context.policy.checks.fid
+    real = context.holdout_features
+    if min(len(real), len(features)) < settings.min_samples:
+        return CheckOutcome(
+            status="error",
+            required=settings.required,
+            message=f"FID needs at least {settings.min_samples} real and generated samples "
+            f"(have {len(real)} and {len(features)})",
+        )
+    value = frechet_distance(real, features)
+    return CheckOutcome(
+        status="ok",
+        required=settings.required,
+        message=f"FID {value:.4g} ({context.extractor.name} features, {len(real)} real vs {len(features)} generated)",
+        metrics={"fid.fid": value},
+        fid=FidEvidence(extractor=context.extractor.name, real_samples=len(real), generated_samples=len(features)),
+    )

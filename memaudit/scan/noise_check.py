@@ -1,0 +1,66 @@
+"""The noise-magnitude check: score every distinct training caption, calibrate on holdout captions."""
+
+from __future__ import annotations
+
+import torch
+
+from memaudit.metrics.noise_magnitude import flag_threshold, flagged
+from memaudit.sampling.probe import noise_magnitude_scores
+from memaudit.scan.context import ScanContext
+from memaudit.scan.result import CheckOutcome, NoiseMagnitudeEvidence, PromptScore
+
+
+def _scores(context: ScanContext, captions: list[str], label: str) -> torch.Tensor:
+    settings, sampling = context.policy.checks.noise_magnitude, context.policy.sampling
+    advance = context.progress.stage(label, len(captions) * settings.generations)
+    return noise_magnitude_scores(
+        context.pipeline,
+        context.embed(captions),
+        context.empty_embedding,
+        generations=settings.generations,
+        steps=settings.steps,
+        num_inference_steps=sampling.num_inference_steps,
+        guidance_scale=sampling.guidance_scale,
+        latent_size=context.latent_side,
+        seed=sampling.seed,
+        scheduler=sampling.scheduler,
+        batch_size=sampling.batch_size,
+        progress=advance,
+    )
+
+
+def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tensor]:
+    """The outcome, and the per-group scores (extraction triage uses them)."""
+    settings = context.policy.checks.noise_magnitude
+    train_scores = _scores(context, [g.caption for g in context.train_groups], "noise magnitude: training prompts")
+    holdout_scores = _scores(context, [g.caption for g in context.holdout_groups], "noise magnitude: holdout prompts")
+    threshold = flag_threshold(holdout_scores, settings.calibration_quantile)
+    is_flagged = flagged(train_scores, threshold)
+    prompts = [
+        PromptScore(item_ids=context.ids(group.rows), score=float(score), flagged=bool(flag))
+        for group, score, flag in zip(context.train_groups, train_scores, is_flagged, strict=True)
+    ]
+    flagged_ids = [item for prompt in prompts if prompt.flagged for item in prompt.item_ids]
+    count = int(is_flagged.sum())
+    outcome = CheckOutcome(
+        status="ok",
+        required=settings.required,
+        message=(
+            f"{count} of {len(prompts)} distinct training prompts above the holdout "
+            f"{settings.calibration_quantile:g} quantile"
+        ),
+        metrics={
+            "noise_magnitude.flagged_count": float(count),
+            "noise_magnitude.flagged_fraction": count / len(prompts),
+        },
+        noise_magnitude=NoiseMagnitudeEvidence(
+            threshold=threshold,
+            calibration_quantile=settings.calibration_quantile,
+            steps=settings.steps,
+            generations=settings.generations,
+            train=prompts,
+            holdout_scores=[float(s) for s in holdout_scores],
+            flagged_item_ids=flagged_ids,
+        ),
+    )
+    return outcome, train_scores

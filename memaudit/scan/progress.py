@@ -1,0 +1,17 @@
+"""How the battery reports progress: stages with a known amount of work. The CLI draws them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def stage(self, description: str, total: int) -> Callable[[int], None]:
+        """Start a stage of ``total`` units; returns ``advance(units)``."""
+        ...
+
+
+class SilentProgress:
+    def stage(self, description: str, total: int) -> Callable[[int], None]:
+        return lambda units: None

@@ -1,0 +1,151 @@
+"""ScanResult: the single source of truth of a scan. JSON is canonical; every report is a view of it.
+
+It holds only what the same inputs and seed reproduce exactly (no clock times, no host names), so
+result.json is byte-identical across reruns; when and where a run happened goes in run.json.
+No training pixels and no captions: training items appear by id and digest only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from memaudit.checkpoint.files import WeightFile
+
+RESULT_SCHEMA_VERSION = "1.0"
+CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
+RuleStatus = Literal["pass", "warn", "fail", "error"]
+Verdict = Literal["pass", "fail", "error"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PromptScore(Frozen):
+    """One distinct training caption, named by the ids of the items that carry it."""
+
+    item_ids: list[str]
+    score: float
+    flagged: bool
+
+
+class NoiseMagnitudeEvidence(Frozen):
+    threshold: float
+    calibration_quantile: float
+    steps: int
+    generations: int
+    train: list[PromptScore]
+    holdout_scores: list[float]
+    flagged_item_ids: list[str]
+
+
+class AttackedPrompt(Frozen):
+    item_ids: list[str]
+    reason: Literal["flagged", "sampled", "all", "image"]
+    clique_size: int
+    nearest_train_id: str | None
+    distance: float | None
+    extracted: bool
+
+
+class ExtractionEvidence(Frozen):
+    generations: int
+    edge_threshold: float
+    min_clique: int
+    verify_threshold: float  # the holdout quantile: closer than unseen real images ever get
+    verify_quantile: float
+    attacked: list[AttackedPrompt]
+    extracted_train_ids: list[str]
+
+
+class NearestNeighbourEvidence(Frozen):
+    extractor: str
+    extractor_weights_sha256: str
+    tau: float
+    near_copy_quantile: float
+    generated_min_distances: list[float]
+    holdout_min_distances: list[float]
+    near_copy_train_ids: list[str]
+
+
+class FidEvidence(Frozen):
+    extractor: str
+    real_samples: int
+    generated_samples: int
+
+
+class CheckOutcome(Frozen):
+    status: CheckStatus
+    required: bool
+    message: str = ""
+    metrics: dict[str, float] = {}
+    noise_magnitude: NoiseMagnitudeEvidence | None = None
+    extraction: ExtractionEvidence | None = None
+    nearest_neighbour: NearestNeighbourEvidence | None = None
+    fid: FidEvidence | None = None
+
+
+class RuleOutcome(Frozen):
+    id: str
+    metric: str
+    description: str
+    value: float | None
+    threshold: float
+    direction: Literal["at_most", "at_least"]
+    severity: Literal["fail", "warn"]
+    status: RuleStatus
+    message: str
+
+
+class DatasetRecord(Frozen):
+    source: str
+    digest: str
+    items: int
+
+
+class ModelRecord(Frozen):
+    source: str
+    format: str
+    weight_files: list[WeightFile]
+    image_size: int
+    transformer_blocks: int
+
+
+class PolicyRecord(Frozen):
+    name: str
+    file: str
+    sha256: str
+    content: dict
+    overrides: dict
+
+
+class Environment(Frozen):
+    memaudit: str
+    python: str
+    torch: str
+    diffusers: str
+    transformers: str
+    device: str
+
+
+class ScanResult(Frozen):
+    schema_version: str = RESULT_SCHEMA_VERSION
+    mode: Literal["model", "images"]
+    verdict: Verdict
+    summary: str
+    policy: PolicyRecord
+    model: ModelRecord | None
+    generated_images: DatasetRecord | None
+    train: DatasetRecord
+    holdout: DatasetRecord
+    checks: dict[str, CheckOutcome]
+    rules: list[RuleOutcome]
+    environment: Environment
+
+    def to_json(self) -> str:
+        """Canonical bytes: sorted keys, two-space indent, trailing newline."""
+        import json
+
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

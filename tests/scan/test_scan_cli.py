@@ -1,0 +1,104 @@
+"""`memaudit scan` on real checkpoints and image folders, and its error paths."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from memaudit.cli import run
+from memaudit.errors import ExitCode
+from tests.scan.memorizer import build_memorizer
+from tests.scan.test_ground_truth import POLICY
+
+
+@pytest.fixture(scope="module")
+def data(tiny_pipeline, tmp_path_factory):
+    root = tmp_path_factory.mktemp("scan-data")
+    (root / "policy.yaml").write_text(POLICY)
+    (
+        _,
+        train,
+        holdout,
+        planted_ids,
+    ) = build_memorizer(tiny_pipeline, root)
+    return root, train, holdout, planted_ids
+
+
+def _scan(capsys, tmp_path, *argv):
+    code = run(["scan", *map(str, argv), "--out", str(tmp_path / "out"), "--feature-cache", str(tmp_path / "cache")])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_non_memorizing_model_passes(data, tiny_folder, tmp_path, capsys):
+    root, train, holdout, _ = data
+    code, out, err = _scan(
+        capsys, tmp_path, tiny_folder, "--train", train, "--holdout", holdout, "--policy", root / "policy.yaml"
+    )
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert code == ExitCode.OK, (out, err)
+    assert result["verdict"] == "pass" and result["checks"]["extraction"]["extraction"]["extracted_train_ids"] == []
+    assert {f["path"] for f in result["model"]["weight_files"]} >= {"unet/diffusion_pytorch_model.safetensors"}
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["seconds"] > 0
+
+
+def test_missing_extractor_weights_for_a_required_check_exits_2_naming_them(data, tiny_folder, tmp_path, capsys):
+    root, train, holdout, _ = data
+    policy = root / "xrv.yaml"
+    policy.write_text(POLICY.replace("extractor: pixels", "extractor: xrv-densenet121"))
+    code, out, err = _scan(capsys, tmp_path, tiny_folder, "--train", train, "--holdout", holdout, "--policy", policy)
+    assert code == ExitCode.ERROR
+    assert "xrv-densenet121 has no weights" in err and "ERROR" in out
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["checks"]["nearest_neighbour"]["status"] == "error"
+    assert {r["id"]: r["status"] for r in result["rules"]}["near-copy-rate"] == "error"
+
+
+def test_auditing_released_images_finds_copied_training_images(data, tmp_path, capsys):
+    root, train, holdout, planted_ids = data
+    release = tmp_path / "release"
+    release.mkdir()
+    for index, source in enumerate(["000.png", "001.png"]):  # two planted training images leaked
+        shutil.copy(train / source, release / f"copy{index}.png")
+    for index in range(4):  # and unseen-looking images
+        shutil.copy(holdout / f"{index:03d}.png", release / f"fresh{index}.png")
+    code, _, _ = _scan(
+        capsys, tmp_path, "--images", release, "--train", train, "--holdout", holdout, "--policy", root / "policy.yaml"
+    )
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert code == ExitCode.FINDING and result["mode"] == "images"
+    assert result["checks"]["extraction"]["extraction"]["extracted_train_ids"] == planted_ids[:2]
+    assert result["checks"]["noise_magnitude"]["status"] == "not_applicable"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--train", "t", "--holdout", "h", "--policy", "ci"], "give a MODEL to scan, or --images"),
+        (["m", "--images", "i", "--train", "t", "--holdout", "h", "--policy", "ci"], "not both"),
+        (["m", "--holdout", "h", "--policy", "ci"], "Missing option '--train'"),
+        (["m", "--train", "t", "--holdout", "h", "--policy", "nosuch.yaml"], "nosuch.yaml: cannot read policy"),
+    ],
+)
+def test_usage_and_input_errors_exit_2(capsys, tmp_path, argv, message):
+    code, _, err = _scan(capsys, tmp_path, *argv)
+    assert code == ExitCode.ERROR and message in err
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_missing_training_data_names_it(data, tiny_folder, tmp_path, capsys):
+    root, _, holdout, _ = data
+    code, _, err = _scan(
+        capsys,
+        tmp_path,
+        tiny_folder,
+        "--train",
+        tmp_path / "nope",
+        "--holdout",
+        holdout,
+        "--policy",
+        root / "policy.yaml",
+    )
+    assert code == ExitCode.ERROR and "nope: no such dataset" in err
