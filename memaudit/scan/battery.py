@@ -21,6 +21,7 @@ from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.features import ExtractorOptions
 from memaudit.policy import LoadedPolicy, load_policy
+from memaudit.scan.alignment_check import run_alignment
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts, run_extraction, run_image_matching
 from memaudit.scan.judge import judge
@@ -107,25 +108,51 @@ def _model_checks(context: ScanContext) -> dict[str, CheckOutcome]:
     if checks.extraction.enabled:
         chosen = choose_prompts(context, scores, flags)
         outcomes["extraction"] = _guarded(checks.extraction.required, lambda: run_extraction(context, chosen))
-    features = None
-    if checks.nearest_neighbour.enabled:
-
-        def neighbours() -> CheckOutcome:
-            nonlocal features
-            features = generated_features(context, generated_sample(context))
-            return run_nearest_neighbour(context, features)
-
-        outcomes["nearest_neighbour"] = _guarded(checks.nearest_neighbour.required, neighbours)
-    if checks.fid.enabled:
-        if features is None:
-            message = "FID needs the nearest-neighbour features, which could not be computed"
-            outcomes["fid"] = CheckOutcome(status="error", required=checks.fid.required, message=message)
-        else:
-            outcomes["fid"] = _guarded(checks.fid.required, lambda: run_fid(context, features))
+    if checks.nearest_neighbour.enabled or checks.alignment.enabled:
+        try:
+            outcomes |= _sample_checks(context, *generated_sample(context))
+        except (MemauditError, ValueError) as error:
+            outcomes |= _sample_checks(context, None, [], failure=f"could not generate images: {error}")
     return outcomes
 
 
-def _image_checks(context: ScanContext, images: torch.Tensor, ids: list[str]) -> dict[str, CheckOutcome]:
+def _sample_checks(
+    context: ScanContext, images: torch.Tensor | None, captions: list[str], *, failure: str = ""
+) -> dict[str, CheckOutcome]:
+    """Nearest neighbour, FID and alignment on one set of generated (or released) images."""
+    checks = context.policy.checks
+    outcomes: dict[str, CheckOutcome] = {}
+    features = None
+
+    def neighbours() -> CheckOutcome:
+        nonlocal features
+        features = generated_features(context, images)
+        return run_nearest_neighbour(context, features)
+
+    def fid() -> CheckOutcome:
+        if features is None:
+            raise ValueError("FID needs the nearest-neighbour features, which could not be computed")
+        return run_fid(context, features)
+
+    runners = (
+        ("nearest_neighbour", neighbours),
+        ("fid", fid),
+        ("alignment", lambda: run_alignment(context, images, captions)),
+    )
+    for name, runner in runners:
+        settings = getattr(checks, name)
+        if not settings.enabled:
+            continue
+        if images is None:
+            outcomes[name] = CheckOutcome(status="error", required=settings.required, message=failure)
+        else:
+            outcomes[name] = _guarded(settings.required, runner)
+    return outcomes
+
+
+def _image_checks(
+    context: ScanContext, images: torch.Tensor, ids: list[str], captions: list[str]
+) -> dict[str, CheckOutcome]:
     checks = context.policy.checks
     outcomes: dict[str, CheckOutcome] = {}
     if checks.noise_magnitude.enabled:
@@ -134,29 +161,7 @@ def _image_checks(context: ScanContext, images: torch.Tensor, ids: list[str]) ->
         )
     if checks.extraction.enabled:
         outcomes["extraction"] = _guarded(checks.extraction.required, lambda: run_image_matching(context, images, ids))
-    features = None
-    if checks.nearest_neighbour.enabled:
-
-        def neighbours() -> CheckOutcome:
-            nonlocal features
-            features = generated_features(context, images)
-            return run_nearest_neighbour(context, features)
-
-        outcomes["nearest_neighbour"] = _guarded(checks.nearest_neighbour.required, neighbours)
-    if checks.fid.enabled and features is not None:
-        outcomes["fid"] = _guarded(checks.fid.required, lambda: run_fid(context, features))
-    elif checks.fid.enabled:
-        message = "FID needs the nearest-neighbour features, which could not be computed"
-        outcomes["fid"] = CheckOutcome(status="error", required=checks.fid.required, message=message)
-    return outcomes
-
-
-def _alignment(policy) -> dict[str, CheckOutcome]:
-    settings = policy.checks.alignment
-    if not settings.enabled:
-        return {}
-    message = "BioViL-T image-text alignment is not available in this version of memaudit"
-    return {"alignment": CheckOutcome(status="error", required=settings.required, message=message)}
+    return outcomes | _sample_checks(context, images, captions)
 
 
 def run_scan(
@@ -205,8 +210,7 @@ def run_scan(
         context.image_side = policy.sampling.resolution or int(released.load_image(0).shape[-1])
         images = released.load_images(size=context.image_side, channels=3)
         images_record = _dataset_record(released)
-        outcomes = _image_checks(context, images, released.ids)
-    outcomes |= _alignment(policy)
+        outcomes = _image_checks(context, images, released.ids, released.captions)
     verdict, rules, summary_line = judge(policy, outcomes)
     return ScanResult(
         mode="model" if request.model is not None else "images",

@@ -17,14 +17,17 @@ from memaudit.scan.context import ScanContext
 from memaudit.scan.result import CheckOutcome, FidEvidence, NearestNeighbourEvidence
 
 
-def generated_sample(context: ScanContext) -> torch.Tensor:
-    """Images from the model for nearest-neighbour and FID: every distinct prompt, or a seeded sample."""
+def generated_sample(context: ScanContext) -> tuple[torch.Tensor, list[str]]:
+    """Images from the model for nearest-neighbour, FID and alignment (every distinct prompt, or a
+    seeded sample), with the caption each was generated from."""
     settings = context.policy.checks.nearest_neighbour
     groups = context.train_groups
     if settings.max_prompts and settings.max_prompts < len(groups):
         generator = torch.Generator().manual_seed(sample_seed(context.policy.sampling.seed, "neighbour-sample", 0))
         groups = [groups[i] for i in sorted(torch.randperm(len(groups), generator=generator)[: settings.max_prompts])]
-    return context.generate(groups, settings.generations_per_prompt, "nearest-neighbour", "generating for distances")
+    per_group = settings.generations_per_prompt
+    images = context.generate(groups, per_group, "nearest-neighbour", "generating for distances")
+    return images, [group.caption for group in groups for _ in range(per_group)]
 
 
 def generated_features(context: ScanContext, images: torch.Tensor) -> torch.Tensor:

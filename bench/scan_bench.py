@@ -1,0 +1,151 @@
+"""Scan-stage benchmark: memaudit's implementation against a plain baseline, measured in one run.
+
+    .venv/bin/python bench/scan_bench.py [--quick]
+
+Prints, for each stage, the time of both and their ratio:
+1. noise magnitude: batched first-step probe (S=1, G=4) vs the reference code's way, one prompt at a
+   time with all 50 steps and 4 generations;
+2. extraction: tiled-L2 matrix + exact maximum clique over N=500 generations vs a per-pair Python
+   loop with connected components;
+3. nearest neighbour: chunked exact search vs building the full distance matrix;
+4. a second feature extraction of a dataset with the feature cache vs the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import memaudit  # noqa: F401  (runtime guards)
+from memaudit.tiny.pipeline import build_tiny_pipeline
+
+
+def timed(function, *args, **kwargs):
+    start = time.perf_counter()
+    value = function(*args, **kwargs)
+    return value, time.perf_counter() - start
+
+
+def row(name: str, ours: float, baseline: float, unit: str = "s") -> None:
+    print(f"{name:<58} memaudit {ours:9.3f} {unit}   baseline {baseline:9.3f} {unit}   speed-up x{baseline / ours:8.1f}")
+
+
+def bench_noise(prompts: int) -> None:
+    from memaudit.sampling.probe import noise_magnitude_scores
+    from memaudit.sampling.text import encode_prompts
+
+    pipeline = build_tiny_pipeline(seed=0)
+    captions = [f"case {k} small left pleural effusion" for k in range(prompts)]
+    embeddings, empty = encode_prompts(pipeline, captions), encode_prompts(pipeline, [""])
+    common = dict(num_inference_steps=50, guidance_scale=7.5, latent_size=8, seed=0)
+    _, ours = timed(noise_magnitude_scores, pipeline, embeddings, empty, generations=4, steps=1, batch_size=32, **common)
+
+    def one_prompt_at_a_time():
+        for index in range(prompts):
+            noise_magnitude_scores(pipeline, embeddings[index : index + 1], empty, generations=4, steps=50,
+                                   batch_size=4, **common)
+
+    _, baseline = timed(one_prompt_at_a_time)
+    row(f"noise magnitude, {prompts} prompts (prompts/s: {prompts / ours:.1f} vs {prompts / baseline:.2f})",
+        ours, baseline)
+
+
+def bench_extraction(count: int) -> None:
+    import networkx as nx
+
+    from memaudit.metrics.cliques import max_clique
+    from memaudit.metrics.tiled_l2 import tiled_l2
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(count, 3, 32, 32, generator=generator)
+    images[: count // 10] = images[0] + 0.01 * torch.randn(count // 10, 3, 32, 32, generator=generator)
+
+    def ours():
+        return max_clique(tiled_l2(images, images), 0.1)
+
+    def baseline():
+        arrays = images.numpy().astype(np.float64)
+        tiles = arrays.reshape(count, 3, 4, 8, 4, 8)
+        graph = nx.Graph()
+        graph.add_nodes_from(range(count))
+        for i in range(count):
+            for j in range(i + 1, count):
+                diff = tiles[i] - tiles[j]
+                if np.sqrt((diff**2).mean(axis=(0, 2, 4))).max() <= 0.1:
+                    graph.add_edge(i, j)
+        return max(nx.connected_components(graph), key=len)
+
+    clique, ours_time = timed(ours)
+    component, baseline_time = timed(baseline)
+    assert len(clique) == len(component) == count // 10
+    row(f"extraction stage, N={count} generations", ours_time, baseline_time)
+
+
+def bench_neighbours(queries: int, references: int, dim: int) -> None:
+    from memaudit.metrics.nearest_neighbour import min_cosine_distance
+
+    generator = torch.Generator().manual_seed(0)
+    q, r = torch.randn(queries, dim, generator=generator), torch.randn(references, dim, generator=generator)
+    (ours_min, _), ours = timed(min_cosine_distance, q, r, chunk_size=512)
+
+    def full_matrix():
+        qn, rn = torch.nn.functional.normalize(q.double(), dim=1), torch.nn.functional.normalize(r.double(), dim=1)
+        return (1 - qn @ rn.T).min(dim=1).values
+
+    full, baseline = timed(full_matrix)
+    assert torch.allclose(ours_min, full.clamp_min(0), atol=1e-12)
+    megabytes_full = queries * references * 8 / 2**20
+    megabytes_chunk = 512 * references * 8 / 2**20
+    row(f"nearest neighbour {queries}x{references} (peak matrix {megabytes_chunk:.0f} vs {megabytes_full:.0f} MiB)",
+        ours, baseline)
+
+
+def bench_cache(images: int) -> None:
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from memaudit.data import ImageCaptionDataset
+    from memaudit.features import ExtractorOptions, create_extractor
+    from memaudit.features.cache import FeatureCache, dataset_features
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        rng = np.random.default_rng(0)
+        rows = []
+        for index in range(images):
+            Image.fromarray((rng.random((128, 128)) * 255).astype(np.uint8)).save(root / f"{index}.png")
+            rows.append({"file_name": f"{index}.png", "text": ""})
+        (root / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        import torchxrayvision as xrv
+
+        weights = root / "densenet.safetensors"
+        save_file({k: v.contiguous() for k, v in xrv.models.DenseNet(weights=None).state_dict().items()}, str(weights))
+        extractor = create_extractor("xrv-densenet121", ExtractorOptions(weights=weights))
+        dataset = ImageCaptionDataset(root)
+        cache = FeatureCache(root / "cache", extractor)
+        first, cold = timed(dataset_features, dataset, extractor, cache=cache)
+        second, warm = timed(dataset_features, ImageCaptionDataset(root), extractor, cache=cache)
+        assert torch.equal(first, second)
+        row(f"xrv-densenet121 features of {images} images, cached vs first", warm, cold)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    bench_noise(4 if args.quick else 16)
+    bench_extraction(100 if args.quick else 500)
+    bench_neighbours(500, 5000, 256) if args.quick else bench_neighbours(2000, 20000, 1024)
+    bench_cache(8 if args.quick else 64)
+
+
+if __name__ == "__main__":
+    main()

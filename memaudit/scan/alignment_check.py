@@ -1,0 +1,28 @@
+"""The optional image-text alignment check (BioViL-T) on the generated sample and its captions."""
+
+from __future__ import annotations
+
+import torch
+
+from memaudit.alignment.biovil_t import BioViLT
+from memaudit.metrics.alignment import alignment_score
+from memaudit.scan.context import ScanContext
+from memaudit.scan.result import CheckOutcome
+
+
+def run_alignment(context: ScanContext, images: torch.Tensor, captions: list[str]) -> CheckOutcome:
+    settings = context.policy.checks.alignment
+    if not any(caption.strip() for caption in captions):
+        return CheckOutcome(status="not_applicable", required=False, message="the images carry no report text")
+    advance = context.progress.stage("BioViL-T alignment", len(images))
+    model = BioViLT(
+        settings.weights, allow_pickle=context.extractor_options.allow_pickle, device=context.extractor_options.device
+    )
+    score = alignment_score(model.embed_images(images), model.embed_reports(captions))
+    advance(len(images))
+    return CheckOutcome(
+        status="ok",
+        required=settings.required,
+        message=f"mean BioViL-T image-report cosine {score:.4g} over {len(images)} images",
+        metrics={"alignment.score": score},
+    )

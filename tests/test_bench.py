@@ -1,0 +1,20 @@
+"""The benchmark scripts still run (smoke run at small sizes; their figures are printed, not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.slow
+def test_scan_benchmark_runs_quick():
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "scan_bench.py"), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("speed-up") == 4
