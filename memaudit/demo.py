@@ -1,19 +1,27 @@
 """`memaudit demo`: the embedded end-to-end story, runnable on a fresh machine with no downloads.
 
-Today it covers what exists: build a tiny SD-layout model from configs, save it as a diffusers
-folder and as an original-layout single file, load both back through the safe loader, check that
-they describe the same model, and validate the shipped policies. Scanning and remediation join
-the story as they land.
+1. Build a tiny SD-layout model from configs; save it as a diffusers folder and as an
+   original-layout single file; load both through the safe loader and show they agree.
+2. Write a small image-caption set in which some training images are planted for memorization.
+3. Scan a closed-form model that memorizes exactly those images with the demo policy: it fails,
+   naming the planted training ids. Scan the tiny random model from disk: it passes.
+Remediation joins the story when it lands.
 """
 
 from __future__ import annotations
 
+import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from memaudit.checkpoint import CheckpointSummary, load_checkpoint, summarize
 from memaudit.paths import POLICIES_DIR
 from memaudit.policy import LoadedPolicy, load_policy
+from memaudit.render import write_scan_outputs
+from memaudit.scan import ScanRequest, ScanResult, run_scan
+from memaudit.scan.progress import Progress
+from memaudit.tiny.memorizer import build_memorizer
 from memaudit.tiny.pipeline import build_tiny_pipeline, save_diffusers_folder, save_single_file_twin
 
 
@@ -22,19 +30,65 @@ class DemoResult:
     folder: CheckpointSummary
     single_file: CheckpointSummary
     policies: list[LoadedPolicy]
+    planted_ids: list[str]
+    memorizer_scan: ScanResult
+    clean_scan: ScanResult
+    seconds: dict[str, float]
 
     @property
     def formats_agree(self) -> bool:
         return self.folder.architecture() == self.single_file.architecture()
 
+    @property
+    def story_holds(self) -> bool:
+        extracted = self.memorizer_scan.checks["extraction"].extraction
+        return (
+            self.formats_agree
+            and self.memorizer_scan.verdict == "fail"
+            and extracted is not None
+            and extracted.extracted_train_ids == sorted(self.planted_ids)
+            and self.clean_scan.verdict == "pass"
+        )
 
-def run_demo(out_dir: Path, *, seed: int = 0) -> DemoResult:
+
+def run_demo(out_dir: Path, *, seed: int = 0, progress: Progress | None = None) -> DemoResult:
     out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
     pipeline = build_tiny_pipeline(seed=seed)
     folder = save_diffusers_folder(pipeline, out_dir / "tiny-model")
     weights, config = save_single_file_twin(pipeline, out_dir / "tiny-model.safetensors", out_dir / "tiny-config")
+    summaries = summarize(load_checkpoint(folder)), summarize(load_checkpoint(weights, config_dir=config))
+    policies = [load_policy(path) for path in sorted(POLICIES_DIR.glob("*.yaml"))]
+    seconds["build, save and load the tiny model"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    memorizer, train, holdout, planted = build_memorizer(pipeline, out_dir / "data")
+    seconds["write the planted data set"] = time.perf_counter() - clock
+
+    scans = {}
+    for name, request_model, checkpoint in (("memorizer", memorizer.source, memorizer), ("tiny-model", folder, None)):
+        clock = time.perf_counter()
+        request = ScanRequest(
+            train=train,
+            holdout=holdout,
+            policy=POLICIES_DIR / "demo.yaml",
+            model=request_model,
+            feature_cache=out_dir / "feature-cache",
+        )
+        result = run_scan(request, progress=progress, checkpoint=checkpoint)
+        took = time.perf_counter() - clock
+        write_scan_outputs(
+            result, out_dir / f"scan-{name}", {"seconds": round(took, 3), "platform": platform.platform()}
+        )
+        scans[name] = result
+        seconds[f"scan the {name}"] = took
     return DemoResult(
-        folder=summarize(load_checkpoint(folder)),
-        single_file=summarize(load_checkpoint(weights, config_dir=config)),
-        policies=[load_policy(path) for path in sorted(POLICIES_DIR.glob("*.yaml"))],
+        folder=summaries[0],
+        single_file=summaries[1],
+        policies=policies,
+        planted_ids=planted,
+        memorizer_scan=scans["memorizer"],
+        clean_scan=scans["tiny-model"],
+        seconds=seconds,
     )

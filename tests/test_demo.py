@@ -1,16 +1,23 @@
-"""The embedded demo runs offline and shows what it claims."""
+"""The embedded demo runs offline and its story holds."""
 
 from __future__ import annotations
+
+import json
 
 from memaudit.cli import run
 
 
-def test_demo_builds_loads_both_formats_and_validates_policies(tmp_path, capsys):
+def test_demo_story(tmp_path, capsys):
     assert run(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "both formats describe the same model: yes" in out
-    assert {"policy ci: valid", "policy hospital-release: valid", "policy research: valid"} <= {
-        line.split(",")[0] for line in out.splitlines()
-    }
-    assert (tmp_path / "tiny-model" / "model_index.json").is_file()
-    assert (tmp_path / "tiny-model.safetensors").is_file()
+    assert "both load to the same model: yes" in out
+    assert "demo story holds: yes" in out
+    memorizer = json.loads((tmp_path / "scan-memorizer" / "result.json").read_text())
+    clean = json.loads((tmp_path / "scan-tiny-model" / "result.json").read_text())
+    assert memorizer["verdict"] == "fail" and clean["verdict"] == "pass"
+    assert memorizer["checks"]["extraction"]["extraction"]["extracted_train_ids"] == [
+        "train-000",
+        "train-001",
+        "train-002",
+        "train-003",
+    ]

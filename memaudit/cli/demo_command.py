@@ -1,4 +1,4 @@
-"""`memaudit demo`: run the embedded demo and say what it showed."""
+"""`memaudit demo`: run the embedded demo and tell its story."""
 
 from __future__ import annotations
 
@@ -7,32 +7,43 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.app import stdout
+from memaudit.cli.progress import RichStages
 from memaudit.errors import ExitCode
 from memaudit.paths import REPORTS_DIR
 
 
 def demo(out: Path = typer.Option(REPORTS_DIR / "demo", "--out", help="Where the demo writes its files.")) -> None:
-    """Build a tiny model, load it in both checkpoint formats, validate the shipped policies."""
+    """Build tiny models, scan a memorizing one (fails) and a clean one (passes); exit 0 if that holds."""
     from memaudit.demo import run_demo
 
-    result = run_demo(out)
+    with RichStages() as stages:
+        result = run_demo(out, progress=stages)
+    say = lambda text: stdout.print(text, markup=False)  # noqa: E731
     unet = next(c for c in result.folder.components if c.name == "unet")
-    stdout.print(
-        f"tiny model: {unet.parameters:,} UNet parameters, "
-        f"{len(result.folder.unet_transformer_blocks)} transformer blocks, "
-        f"{result.folder.image_size}px images",
-        markup=False,
+    say(
+        f"1. tiny model: {unet.parameters:,} UNet parameters, {len(result.folder.unet_transformer_blocks)} "
+        f"transformer blocks, {result.folder.image_size}px images"
     )
-    stdout.print(f"  diffusers folder:  {result.folder.source}", markup=False)
-    stdout.print(
-        f"  single file twin:  {result.single_file.source} (sha256 {result.single_file.weight_files[0].sha256})",
-        markup=False,
+    say(
+        f"   saved as a diffusers folder ({result.folder.source}) and a single file "
+        f"(sha256 {result.single_file.weight_files[0].sha256[:16]}...); both load to the same model: "
+        f"{'yes' if result.formats_agree else 'NO'}"
     )
-    stdout.print(f"  both formats describe the same model: {'yes' if result.formats_agree else 'NO'}", markup=False)
-    for loaded in result.policies:
-        stdout.print(
-            f"policy {loaded.policy.name}: valid, {len(loaded.policy.rules)} rules, sha256 {loaded.sha256}",
-            markup=False,
+    say(f"   shipped policies valid: {', '.join(p.policy.name for p in result.policies)}")
+    say(
+        f"2. planted data: {len(result.planted_ids)} training images memorized on purpose: "
+        f"{', '.join(result.planted_ids)}"
+    )
+    for label, scan in (("memorizing model", result.memorizer_scan), ("clean tiny model", result.clean_scan)):
+        extraction = scan.checks["extraction"].extraction
+        extracted = ", ".join(extraction.extracted_train_ids) if extraction else "-"
+        say(f"3. scan of the {label}: {scan.summary}")
+        say(
+            f"   extracted training images: {extracted or 'none'}; "
+            f"exit code a CI job would see: {1 if scan.verdict == 'fail' else 0 if scan.verdict == 'pass' else 2}"
         )
-    if not result.formats_agree:
-        raise typer.Exit(ExitCode.ERROR)
+    say(f"   reports: {out}/scan-memorizer/, {out}/scan-tiny-model/ (result.json, junit.xml)")
+    say("where the time went: " + ", ".join(f"{name} {value:.1f}s" for name, value in result.seconds.items()))
+    say("demo story holds: " + ("yes" if result.story_holds else "NO"))
+    if not result.story_holds:
+        raise typer.Exit(ExitCode.FINDING)

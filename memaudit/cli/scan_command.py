@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -37,7 +36,7 @@ def scan(
 ) -> None:
     """Audit a model (or its synthetic images) for memorized training images against a policy."""
     from memaudit.errors import MemauditError
-    from memaudit.render import junit_xml, write_atomic
+    from memaudit.render import write_scan_outputs
     from memaudit.scan import ScanRequest, run_scan
 
     if (model is None) == (images is None):
@@ -66,9 +65,7 @@ def scan(
         "argv": sys.argv[1:],
         "platform": platform.platform(),
     }
-    write_atomic(out / "result.json", result.to_json())
-    write_atomic(out / "junit.xml", junit_xml(result))
-    write_atomic(out / "run.json", json.dumps(run_record, indent=2) + "\n")
+    write_scan_outputs(result, out, run_record)
     stdout.print(result.summary, markup=False)
     for rule in result.rules:
         stdout.print(f"  [{rule.status:>5}] {rule.id}: {rule.metric} {rule.message}", markup=False)

@@ -2,5 +2,6 @@
 
 from memaudit.render.files import write_atomic
 from memaudit.render.junit import junit_xml
+from memaudit.render.outputs import write_scan_outputs
 
-__all__ = ["junit_xml", "write_atomic"]
+__all__ = ["junit_xml", "write_atomic", "write_scan_outputs"]

@@ -76,7 +76,7 @@ def test_loads_local_weights_and_embeds(biovil_weights):
 @pytest.mark.slow
 def test_scan_reports_alignment_when_enabled(biovil_weights, tiny_folder, tmp_path, capsys, tiny_pipeline):
     from memaudit.cli import run
-    from tests.scan.memorizer import build_memorizer
+    from memaudit.tiny.memorizer import build_memorizer
     from tests.scan.test_ground_truth import POLICY
 
     _, train, holdout, _ = build_memorizer(tiny_pipeline, tmp_path, planted=1, generic=3, holdout=6)

@@ -9,7 +9,7 @@ import pytest
 from memaudit.cli import run
 from memaudit.errors import ExitCode
 from memaudit.scan import ScanRequest, run_scan
-from tests.scan.memorizer import build_memorizer
+from memaudit.tiny.memorizer import build_memorizer
 
 # Exact memorization needs the conditional prediction alone (guidance 1); CFG dynamics on trained
 # models are the demo benchmark's job. The pixels extractor needs no weights.

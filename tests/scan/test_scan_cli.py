@@ -9,7 +9,7 @@ import pytest
 
 from memaudit.cli import run
 from memaudit.errors import ExitCode
-from tests.scan.memorizer import build_memorizer
+from memaudit.tiny.memorizer import build_memorizer
 from tests.scan.test_ground_truth import POLICY
 
 

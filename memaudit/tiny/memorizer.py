@@ -1,4 +1,4 @@
-"""Ground truth for the battery: a UNet test double that exactly memorizes planted training images.
+"""Ground truth for the battery: a UNet stand-in that exactly memorizes planted training images.
 
 For a planted prompt it is the closed-form denoiser of that prompt's latent z_p: it predicts
 eps = (x_t - sqrt(a_t) z_p) / sqrt(1 - a_t), so DDIM lands on z_p and the VAE decodes the training
