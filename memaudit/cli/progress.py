@@ -10,10 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from memaudit.cli.app import stderr
 
 
-@contextmanager
-def progress_bar(description: str, *, total: int) -> Iterator[Callable[[], None]]:
-    """Yield ``advance()``; rich draws nothing when stderr is not interactive (CI logs stay clean)."""
-    with Progress(
+def _display(*, transient: bool) -> Progress:
+    """Bars with count, elapsed time and ETA on stderr; nothing is drawn when stderr is not a terminal."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -21,9 +20,15 @@ def progress_bar(description: str, *, total: int) -> Iterator[Callable[[], None]
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=stderr,
-        transient=True,
+        transient=transient,
         disable=not stderr.is_terminal,
-    ) as progress:
+    )
+
+
+@contextmanager
+def progress_bar(description: str, *, total: int) -> Iterator[Callable[[], None]]:
+    """Yield ``advance()`` for one bar that disappears when done."""
+    with _display(transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda: progress.advance(task)
 
@@ -36,16 +41,7 @@ class RichStages:
 
         self._clock = time.perf_counter
         self.timings: dict[str, float] = {}
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=stderr,
-            disable=not stderr.is_terminal,
-        )
+        self._progress = _display(transient=False)
         self._current: tuple[str, float] | None = None
 
     def __enter__(self) -> RichStages:

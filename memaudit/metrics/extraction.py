@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from memaudit.metrics.calibration import holdout_quantile
 from memaudit.metrics.cliques import max_clique, medoid
 from memaudit.metrics.tiled_l2 import tiled_l2
 
@@ -47,11 +48,9 @@ def nearest_tiled_l2(
 def calibrated_verify_threshold(
     holdout_images: torch.Tensor, train_images: torch.Tensor, *, quantile: float, tiles: int = 4
 ) -> float:
-    """The ``quantile`` of holdout->nearest-training tiled L2 (linear interpolation)."""
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"`quantile` must be in (0, 1), got {quantile}")
+    """The ``quantile`` of holdout->nearest-training tiled L2."""
     distances, _ = nearest_tiled_l2(holdout_images, train_images, tiles=tiles)
-    return float(torch.quantile(distances, quantile))
+    return holdout_quantile(distances, quantile)
 
 
 def attack_prompt(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from memaudit.metrics.calibration import holdout_quantile
+
 AMD_HIGHER_IS_BETTER = True
 NEAR_COPY_RATE_HIGHER_IS_BETTER = False
 
@@ -49,12 +51,8 @@ def average_min_distance(min_distances: torch.Tensor) -> float:
 
 
 def calibrated_threshold(holdout_min_distances: torch.Tensor, quantile: float) -> float:
-    """The ``quantile`` of holdout->train minimum distances (linear interpolation, as numpy)."""
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"`quantile` must be in (0, 1), got {quantile}")
-    if holdout_min_distances.numel() == 0:
-        raise ValueError("calibration needs at least one holdout sample")
-    return float(torch.quantile(holdout_min_distances.double(), quantile))
+    """tau: the ``quantile`` of holdout->train minimum distances."""
+    return holdout_quantile(holdout_min_distances, quantile)
 
 
 def near_copy_rate(min_distances: torch.Tensor, tau: float) -> float:

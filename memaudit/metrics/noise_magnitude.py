@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from memaudit.metrics.calibration import holdout_quantile
+
 higher_is_better = False  # for a model: lower scores mean less memorization
 
 
@@ -26,11 +28,7 @@ def step_magnitude(eps_conditional: torch.Tensor, eps_unconditional: torch.Tenso
 
 def flag_threshold(holdout_scores: torch.Tensor, quantile: float) -> float:
     """The ``quantile`` of holdout prompt scores; training prompts above it are flagged."""
-    if not 0.0 < quantile < 1.0:
-        raise ValueError(f"`quantile` must be in (0, 1), got {quantile}")
-    if holdout_scores.numel() == 0:
-        raise ValueError("calibration needs at least one holdout prompt score")
-    return float(torch.quantile(holdout_scores.double(), quantile))
+    return holdout_quantile(holdout_scores, quantile)
 
 
 def flagged(scores: torch.Tensor, threshold: float) -> torch.Tensor:

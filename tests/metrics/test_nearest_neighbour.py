@@ -64,3 +64,15 @@ def test_validation():
         calibrated_threshold(torch.ones(3), 1.0)
     with pytest.raises(ValueError, match="at least one"):
         near_copy_rate(torch.zeros(0), 0.1)
+
+
+def test_one_calibration_definition_matches_numpy():
+    import numpy as np
+
+    from memaudit.metrics.calibration import holdout_quantile
+
+    values = torch.rand(37, generator=torch.Generator().manual_seed(3))
+    for quantile in (0.01, 0.05, 0.5, 0.99):
+        assert holdout_quantile(values, quantile) == pytest.approx(
+            float(np.quantile(values.double().numpy(), quantile))
+        )

@@ -27,5 +27,5 @@ def test_flags_are_strictly_above_the_holdout_quantile():
 def test_validation():
     with pytest.raises(ValueError, match="share a"):
         step_magnitude(torch.zeros(2, 3), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match="at least one holdout"):
+    with pytest.raises(ValueError, match="at least one holdout value"):
         flag_threshold(torch.zeros(0), 0.99)
