@@ -21,6 +21,7 @@ from memaudit.policy import LoadedPolicy, load_policy
 from memaudit.render import write_scan_outputs
 from memaudit.scan import ScanRequest, ScanResult, run_scan
 from memaudit.scan.progress import Progress
+from memaudit.scan.result import RunRecord
 from memaudit.tiny.memorizer import build_memorizer
 from memaudit.tiny.pipeline import build_tiny_pipeline, save_diffusers_folder, save_single_file_twin
 
@@ -78,9 +79,8 @@ def run_demo(out_dir: Path, *, seed: int = 0, progress: Progress | None = None) 
         )
         result = run_scan(request, progress=progress, checkpoint=checkpoint)
         took = time.perf_counter() - clock
-        write_scan_outputs(
-            result, out_dir / f"scan-{name}", {"seconds": round(took, 3), "platform": platform.platform()}
-        )
+        run = RunRecord(seconds=round(took, 3), platform=platform.platform())
+        write_scan_outputs(result, out_dir / f"scan-{name}", run)
         scans[name] = result
         seconds[f"scan the {name}"] = took
     return DemoResult(

@@ -41,11 +41,22 @@ def _global_options(
 
 
 def _register_commands() -> None:
-    from memaudit.cli import data_commands, demo_command, inspect_command, policy_commands, scan_command
+    from memaudit.cli import (
+        attest_commands,
+        data_commands,
+        demo_command,
+        inspect_command,
+        policy_commands,
+        report_commands,
+        scan_command,
+    )
 
     app.command("demo")(demo_command.demo)
     app.command("inspect")(inspect_command.inspect)
     app.command("scan")(scan_command.scan)
+    app.command("keygen")(attest_commands.keygen)
+    app.command("verify")(attest_commands.verify)
+    app.add_typer(report_commands.app, name="report")
     app.add_typer(policy_commands.app, name="policy")
     app.add_typer(data_commands.app, name="data")
 

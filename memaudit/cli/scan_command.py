@@ -1,4 +1,4 @@
-"""`memaudit scan`: run the battery, write result.json, junit.xml and run.json, exit 0/1/2."""
+"""`memaudit scan`: run the battery, write the reports (optionally signed), exit 0/1/2."""
 
 from __future__ import annotations
 
@@ -33,14 +33,24 @@ def scan(
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Override the policy's batch size."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="Override the policy's seed."),
     feature_cache: Path = typer.Option(DEFAULT_CACHE, "--feature-cache", help="Feature cache folder."),
+    sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key: write attestation.dsse.json."),
+    include_evidence_images: bool = typer.Option(
+        False,
+        "--include-evidence-images",
+        help="INTERNAL USE: put generated and training thumbnails of extracted images into the reports.",
+    ),
 ) -> None:
     """Audit a model (or its synthetic images) for memorized training images against a policy."""
+    from memaudit.attest import sign_scan
     from memaudit.errors import MemauditError
-    from memaudit.render import write_scan_outputs
+    from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
     from memaudit.scan import ScanRequest, run_scan
+    from memaudit.scan.result import RunRecord
 
     if (model is None) == (images is None):
         raise MemauditError("give a MODEL to scan, or --images DIR to audit generated images (not both)")
+    if sign_key is not None and not sign_key.is_file():
+        raise MemauditError(f"{sign_key}: no such signing key (create one with `memaudit keygen --out DIR`)")
     request = ScanRequest(
         train=train,
         holdout=holdout,
@@ -53,24 +63,29 @@ def scan(
         batch_size=batch_size,
         device=device,
         feature_cache=feature_cache,
+        include_evidence_images=include_evidence_images,
     )
     started, clock = datetime.now(UTC), time.perf_counter()
     with RichStages() as stages:
         result = run_scan(request, progress=stages)
-    run_record = {
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - clock, 3),
-        "stage_seconds": {name: round(value, 3) for name, value in stages.timings.items()},
-        "argv": sys.argv[1:],
-        "platform": platform.platform(),
-    }
-    write_scan_outputs(result, out, run_record)
+    run = RunRecord(
+        started=started.isoformat(timespec="seconds"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(time.perf_counter() - clock, 3),
+        stage_seconds={name: round(value, 3) for name, value in stages.timings.items()},
+        argv=sys.argv[1:],
+        platform=platform.platform(),
+    )
+    write_scan_outputs(result, out, run)
+    if sign_key is not None:
+        sign_scan(result, [out / name for name in SIGNED_REPORTS], sign_key, out)
     stdout.print(result.summary, markup=False)
     for rule in result.rules:
         stdout.print(f"  [{rule.status:>5}] {rule.id}: {rule.metric} {rule.message}", markup=False)
     for name, check in result.checks.items():
         if check.status == "error":
             stderr.print(f"memaudit: check {name} could not run: {check.message}", markup=False)
+    if include_evidence_images:
+        stderr.print("memaudit: the reports contain training images (--include-evidence-images): internal use only")
     stdout.print(f"reports: {out}", markup=False)
     raise typer.Exit(EXIT_FOR_VERDICT[result.verdict])

@@ -54,6 +54,7 @@ class ScanRequest:
     device: str = "cpu"
     feature_cache: Path | None = None
     allow_random_extractor_weights: bool = False  # tests only: random features are no evidence
+    include_evidence_images: bool = False  # internal reports only: puts training pixels in the result
 
 
 def _effective_policy(request: ScanRequest) -> tuple[LoadedPolicy, object, dict]:
@@ -185,6 +186,7 @@ def run_scan(
         progress=progress,
         feature_cache=request.feature_cache,
         extractor_options=options,
+        include_evidence_images=request.include_evidence_images,
     )
     model_record, images_record = None, None
     torch.manual_seed(policy.sampling.seed)
@@ -230,4 +232,5 @@ def run_scan(
         checks=outcomes,
         rules=rules,
         environment=_environment(request.device),
+        evidence_images=context.evidence_images if request.include_evidence_images else None,
     )

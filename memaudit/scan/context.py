@@ -42,6 +42,8 @@ class ScanContext:
     image_side: int = 0  # side at which images are compared pixel-wise (tiled L2)
     feature_cache: Path | None = None
     extractor_options: ExtractorOptions = field(default_factory=ExtractorOptions)
+    include_evidence_images: bool = False
+    evidence_images: list = field(default_factory=list)  # EvidenceImage, filled by checks when asked
 
     @cached_property
     def train_groups(self) -> list[PromptGroup]:

@@ -7,6 +7,7 @@ import torch
 from memaudit.metrics.extraction import attack_prompt, calibrated_verify_threshold, nearest_tiled_l2
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.context import PromptGroup, ScanContext
+from memaudit.scan.evidence import evidence_image
 from memaudit.scan.result import AttackedPrompt, CheckOutcome, ExtractionEvidence
 
 
@@ -73,18 +74,26 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
             verify_threshold=threshold,
             tiles=settings.tiles,
         )
+        nearest_id = context.train.records[attack.nearest_train].id if attack.nearest_train is not None else None
         attacked.append(
             AttackedPrompt(
                 item_ids=context.ids(group.rows),
                 reason=reason,
                 clique_size=len(attack.clique),
-                nearest_train_id=context.train.records[attack.nearest_train].id
-                if attack.nearest_train is not None
-                else None,
+                nearest_train_id=nearest_id,
                 distance=attack.distance,
                 extracted=attack.extracted,
             )
         )
+        if attack.extracted and context.include_evidence_images:
+            context.evidence_images.append(
+                evidence_image(
+                    f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {nearest_id}",
+                    nearest_id,
+                    images[attack.candidate],
+                    context.train_pixels[attack.nearest_train],
+                )
+            )
     return _outcome(context, attacked, threshold, settings.generations)
 
 
@@ -104,4 +113,15 @@ def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: li
         )
         for image_id, distance, index in zip(image_ids, distances, nearest, strict=True)
     ]
+    if context.include_evidence_images:
+        for position, item in enumerate(attacked):
+            if item.extracted:
+                context.evidence_images.append(
+                    evidence_image(
+                        f"{item.item_ids[0]} vs {item.nearest_train_id}",
+                        item.nearest_train_id,
+                        images[position],
+                        context.train_pixels[int(nearest[position])],
+                    )
+                )
     return _outcome(context, attacked, threshold, 1)

@@ -130,6 +130,26 @@ class Environment(Frozen):
     device: str
 
 
+class EvidenceImage(Frozen):
+    """Internal use only (--include-evidence-images): a generated image beside the training image it copies."""
+
+    label: str
+    train_id: str
+    generated_png: str  # data URI
+    train_png: str  # data URI
+
+
+class RunRecord(BaseModel):
+    """When and how a scan ran: kept beside result.json (run.json), because it is not reproducible."""
+
+    started: str | None = None
+    finished: str | None = None
+    seconds: float | None = None
+    stage_seconds: dict[str, float] = {}
+    argv: list[str] = []
+    platform: str | None = None
+
+
 class ScanResult(Frozen):
     schema_version: str = RESULT_SCHEMA_VERSION
     mode: Literal["model", "images"]
@@ -143,6 +163,7 @@ class ScanResult(Frozen):
     checks: dict[str, CheckOutcome]
     rules: list[RuleOutcome]
     environment: Environment
+    evidence_images: list[EvidenceImage] | None = None
 
     def to_json(self) -> str:
         """Canonical bytes: sorted keys, two-space indent, trailing newline."""

@@ -73,15 +73,18 @@ def _write(folder: Path, rows: list[dict], images: torch.Tensor) -> Path:
     return folder
 
 
-def build_memorizer(tiny_pipeline, root: Path, *, planted: int = 4, generic: int = 8, holdout: int = 24):
-    """(checkpoint double, train folder, holdout folder, planted item ids)."""
+def build_memorizer(
+    tiny_pipeline, root: Path, *, planted: int = 4, generic: int = 8, holdout: int = 24, caption_prefix: str = ""
+):
+    """(checkpoint double, train folder, holdout folder, planted item ids); every caption starts with
+    ``caption_prefix`` (tests use a sentinel to prove captions never reach a report)."""
     generator = torch.Generator().manual_seed(1234)
     shape = (4, 8, 8)
 
     def latents(count):
         return torch.randn(count, *shape, generator=generator)
 
-    planted_captions = [f"planted patient {k} small left pleural effusion" for k in range(planted)]
+    planted_captions = [f"{caption_prefix}planted patient {k} small left pleural effusion" for k in range(planted)]
     generic_captions = ["no acute cardiopulmonary process"] * (generic // 2) + [
         f"stable heart size case {k}" for k in range(generic - generic // 2)
     ]
@@ -89,11 +92,15 @@ def build_memorizer(tiny_pipeline, root: Path, *, planted: int = 4, generic: int
     train_images = torch.cat(
         [decode_latents(tiny_pipeline, planted_latents), decode_latents(tiny_pipeline, latents(generic))]
     )
-    captions = planted_captions + generic_captions
+    captions = planted_captions + [caption_prefix + caption for caption in generic_captions]
     rows = [{"id": f"train-{i:03d}", "file_name": f"{i:03d}.png", "text": c} for i, c in enumerate(captions)]
     train = _write(root / "train", rows, train_images)
     holdout_rows = [
-        {"id": f"holdout-{i:03d}", "file_name": f"{i:03d}.png", "text": f"holdout patient {i} cardiomegaly"}
+        {
+            "id": f"holdout-{i:03d}",
+            "file_name": f"{i:03d}.png",
+            "text": f"{caption_prefix}holdout patient {i} cardiomegaly",
+        }
         for i in range(holdout)
     ]
     holdout_folder = _write(root / "holdout", holdout_rows, decode_latents(tiny_pipeline, latents(holdout)))

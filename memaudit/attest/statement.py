@@ -1,0 +1,52 @@
+"""The in-toto Statement v1 that memaudit signs: subjects with sha256, and the scan's verdict as predicate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memaudit.checkpoint.files import sha256_file
+from memaudit.scan.result import ScanResult
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "urn:memaudit:predicate:scan:v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+MODEL_PREFIX = "model/"
+REPORT_PREFIX = "report/"
+
+
+def subject(name: str, digest: str) -> dict:
+    return {"name": name, "digest": {"sha256": digest}}
+
+
+def scan_statement(result: ScanResult, report_files: list[Path]) -> dict:
+    """Subjects: every checkpoint weight file (``model/<path>``, digests from the scan) and every report
+    file (``report/<name>``, hashed now); predicate: verdict, policy digest and the rule summary."""
+    subjects = []
+    if result.model is not None:
+        subjects += [subject(MODEL_PREFIX + weight.path, weight.sha256) for weight in result.model.weight_files]
+    subjects += [subject(REPORT_PREFIX + path.name, sha256_file(path)) for path in report_files]
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": subjects,
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "verdict": result.verdict,
+            "summary": result.summary,
+            "mode": result.mode,
+            "memaudit_version": result.environment.memaudit,
+            "policy": {"name": result.policy.name, "sha256": result.policy.sha256},
+            "train_digest": result.train.digest,
+            "holdout_digest": result.holdout.digest,
+            "rules": [
+                {
+                    "id": r.id,
+                    "metric": r.metric,
+                    "status": r.status,
+                    "value": r.value,
+                    "threshold": r.threshold,
+                    "direction": r.direction,
+                }
+                for r in result.rules
+            ],
+        },
+    }

@@ -1,0 +1,41 @@
+"""`memaudit keygen` and `memaudit verify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from memaudit.cli.app import stderr, stdout
+from memaudit.errors import ExitCode
+
+
+def keygen(out: Path = typer.Option(..., "--out", help="Folder for the new key pair.")) -> None:
+    """Create an Ed25519 signing key pair (private key 0600; never overwrites)."""
+    from memaudit.attest import generate_keypair
+
+    private, public = generate_keypair(out)
+    stdout.print(f"private key: {private} (keep it secret)\npublic key:  {public} (give it to verifiers)", markup=False)
+
+
+def verify(
+    attestation: Path = typer.Argument(..., metavar="ATTESTATION", help="attestation.dsse.json"),
+    key: Path = typer.Option(..., "--key", help="The signer's public key (PEM)."),
+    model: Path | None = typer.Option(None, "--model", help="Checkpoint on disk that must still match."),
+    reports: Path | None = typer.Option(None, "--reports", help="Folder of the signed reports (default: beside it)."),
+) -> None:
+    """Check the signature and every subject's sha256; exit 0 valid, 1 invalid."""
+    from memaudit.attest import verify_attestation
+
+    report = verify_attestation(attestation, key, model=model, reports=reports)
+    if report.valid:
+        verdict = report.statement["predicate"]["verdict"] if report.statement else "?"
+        stdout.print(
+            f"valid: signature and {len(report.checked)} subject digests match (scan verdict: {verdict})", markup=False
+        )
+        if model is None:
+            stdout.print("note: checkpoint files were not checked; pass --model to check them", markup=False)
+        return
+    for problem in report.problems:
+        stderr.print(f"invalid: {problem}", markup=False)
+    raise typer.Exit(ExitCode.FINDING)

@@ -1,0 +1,46 @@
+"""`memaudit report render|schema`: views of an existing result.json, without recomputing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from memaudit.cli.app import stdout
+
+app = typer.Typer(help="Re-render reports and export the result schema.", no_args_is_help=True)
+
+
+@app.command("render")
+def render(
+    result: Path = typer.Argument(..., metavar="RESULT", help="A result.json written by memaudit scan."),
+    out: Path = typer.Option(..., "--out", help="Folder for report.html, report.pdf, junit.xml, model-card.md."),
+) -> None:
+    """Render HTML, PDF, JUnit and the model-card snippet from result.json (and run.json beside it)."""
+    from pydantic import ValidationError
+
+    from memaudit.errors import MemauditError
+    from memaudit.render.outputs import write_views
+    from memaudit.scan.result import RunRecord, ScanResult
+
+    try:
+        parsed = ScanResult.model_validate_json(result.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise MemauditError(f"{result}: cannot read ({error.strerror or error})") from error
+    except ValidationError as error:
+        raise MemauditError(f"{result}: not a memaudit result ({error.error_count()} problems)") from error
+    run_path = result.parent / "run.json"
+    run = RunRecord.model_validate_json(run_path.read_text()) if run_path.is_file() else None
+    for path in write_views(parsed, out, run):
+        stdout.print(f"wrote {path}", markup=False)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of result.json."""
+    from memaudit.scan.result import ScanResult
+
+    document = ScanResult.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    typer.echo(json.dumps(document, indent=2, sort_keys=True))

@@ -1,0 +1,121 @@
+"""The HTML/PDF reports as a reader meets them, and privacy by default."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from memaudit.cli import run
+from tests.render.conftest import SENTINEL
+
+
+def _pdf_text(path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_pdf_opens_with_pages_and_the_verdict(signed_scan):
+    out = signed_scan[0]
+    info = subprocess.run(["pdfinfo", str(out / "report.pdf")], capture_output=True, text=True, check=True).stdout
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
+    assert pages >= 2
+    text = _pdf_text(out / "report.pdf")
+    assert "PASSED" in text and "Rules of the policy" in text and "Sign-off by the data controller" in text
+    assert "What a pass does not prove" in text
+
+
+def test_html_is_self_contained(signed_scan):
+    html = (signed_scan[0] / "report.html").read_text()
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
+    assert html.count("data:image/png;base64,") >= 3  # noise, clique and distance plots
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is installed by .ci/run")
+def test_html_renders_in_headless_chromium(signed_scan, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1100,1400",
+            f"--screenshot={shot}",
+            (signed_scan[0] / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    image = Image.open(shot).convert("L")
+    colours = image.getcolors(maxcolors=1 << 16)
+    assert colours is None or len(colours) > 50  # text, tables and plots, not a blank page
+    assert image.getextrema()[0] < 100  # something dark was drawn
+
+
+def test_no_caption_reaches_any_output(signed_scan):
+    out = signed_scan[0]
+    for name in ("result.json", "report.html", "junit.xml", "model-card.md", "run.json", "attestation.dsse.json"):
+        assert "SENTINEL7391" not in (out / name).read_text(), name
+    assert "SENTINEL7391" not in _pdf_text(out / "report.pdf")
+
+
+def test_evidence_images_only_when_asked_and_still_no_captions(signed_scan, tmp_path, monkeypatch, tiny_pipeline):
+    from memaudit.tiny.memorizer import build_memorizer
+
+    checkpoint, train, holdout, planted = build_memorizer(
+        tiny_pipeline, tmp_path / "data", caption_prefix=SENTINEL + " "
+    )
+    monkeypatch.setattr("memaudit.scan.battery.load_checkpoint", lambda *args, **kwargs: checkpoint)
+    policy = signed_scan[3][2]
+    base = [
+        "scan",
+        "memorizer",
+        "--train",
+        str(train),
+        "--holdout",
+        str(holdout),
+        "--policy",
+        str(policy),
+        "--feature-cache",
+        str(tmp_path / "cache"),
+    ]
+    assert run([*base, "--out", str(tmp_path / "plain")]) == 1
+    assert run([*base, "--out", str(tmp_path / "internal"), "--include-evidence-images"]) == 1
+    plain = json.loads((tmp_path / "plain" / "result.json").read_text())
+    internal = json.loads((tmp_path / "internal" / "result.json").read_text())
+    assert plain["evidence_images"] is None
+    assert sorted(item["train_id"] for item in internal["evidence_images"]) == sorted(planted)
+    html = (tmp_path / "internal" / "report.html").read_text()
+    assert "Evidence images (internal use only)" in html
+    assert "SENTINEL7391" not in html and "SENTINEL7391" not in (tmp_path / "internal" / "result.json").read_text()
+
+
+def test_report_render_reproduces_the_views_without_recomputing(signed_scan, tmp_path, capsys):
+    out = signed_scan[0]
+    assert run(["report", "render", str(out / "result.json"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "report.html").read_text() == (out / "report.html").read_text()
+    assert (tmp_path / "junit.xml").read_text() == (out / "junit.xml").read_text()
+    assert "model-index" in (tmp_path / "model-card.md").read_text()
+
+
+def test_report_render_refuses_what_is_not_a_result(tmp_path, capsys):
+    bogus = tmp_path / "result.json"
+    bogus.write_text('{"hello": 1}')
+    assert run(["report", "render", str(bogus), "--out", str(tmp_path / "o")]) == 2
+    assert "not a memaudit result" in capsys.readouterr().err
+
+
+def test_result_schema_exports(capsys):
+    assert run(["report", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "ScanResult" and "verdict" in schema["properties"]
