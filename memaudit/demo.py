@@ -5,6 +5,7 @@
 2. Write a small image-caption set in which some training images are planted for memorization.
 3. Scan a closed-form model that memorizes exactly those images with the demo policy: it fails,
    naming the planted training ids. Scan the tiny random model from disk: it passes.
+4. Both scans write HTML/PDF/JSON/JUnit reports, signed with the demo's own key, and verified.
 Remediation joins the story when it lands.
 """
 
@@ -13,12 +14,16 @@ from __future__ import annotations
 import platform
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from memaudit.attest import generate_keypair, sign_scan, verify_attestation
+from memaudit.attest.keys import PRIVATE_NAME, PUBLIC_NAME
+from memaudit.attest.sign import ATTESTATION_NAME
 from memaudit.checkpoint import CheckpointSummary, load_checkpoint, summarize
 from memaudit.paths import POLICIES_DIR
 from memaudit.policy import LoadedPolicy, load_policy
-from memaudit.render import write_scan_outputs
+from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
 from memaudit.scan import ScanRequest, ScanResult, run_scan
 from memaudit.scan.progress import Progress
 from memaudit.scan.result import RunRecord
@@ -34,6 +39,7 @@ class DemoResult:
     planted_ids: list[str]
     memorizer_scan: ScanResult
     clean_scan: ScanResult
+    attestations_verify: bool
     seconds: dict[str, float]
 
     @property
@@ -49,6 +55,7 @@ class DemoResult:
             and extracted is not None
             and extracted.extracted_train_ids == sorted(self.planted_ids)
             and self.clean_scan.verdict == "pass"
+            and self.attestations_verify
         )
 
 
@@ -67,7 +74,8 @@ def run_demo(out_dir: Path, *, seed: int = 0, progress: Progress | None = None) 
     memorizer, train, holdout, planted = build_memorizer(pipeline, out_dir / "data")
     seconds["write the planted data set"] = time.perf_counter() - clock
 
-    scans = {}
+    private_key, public_key = _demo_keys(out_dir / "keys")
+    scans, verified = {}, {}
     for name, request_model, checkpoint in (("memorizer", memorizer.source, memorizer), ("tiny-model", folder, None)):
         clock = time.perf_counter()
         request = ScanRequest(
@@ -77,12 +85,22 @@ def run_demo(out_dir: Path, *, seed: int = 0, progress: Progress | None = None) 
             model=request_model,
             feature_cache=out_dir / "feature-cache",
         )
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         result = run_scan(request, progress=progress, checkpoint=checkpoint)
         took = time.perf_counter() - clock
-        run = RunRecord(seconds=round(took, 3), platform=platform.platform())
-        write_scan_outputs(result, out_dir / f"scan-{name}", run)
+        run = RunRecord(
+            started=started,
+            finished=datetime.now(UTC).isoformat(timespec="seconds"),
+            seconds=round(took, 3),
+            platform=platform.platform(),
+        )
+        reports = out_dir / f"scan-{name}"
+        write_scan_outputs(result, reports, run)
+        sign_scan(result, [reports / report for report in SIGNED_REPORTS], private_key, reports)
+        model_on_disk = folder if checkpoint is None else None
+        verified[name] = verify_attestation(reports / ATTESTATION_NAME, public_key, model=model_on_disk).valid
         scans[name] = result
-        seconds[f"scan the {name}"] = took
+        seconds[f"scan, report and sign the {name}"] = time.perf_counter() - clock
     return DemoResult(
         folder=summaries[0],
         single_file=summaries[1],
@@ -90,5 +108,14 @@ def run_demo(out_dir: Path, *, seed: int = 0, progress: Progress | None = None) 
         planted_ids=planted,
         memorizer_scan=scans["memorizer"],
         clean_scan=scans["tiny-model"],
+        attestations_verify=all(verified.values()),
         seconds=seconds,
     )
+
+
+def _demo_keys(folder: Path) -> tuple[Path, Path]:
+    """The demo's own signing key pair, made once (a real deployment keeps its key elsewhere)."""
+    private, public = folder / PRIVATE_NAME, folder / PUBLIC_NAME
+    if private.is_file() and public.is_file():
+        return private, public
+    return generate_keypair(folder)

@@ -42,7 +42,11 @@ def demo(out: Path = typer.Option(REPORTS_DIR / "demo", "--out", help="Where the
             f"   extracted training images: {extracted or 'none'}; "
             f"exit code a CI job would see: {1 if scan.verdict == 'fail' else 0 if scan.verdict == 'pass' else 2}"
         )
-    say(f"   reports: {out}/scan-memorizer/, {out}/scan-tiny-model/ (result.json, junit.xml)")
+    say(
+        f"4. reports: {out}/scan-memorizer/ and {out}/scan-tiny-model/ (report.html, report.pdf, result.json, "
+        "junit.xml, model-card.md), signed: attestation.dsse.json; verified with the public key: "
+        + ("yes" if result.attestations_verify else "NO")
+    )
     say("where the time went: " + ", ".join(f"{name} {value:.1f}s" for name, value in result.seconds.items()))
     say("demo story holds: " + ("yes" if result.story_holds else "NO"))
     if not result.story_holds:
