@@ -45,6 +45,7 @@ def _register_commands() -> None:
         attest_commands,
         data_commands,
         demo_command,
+        finetune_command,
         inspect_command,
         policy_commands,
         report_commands,
@@ -54,6 +55,7 @@ def _register_commands() -> None:
     app.command("demo")(demo_command.demo)
     app.command("inspect")(inspect_command.inspect)
     app.command("scan")(scan_command.scan)
+    app.command("finetune")(finetune_command.finetune)
     app.command("keygen")(attest_commands.keygen)
     app.command("verify")(attest_commands.verify)
     app.add_typer(report_commands.app, name="report")

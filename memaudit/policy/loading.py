@@ -85,9 +85,9 @@ def _describe(error: dict) -> str:
     return f"key '{key}': {message}" if location else message
 
 
-def format_validation_error(path: Path | str, error: ValidationError) -> str:
+def format_validation_error(path: Path | str, error: ValidationError, *, what: str = "policy") -> str:
     lines = [_describe(item) for item in error.errors()]
-    return f"{path}: invalid policy\n" + "\n".join(f"  - {line}" for line in lines)
+    return f"{path}: invalid {what}\n" + "\n".join(f"  - {line}" for line in lines)
 
 
 def resolve_policy_path(name_or_path: Path | str) -> Path:

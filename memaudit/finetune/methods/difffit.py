@@ -1,0 +1,84 @@
+"""`difffit`: DiffFit (Xie et al.). In each selected block, per-channel scale factors on the outputs
+of q, k, v and out of both attentions, on the attn1, attn2 and feed-forward residual branches, plus
+every bias. Scales start at 1, so the model starts exactly where it was; merging folds each scale
+into the linear layer whose output it multiplies.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from memaudit.finetune.mask import BlockMask
+from memaudit.finetune.methods.base import block_modules, freeze
+
+PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+BRANCHES = ("attn1", "attn2", "ff")
+
+
+class ChannelScale(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(channels))
+
+    def __call__(self, module, inputs, output):  # a forward hook
+        return output * self.scale
+
+
+def _last_linear(module: nn.Module) -> nn.Linear:
+    return [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+
+
+class DiffFit:
+    name = "difffit"
+
+    def __init__(self, unet: nn.Module, mask: BlockMask) -> None:
+        self.unet, self.mask = unet, mask
+        freeze(unet)
+        self.scales = nn.ModuleDict()
+        self._targets: dict[str, nn.Linear] = {}  # scale key -> linear layer its output multiplies
+        self._hooks = []
+        self._biases: dict[str, nn.Parameter] = {}
+        for block_name, block in block_modules(unet, mask).items():
+            modules = dict(block.named_modules())
+            for attention in ("attn1", "attn2"):
+                if modules.get(attention) is None:
+                    continue
+                for projection in PROJECTIONS:
+                    layer = modules[f"{attention}.{projection}"]
+                    self._add(f"{block_name}.{attention}.{projection}", layer, layer, layer.out_features)
+            for branch in BRANCHES:
+                module = modules.get(branch)
+                if module is None:
+                    continue
+                folds_into = module.to_out[0] if branch != "ff" else _last_linear(module)
+                self._add(f"{block_name}.{branch}.branch", module, folds_into, folds_into.out_features)
+            for name, parameter in block.named_parameters():
+                if name.endswith("bias"):
+                    parameter.requires_grad_(True)
+                    self._biases[f"{block_name}.{name}"] = parameter
+        device = next(unet.parameters()).device
+        self.scales.to(device)
+
+    def _add(self, key: str, hooked: nn.Module, folds_into: nn.Linear, channels: int) -> None:
+        scale = ChannelScale(channels)
+        self.scales[key.replace(".", "/")] = scale
+        self._targets[key] = folds_into
+        self._hooks.append(hooked.register_forward_hook(scale))
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        parameters = {f"{key.replace('/', '.')}.scale": module.scale for key, module in self.scales.items()}
+        return parameters | self._biases
+
+    @torch.no_grad()
+    def merge(self) -> nn.Module:
+        for hook in self._hooks:
+            hook.remove()
+        for key, layer in self._targets.items():
+            scale = self.scales[key.replace(".", "/")].scale
+            layer.weight.mul_(scale[:, None])
+            if layer.bias is not None:
+                layer.bias.mul_(scale)
+        self._hooks, self._targets, self.scales = [], {}, nn.ModuleDict()
+        freeze(self.unet)
+        return self.unet

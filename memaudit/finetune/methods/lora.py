@@ -1,0 +1,55 @@
+"""`lora`: low-rank adapters (the peft library) on q, k, v and out of both attentions of each
+selected block. B starts at zero, so the model starts exactly where it was; merging adds B A into
+the base weights and removes the adapter layers.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from memaudit.finetune.mask import BlockMask
+from memaudit.finetune.methods.base import freeze
+
+PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+class LoRA:
+    name = "lora"
+
+    def __init__(self, unet: nn.Module, mask: BlockMask, *, rank: int = 4) -> None:
+        from peft import LoraConfig, inject_adapter_in_model
+
+        if rank < 1:
+            raise ValueError(f"`rank` must be at least 1, got {rank}")
+        self.unet, self.mask, self.rank = unet, mask, rank
+        freeze(unet)
+        modules = dict(unet.named_modules())
+        targets = [
+            f"{block}.{attention}.{projection}"
+            for block in mask.selected
+            for attention in ("attn1", "attn2")
+            if modules.get(f"{block}.{attention}") is not None
+            for projection in PROJECTIONS
+        ]
+        if targets:
+            config = LoraConfig(r=rank, lora_alpha=rank, target_modules=targets, lora_dropout=0.0)
+            inject_adapter_in_model(config, unet)
+        self._parameters = {name: p for name, p in unet.named_parameters() if "lora_" in name}
+        for parameter in self._parameters.values():
+            parameter.requires_grad_(True)
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        return self._parameters
+
+    def merge(self) -> nn.Module:
+        from peft.tuners.lora import LoraLayer
+
+        for name, module in list(self.unet.named_modules()):
+            if isinstance(module, LoraLayer):
+                module.merge()
+                parent_name, _, child = name.rpartition(".")
+                parent = self.unet.get_submodule(parent_name) if parent_name else self.unet
+                setattr(parent, child, module.get_base_layer())
+        self._parameters = {}
+        freeze(self.unet)
+        return self.unet

@@ -1,0 +1,104 @@
+"""`memaudit finetune`: load a base model, train a masked PEFT method, save a plain diffusers model.
+
+Output folder: model/ (a diffusers folder with the method merged in, loadable by any scan),
+adapter.safetensors (only what was trained), mask.json, method.json (method, mask, exact trainable
+count, data digest, seed, steps, losses), checkpoints/ (for resuming; removed on success).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from memaudit import __version__
+from memaudit.checkpoint import load_checkpoint, summarize
+from memaudit.data import ImageCaptionDataset
+from memaudit.finetune.config import TrainConfig
+from memaudit.finetune.mask import parse_mask
+from memaudit.finetune.methods import apply_method, trainable_count, trained_state
+from memaudit.finetune.training import TrainingLog, train
+from memaudit.render.files import write_atomic
+from memaudit.tiny.pipeline import save_diffusers_folder
+
+
+@dataclass
+class FinetuneResult:
+    out: Path
+    model_dir: Path
+    trainable: int
+    unet_parameters: int
+    log: TrainingLog
+
+    @property
+    def trainable_fraction(self) -> float:
+        return self.trainable / self.unet_parameters
+
+
+def finetune(
+    base: Path,
+    train_data: Path,
+    config: TrainConfig,
+    out: Path,
+    *,
+    config_dir: Path | None = None,
+    allow_pickle: bool = False,
+    device: str = "cpu",
+    on_step: Callable[[int, float], None] | None = None,
+    stop_after: int | None = None,
+) -> FinetuneResult | None:
+    """Run (or resume) a fine-tune; returns None when ``stop_after`` ended it early."""
+    out = Path(out)
+    checkpoint = load_checkpoint(base, config_dir=config_dir, allow_pickle=allow_pickle)
+    summary = summarize(checkpoint)
+    pipeline = checkpoint.pipeline.to(device)
+    dataset = ImageCaptionDataset(train_data)
+    unet_parameters = sum(p.numel() for p in pipeline.unet.parameters())
+    mask = parse_mask(config.mask, pipeline.unet)
+    method = apply_method(config.method, pipeline.unet, mask, lora_rank=config.lora_rank)
+    trainable = trainable_count(method)
+    log = train(
+        pipeline,
+        method,
+        dataset,
+        config,
+        image_size=summary.image_size,
+        checkpoint_dir=out / "checkpoints",
+        on_step=on_step,
+        stop_after=stop_after,
+    )
+    if len(log.losses) < config.steps:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(trained_state(method), str(out / "adapter.safetensors"), metadata={"method": config.method})
+    pipeline.unet = method.merge()
+    staging = out / ".model.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    save_diffusers_folder(pipeline, staging)
+    shutil.rmtree(out / "model", ignore_errors=True)
+    staging.rename(out / "model")
+    write_atomic(out / "mask.json", mask.to_json())
+    record = {
+        "memaudit": __version__,
+        "method": config.method,
+        "mask": {"blocks": list(mask.blocks), "bits": mask.as_string()},
+        "trainable_parameters": trainable,
+        "unet_parameters": unet_parameters,
+        "trainable_fraction": trainable / unet_parameters,
+        "base": {"source": str(base), "weight_files": [w.model_dump() for w in checkpoint.weight_files]},
+        "data_digest": dataset.digest,
+        "config": config.model_dump(mode="json"),
+        "steps": len(log.losses),
+        "final_loss": log.losses[-1] if log.losses else None,
+        "dropped_samples": log.dropped_samples,
+        "resumed_from": log.resumed_from,
+    }
+    write_atomic(out / "method.json", json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return FinetuneResult(
+        out=out, model_dir=out / "model", trainable=trainable, unet_parameters=unet_parameters, log=log
+    )
