@@ -33,7 +33,9 @@ def timed(function, *args, **kwargs):
 
 
 def row(name: str, ours: float, baseline: float, unit: str = "s") -> None:
-    print(f"{name:<58} memaudit {ours:9.3f} {unit}   baseline {baseline:9.3f} {unit}   speed-up x{baseline / ours:8.1f}")
+    print(
+        f"{name:<58} memaudit {ours:9.3f} {unit}   baseline {baseline:9.3f} {unit}   speed-up x{baseline / ours:8.1f}"
+    )
 
 
 def bench_noise(prompts: int) -> None:
@@ -44,16 +46,22 @@ def bench_noise(prompts: int) -> None:
     captions = [f"case {k} small left pleural effusion" for k in range(prompts)]
     embeddings, empty = encode_prompts(pipeline, captions), encode_prompts(pipeline, [""])
     common = dict(num_inference_steps=50, guidance_scale=7.5, latent_size=8, seed=0)
-    _, ours = timed(noise_magnitude_scores, pipeline, embeddings, empty, generations=4, steps=1, batch_size=32, **common)
+    _, ours = timed(
+        noise_magnitude_scores, pipeline, embeddings, empty, generations=4, steps=1, batch_size=32, **common
+    )
 
     def one_prompt_at_a_time():
         for index in range(prompts):
-            noise_magnitude_scores(pipeline, embeddings[index : index + 1], empty, generations=4, steps=50,
-                                   batch_size=4, **common)
+            noise_magnitude_scores(
+                pipeline, embeddings[index : index + 1], empty, generations=4, steps=50, batch_size=4, **common
+            )
 
     _, baseline = timed(one_prompt_at_a_time)
-    row(f"noise magnitude, {prompts} prompts (prompts/s: {prompts / ours:.1f} vs {prompts / baseline:.2f})",
-        ours, baseline)
+    row(
+        f"noise magnitude, {prompts} prompts (prompts/s: {prompts / ours:.1f} vs {prompts / baseline:.2f})",
+        ours,
+        baseline,
+    )
 
 
 def bench_extraction(count: int) -> None:
@@ -102,8 +110,11 @@ def bench_neighbours(queries: int, references: int, dim: int) -> None:
     assert torch.allclose(ours_min, full.clamp_min(0), atol=1e-12)
     megabytes_full = queries * references * 8 / 2**20
     megabytes_chunk = 512 * references * 8 / 2**20
-    row(f"nearest neighbour {queries}x{references} (peak matrix {megabytes_chunk:.0f} vs {megabytes_full:.0f} MiB)",
-        ours, baseline)
+    row(
+        f"nearest neighbour {queries}x{references} (peak matrix {megabytes_chunk:.0f} vs {megabytes_full:.0f} MiB)",
+        ours,
+        baseline,
+    )
 
 
 def bench_cache(images: int) -> None:

@@ -18,3 +18,13 @@ def test_scan_benchmark_runs_quick():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("speed-up") == 4
+
+
+def test_peft_counts_script_prints_every_method():
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "peft_counts.py")], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert "859,520,964 parameters" in result.stdout
+    for method in ("full", "svdiff", "difffit", "attention", "lora"):
+        assert f"  {method}" in result.stdout
