@@ -48,6 +48,7 @@ def _register_commands() -> None:
         finetune_command,
         inspect_command,
         policy_commands,
+        remediate_commands,
         report_commands,
         scan_command,
     )
@@ -56,6 +57,8 @@ def _register_commands() -> None:
     app.command("inspect")(inspect_command.inspect)
     app.command("scan")(scan_command.scan)
     app.command("finetune")(finetune_command.finetune)
+    app.command("remediate")(remediate_commands.remediate)
+    app.command("worker")(remediate_commands.worker)
     app.command("keygen")(attest_commands.keygen)
     app.command("verify")(attest_commands.verify)
     app.add_typer(report_commands.app, name="report")

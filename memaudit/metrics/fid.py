@@ -1,8 +1,9 @@
 """Frechet distance between Gaussian fits of two feature sets (FID on any extractor). Lower is better.
 
 d^2 = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)), all in float64, covariances unbiased
-(N - 1). Tr((S_r S_g)^(1/2)) is the sum of square roots of the eigenvalues of S_r S_g, which are
-real and non-negative for covariance matrices; rounding noise below zero is clamped.
+(N - 1). Tr((S_r S_g)^(1/2)) equals Tr((A S_g A)^(1/2)) with A = S_r^(1/2): the eigenvalues of the
+symmetric A S_g A are those of S_r S_g, so symmetric eigensolvers (fast, stable) suffice; rounding
+noise below zero is clamped.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ def gaussian_fit(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def frechet_distance_from_stats(
     mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Tensor, cov_b: torch.Tensor
 ) -> float:
-    eigenvalues = torch.linalg.eigvals(cov_a.double() @ cov_b.double())
-    trace_sqrt = eigenvalues.real.clamp_min(0.0).sqrt().sum()
+    values, vectors = torch.linalg.eigh(cov_a.double())
+    root_a = (vectors * values.clamp_min(0.0).sqrt()) @ vectors.T
+    middle = root_a @ cov_b.double() @ root_a
+    trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0.0).sqrt().sum()
     squared_mean = (mean_a.double() - mean_b.double()).square().sum()
     return float(squared_mean + cov_a.trace() + cov_b.trace() - 2.0 * trace_sqrt)
 

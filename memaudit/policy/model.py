@@ -109,6 +109,27 @@ class AlignmentCheck(CheckSettings):
     weights: Path | None = None
 
 
+class Remediation(StrictModel):
+    """MemControl search settings (Dutt et al.): bi-level search over which blocks a PEFT method trains."""
+
+    spaces: list[Literal["svdiff", "difffit", "attention", "lora"]] = Field(default_factory=lambda: ["svdiff"])
+    trials: int = Field(20, ge=1)
+    population_size: int = Field(10, ge=2)
+    memorization_set_size: int = Field(100, ge=1, description="D_mem pairs: flagged/extracted, then unique captions")
+    memorization_repeats: int = Field(50, ge=1)
+    proxy_fraction: float = Field(0.01, gt=0.0, le=1.0, description="share of the training set in the proxy data")
+    inner_steps: int = Field(200, ge=0)
+    retrain_steps: int = Field(1000, ge=0)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(1e-4, gt=0.0)
+    lora_rank: int = Field(4, ge=1)
+    fid_prompts: int = Field(64, ge=2, description="holdout captions generated for the quality objective")
+    max_memorization: float | None = Field(
+        None, gt=0.0, description="optional constraint: mean D_mem noise magnitude must not exceed this"
+    )
+    selection: Literal["normalized-mean", "best-fid-within-constraint"] = "normalized-mean"
+
+
 class Checks(StrictModel):
     noise_magnitude: NoiseMagnitudeCheck = NoiseMagnitudeCheck()
     extraction: ExtractionCheck = ExtractionCheck()
@@ -164,6 +185,7 @@ class Policy(StrictModel):
     sampling: Sampling = Sampling()
     checks: Checks = Checks()
     rules: dict[str, Rule] = Field(min_length=1)
+    remediation: Remediation = Remediation()
 
     @field_validator("rules")
     @classmethod

@@ -1,0 +1,82 @@
+"""`memaudit remediate` and `memaudit worker`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from memaudit.cli.app import stdout
+from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR
+from memaudit.errors import ExitCode
+from memaudit.paths import REPORTS_DIR
+
+DEFAULT_CACHE = Path.home() / ".cache" / "memaudit" / "features"
+
+
+def remediate(
+    model: Path = typer.Argument(..., metavar="MODEL", help="The fine-tuned model that memorizes."),
+    base: Path = typer.Option(..., "--base", help="The base model it was fine-tuned from."),
+    train: Path = typer.Option(..., "--train", help="Training set."),
+    holdout: Path = typer.Option(..., "--holdout", help="Holdout set."),
+    policy: str = typer.Option(..., "--policy", help="Policy YAML (its remediation: section sets the search)."),
+    out: Path = typer.Option(REPORTS_DIR / "remediate", "--out", help="Output folder."),
+    space: str | None = typer.Option(None, "--space", help="Comma-separated: svdiff,difffit,attention,lora."),
+    trials: int | None = typer.Option(None, "--trials", min=1, help="Completed trials the study needs."),
+    storage: str | None = typer.Option(None, "--storage", help="SQLAlchemy URL (default: SQLite in --out)."),
+    study: str | None = typer.Option(None, "--study", help="Study name (workers join it by this name)."),
+    mask: Path | None = typer.Option(None, "--mask", help="A mask.json from an earlier run: skip the search."),
+    device: str = typer.Option("cpu", "--device"),
+    feature_cache: Path = typer.Option(DEFAULT_CACHE, "--feature-cache"),
+    config: Path | None = CONFIG_DIR,
+    allow_pickle: bool = ALLOW_PICKLE,
+    heartbeat: int = typer.Option(30, "--heartbeat", min=1, help="Seconds between trial heartbeats."),
+) -> None:
+    """MemControl: search which blocks may train, retrain the best mask, re-scan; exit 0 if the result passes."""
+    from memaudit.cli.progress import RichStages
+    from memaudit.remediate.run import RemediateRequest
+    from memaudit.remediate.run import remediate as run_remediation
+
+    request = RemediateRequest(
+        model=model,
+        base=base,
+        train=train,
+        holdout=holdout,
+        policy=policy,
+        out=out,
+        spaces=tuple(s.strip() for s in space.split(",")) if space else None,
+        trials=trials,
+        storage=storage,
+        study=study,
+        mask=mask,
+        device=device,
+        feature_cache=feature_cache,
+        config_dir=config,
+        allow_pickle=allow_pickle,
+        heartbeat=heartbeat,
+    )
+    with RichStages() as stages:
+        result = run_remediation(request, progress=stages)
+    stdout.print(f"before: {result.before.summary}", markup=False)
+    stdout.print(f"after:  {result.after.summary}", markup=False)
+    stdout.print(
+        f"chosen: {result.space} mask {result.mask.as_string()}"
+        + (f" (trial {result.chosen_trial} of {len(result.trials)})" if result.trials else " (given)"),
+        markup=False,
+    )
+    stdout.print(f"remediated model: {out / 'remediated' / 'model'}; records: {out / 'remediation.json'}", markup=False)
+    exit_codes = {"pass": ExitCode.OK, "fail": ExitCode.FINDING, "error": ExitCode.ERROR}
+    raise typer.Exit(exit_codes[result.after.verdict])
+
+
+def worker(
+    storage: str = typer.Option(..., "--storage", help="The study's SQLAlchemy URL."),
+    study: str = typer.Option(..., "--study", help="The study name."),
+    wait: int = typer.Option(0, "--wait", min=0, help="Seconds to wait for the study to be created."),
+    heartbeat: int = typer.Option(30, "--heartbeat", min=1, help="Seconds between trial heartbeats."),
+) -> None:
+    """Join a remediation study and run trials until it has enough."""
+    from memaudit.remediate.run import join_study
+
+    ran = join_study(storage, study, heartbeat=heartbeat, wait=wait)
+    stdout.print(f"worker finished: {ran} trial(s) run here", markup=False)

@@ -1,0 +1,190 @@
+"""`memaudit remediate` end to end on tiny models: search, reuse of the mask, workers, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+
+from memaudit.cli import run
+from memaudit.tiny.memorizer import build_memorizer
+
+POLICY = """
+name: remediation-test
+sampling: {seed: 0, scheduler: ddim, num_inference_steps: 4, guidance_scale: 1.0, batch_size: 16}
+checks:
+  noise_magnitude: {steps: 1, generations: 1, calibration_quantile: 0.99}
+  extraction: {generations: 4, prompts: triage, random_prompts: 1, verify_quantile: 0.01}
+  nearest_neighbour: {extractor: pixels, generations_per_prompt: 1, near_copy_quantile: 0.05}
+  fid: {required: true}
+rules:
+  no-extracted-images: {metric: extraction.extracted_count, at_most: 0, severity: fail}
+remediation:
+  spaces: [svdiff, difffit]
+  trials: 4
+  population_size: 2
+  memorization_set_size: 3
+  memorization_repeats: 2
+  proxy_fraction: 0.5
+  inner_steps: 2
+  retrain_steps: 2
+  batch_size: 2
+  fid_prompts: 3
+"""
+
+
+@pytest.fixture(scope="module")
+def job(tiny_pipeline, tiny_folder, tmp_path_factory):
+    root = tmp_path_factory.mktemp("remediate")
+    _, train, holdout, _ = build_memorizer(tiny_pipeline, root / "data", planted=2, generic=4, holdout=6)
+    (root / "policy.yaml").write_text(POLICY)
+    return root, tiny_folder, train, holdout
+
+
+def _argv(job, out, *extra):
+    root, model, train, holdout = job
+    return [
+        "remediate",
+        str(model),
+        "--base",
+        str(model),
+        "--train",
+        str(train),
+        "--holdout",
+        str(holdout),
+        "--policy",
+        str(root / "policy.yaml"),
+        "--out",
+        str(out),
+        "--feature-cache",
+        str(root / "cache"),
+        *map(str, extra),
+    ]
+
+
+def test_search_retrain_rescan_and_records(job, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(_argv(job, out)) == 0
+    record = json.loads((out / "remediation.json").read_text())
+    assert len([t for t in record["trials"] if t["state"] == "complete"]) >= 4
+    assert record["space"] in ("svdiff", "difffit") and len(record["mask"]) == 7
+    chosen = next(t for t in record["trials"] if t["number"] == record["chosen_trial"])
+    assert chosen["pareto"] and chosen["mask"] == record["mask"]
+    study = optuna.load_study(study_name="memaudit-remediation-test", storage=f"sqlite:///{out / 'study.db'}")
+    assert {t.number for t in study.best_trials} == {t["number"] for t in record["trials"] if t["pareto"]}
+    assert all(t.user_attrs["mask"] and "fid" in t.user_attrs for t in study.trials)
+    for folder in ("before", "after"):
+        assert json.loads((out / folder / "result.json").read_text())["verdict"] == "pass"
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["predicate"]["buildDefinition"]["resolvedDependencies"][-1]["name"] == "training-data"
+    assert "chosen:" in capsys.readouterr().out
+
+
+def test_a_saved_mask_skips_the_search(job, tmp_path):
+    mask = tmp_path / "mask.json"
+    mask.write_text(
+        json.dumps(
+            {
+                "space": "difffit",
+                "blocks": [
+                    "down_blocks.0.attentions.0.transformer_blocks.0",
+                    "down_blocks.1.attentions.0.transformer_blocks.0",
+                    "mid_block.attentions.0.transformer_blocks.0",
+                    "up_blocks.1.attentions.0.transformer_blocks.0",
+                    "up_blocks.1.attentions.1.transformer_blocks.0",
+                    "up_blocks.2.attentions.0.transformer_blocks.0",
+                    "up_blocks.2.attentions.1.transformer_blocks.0",
+                ],
+                "bits": [1, 0, 0, 0, 0, 0, 1],
+            }
+        )
+    )
+    out = tmp_path / "out"
+    assert run(_argv(job, out, "--mask", mask)) == 0
+    record = json.loads((out / "remediation.json").read_text())
+    assert record["trials"] == [] and record["mask"] == "1000001" and record["space"] == "difffit"
+    assert not (out / "study.db").exists()
+    assert json.loads((out / "remediated" / "method.json").read_text())["trainable_parameters"] == 25 * 32 * 2
+
+
+def test_worker_errors_name_the_problem(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    assert run(["worker", "--storage", url, "--study", "nope"]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
+    assert run(["worker", "--storage", "nosuchdb://x", "--study", "nope"]) == 2
+    assert "cannot open the study storage" in capsys.readouterr().err
+
+
+def _cli(*argv):
+    return [sys.executable, "-m", "memaudit", *map(str, argv)]
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_study(job, tmp_path):
+    out = tmp_path / "out"
+    url = f"sqlite:///{(tmp_path / 'shared.db').resolve()}"
+    main = subprocess.Popen(
+        _cli(*_argv(job, out, "--storage", url, "--study", "shared", "--trials", "6")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    helper = subprocess.Popen(
+        _cli("worker", "--storage", url, "--study", "shared", "--wait", "300"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, main_err = main.communicate(timeout=600)
+    _, helper_err = helper.communicate(timeout=600)
+    assert main.returncode == 0, main_err
+    assert helper.returncode == 0, helper_err
+    study = optuna.load_study(study_name="shared", storage=url)
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert len(study.trials) >= 6
+    record = json.loads((out / "remediation.json").read_text())
+    assert {t.number for t in study.best_trials} == {t["number"] for t in record["trials"] if t["pareto"]}
+
+
+def _states(database):
+    with sqlite3.connect(database) as connection:
+        return connection.execute("select number, state from trials order by number").fetchall()
+
+
+@pytest.mark.slow
+def test_kill_9_mid_trial_then_rerun_keeps_completed_trials(job, tmp_path):
+    out = tmp_path / "out"
+    database = out / "study.db"
+    argv = _cli(*_argv(job, out, "--trials", "5", "--heartbeat", "1"))
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    completed_before: list = []
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if database.exists():
+            try:
+                states = _states(database)
+            except sqlite3.OperationalError:
+                continue
+            if any(state == "COMPLETE" for _, state in states) and states[-1][1] == "RUNNING":
+                completed_before = [number for number, state in states if state == "COMPLETE"]
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+    process.wait(timeout=60)
+    assert completed_before, "never caught a trial running"
+    time.sleep(3)  # past the heartbeat grace period
+    rerun = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    states = dict(_states(database))
+    assert all(states[number] == "COMPLETE" for number in completed_before)
+    assert "FAIL" in states.values()  # the killed trial, retried as a new one
+    assert list(states.values()).count("COMPLETE") >= 5
