@@ -15,6 +15,7 @@ import pytest
 
 from memaudit.cli import run
 from memaudit.tiny.memorizer import build_memorizer
+from tests.remediate.postgres import postgres_server, server_binaries
 
 POLICY = """
 name: remediation-test
@@ -126,10 +127,21 @@ def _cli(*argv):
     return [sys.executable, "-m", "memaudit", *map(str, argv)]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{(tmp_path / 'shared.db').resolve()}"
+        return
+    if server_binaries() is None:
+        pytest.skip("PostgreSQL server binaries are installed by .ci/run")
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.mark.slow
-def test_two_processes_share_one_study(job, tmp_path):
+def test_two_processes_share_one_study(job, tmp_path, storage_url):
     out = tmp_path / "out"
-    url = f"sqlite:///{(tmp_path / 'shared.db').resolve()}"
+    url = storage_url
     main = subprocess.Popen(
         _cli(*_argv(job, out, "--storage", url, "--study", "shared", "--trials", "6")),
         stdout=subprocess.PIPE,
