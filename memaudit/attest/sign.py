@@ -1,4 +1,4 @@
-"""Sign a scan: a DSSE envelope (securesystemslib) over the in-toto Statement, Ed25519, offline."""
+"""Sign statements: a DSSE envelope (securesystemslib) over an in-toto Statement, Ed25519, offline."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ from memaudit.scan.result import ScanResult
 ATTESTATION_NAME = "attestation.dsse.json"
 
 
-def sign_scan(result: ScanResult, report_files: list[Path], private_key_path: Path, out: Path) -> Path:
+def sign_statement(statement: dict, private_key_path: Path, path: Path) -> Path:
     from securesystemslib.dsse import Envelope
     from securesystemslib.signer import CryptoSigner
 
     signer = CryptoSigner(load_private_key(private_key_path))
-    payload = json.dumps(scan_statement(result, report_files), sort_keys=True, separators=(",", ":")).encode()
+    payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
     envelope = Envelope(payload=payload, payload_type=PAYLOAD_TYPE, signatures={})
     envelope.sign(signer)
-    return write_atomic(Path(out) / ATTESTATION_NAME, json.dumps(envelope.to_dict(), indent=2) + "\n")
+    return write_atomic(Path(path), json.dumps(envelope.to_dict(), indent=2) + "\n")
+
+
+def sign_scan(result: ScanResult, report_files: list[Path], private_key_path: Path, out: Path) -> Path:
+    return sign_statement(scan_statement(result, report_files), private_key_path, Path(out) / ATTESTATION_NAME)

@@ -50,3 +50,25 @@ def scan_statement(result: ScanResult, report_files: list[Path]) -> dict:
             ],
         },
     }
+
+
+REMEDIATION_PREDICATE_TYPE = "urn:memaudit:predicate:remediation:v1"
+
+
+def remediation_statement(record: dict, model_files: list, report_files: list[Path]) -> dict:
+    """Subjects: the remediated model's weight files and the remediation records; predicate: the choice
+    and the before/after verdicts."""
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [subject(MODEL_PREFIX + w.path, w.sha256) for w in model_files]
+        + [subject(REPORT_PREFIX + path.name, sha256_file(path)) for path in report_files],
+        "predicateType": REMEDIATION_PREDICATE_TYPE,
+        "predicate": {
+            "policy": record["policy"],
+            "space": record["space"],
+            "mask": record["mask"],
+            "trainable_parameters": record["trainable_parameters"],
+            "verdict": record["verdict"],
+            "memaudit_version": record["memaudit"],
+        },
+    }

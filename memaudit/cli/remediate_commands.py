@@ -31,12 +31,16 @@ def remediate(
     config: Path | None = CONFIG_DIR,
     allow_pickle: bool = ALLOW_PICKLE,
     heartbeat: int = typer.Option(30, "--heartbeat", min=1, help="Seconds between trial heartbeats."),
+    sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key: sign the results."),
 ) -> None:
     """MemControl: search which blocks may train, retrain the best mask, re-scan; exit 0 if the result passes."""
     from memaudit.cli.progress import RichStages
+    from memaudit.errors import MemauditError
     from memaudit.remediate.run import RemediateRequest
     from memaudit.remediate.run import remediate as run_remediation
 
+    if sign_key is not None and not sign_key.is_file():
+        raise MemauditError(f"{sign_key}: no such signing key (create one with `memaudit keygen --out DIR`)")
     request = RemediateRequest(
         model=model,
         base=base,
@@ -54,6 +58,7 @@ def remediate(
         config_dir=config,
         allow_pickle=allow_pickle,
         heartbeat=heartbeat,
+        sign_key=sign_key,
     )
     with RichStages() as stages:
         result = run_remediation(request, progress=stages)

@@ -22,6 +22,8 @@ import optuna
 from sqlalchemy.exc import SQLAlchemyError
 
 from memaudit import __version__
+from memaudit.attest.sign import ATTESTATION_NAME, sign_scan, sign_statement
+from memaudit.attest.statement import remediation_statement
 from memaudit.checkpoint import load_checkpoint, summarize
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
@@ -35,7 +37,8 @@ from memaudit.remediate.proxy import memorization_set, write_proxy_manifest
 from memaudit.remediate.search import TrialContext, open_study, run_search, storage_for
 from memaudit.remediate.select import choose
 from memaudit.render.files import write_atomic
-from memaudit.render.outputs import write_scan_outputs
+from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
+from memaudit.render.remediation_report import write_remediation_report
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan import ScanRequest, ScanResult, run_scan
 from memaudit.scan.context import ScanContext
@@ -56,6 +59,7 @@ class RemediateRequest:
     storage: str | None = None
     study: str | None = None
     mask: Path | None = None
+    sign_key: Path | None = None
     device: str = "cpu"
     feature_cache: Path | None = None
     config_dir: Path | None = None
@@ -179,6 +183,7 @@ def _job_record(request: RemediateRequest, rows: list[int], manifest: Path) -> d
     fields = {
         name: (str(Path(value).resolve()) if name in _PATH_FIELDS and value is not None else value)
         for name, value in request.__dict__.items()
+        if name != "sign_key"  # workers never sign; the key's path stays out of the shared study
     }
     fields["policy"] = (
         str(Path(str(request.policy)).resolve()) if Path(str(request.policy)).exists() else request.policy
@@ -290,10 +295,16 @@ def remediate(request: RemediateRequest, progress: Progress | None = None) -> Re
         "verdict": {"before": before.verdict, "after": after.verdict},
     }
     write_atomic(out / "remediation.json", json.dumps(record, indent=2) + "\n")
+    reports = write_remediation_report(record, list(mask.blocks), before.summary, after.summary, out)
     write_atomic(
         out / "provenance.json",
         json.dumps(_provenance(request, base, train, loaded.sha256, config, after), indent=2) + "\n",
     )
+    if request.sign_key is not None:
+        sign_scan(after, [out / "after" / name for name in SIGNED_REPORTS], request.sign_key, out / "after")
+        records = [out / "remediation.json", *reports, out / "provenance.json", out / "mask.json"]
+        statement = remediation_statement(record, after.model.weight_files, records)
+        sign_statement(statement, request.sign_key, out / ATTESTATION_NAME)
     return RemediationResult(
         before=before, after=after, space=space, mask=mask, trials=trials, chosen_trial=chosen_number
     )

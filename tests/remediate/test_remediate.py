@@ -72,7 +72,8 @@ def _argv(job, out, *extra):
 
 def test_search_retrain_rescan_and_records(job, tmp_path, capsys):
     out = tmp_path / "out"
-    assert run(_argv(job, out)) == 0
+    assert run(["keygen", "--out", str(tmp_path / "keys")]) == 0
+    assert run(_argv(job, out, "--sign-key", tmp_path / "keys" / "memaudit-signing.key")) == 0
     record = json.loads((out / "remediation.json").read_text())
     assert len([t for t in record["trials"] if t["state"] == "complete"]) >= 4
     assert record["space"] in ("svdiff", "difffit") and len(record["mask"]) == 7
@@ -86,6 +87,14 @@ def test_search_retrain_rescan_and_records(job, tmp_path, capsys):
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["predicate"]["buildDefinition"]["resolvedDependencies"][-1]["name"] == "training-data"
     assert "chosen:" in capsys.readouterr().out
+    html = (out / "remediation.html").read_text()
+    assert "Before: PASS" in html and "After: PASS" in html and "data:image/png;base64," in html
+    assert (out / "remediation.pdf").read_bytes().startswith(b"%PDF")
+    public, model = tmp_path / "keys" / "memaudit-signing.pub", out / "remediated" / "model"
+    for attestation in (out / "attestation.dsse.json", out / "after" / "attestation.dsse.json"):
+        assert run(["verify", str(attestation), "--key", str(public), "--model", str(model)]) == 0
+    (out / "mask.json").write_text((out / "mask.json").read_text() + " ")
+    assert run(["verify", str(out / "attestation.dsse.json"), "--key", str(public)]) == 1
 
 
 def test_a_saved_mask_skips_the_search(job, tmp_path):
