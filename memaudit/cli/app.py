@@ -47,6 +47,7 @@ def _register_commands() -> None:
         demo_command,
         finetune_command,
         inspect_command,
+        phantoms_command,
         policy_commands,
         remediate_commands,
         report_commands,
@@ -57,6 +58,7 @@ def _register_commands() -> None:
     app.command("inspect")(inspect_command.inspect)
     app.command("scan")(scan_command.scan)
     app.command("finetune")(finetune_command.finetune)
+    app.command("phantoms")(phantoms_command.phantoms)
     app.command("remediate")(remediate_commands.remediate)
     app.command("worker")(remediate_commands.worker)
     app.command("keygen")(attest_commands.keygen)
