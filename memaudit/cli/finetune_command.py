@@ -74,7 +74,7 @@ def finetune(
 
         def on_step(step: int, loss: float) -> None:
             losses.append(loss)
-            advance()
+            advance(f"loss {loss:.4f}")
 
         result = run_finetune(
             base, train, settings, out, config_dir=config, allow_pickle=allow_pickle, device=device, on_step=on_step

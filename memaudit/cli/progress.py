@@ -26,11 +26,18 @@ def _display(*, transient: bool) -> Progress:
 
 
 @contextmanager
-def progress_bar(description: str, *, total: int) -> Iterator[Callable[[], None]]:
-    """Yield ``advance()`` for one bar that disappears when done."""
+def progress_bar(description: str, *, total: int) -> Iterator[Callable[..., None]]:
+    """Yield ``advance(status=None)`` for one bar that disappears when done; ``status`` (e.g. the
+    current loss) is shown after the description."""
     with _display(transient=True) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda: progress.advance(task)
+
+        def advance(status: str | None = None) -> None:
+            if status is not None:
+                progress.update(task, description=f"{description} {status}")
+            progress.advance(task)
+
+        yield advance
 
 
 class RichStages:
