@@ -6,6 +6,7 @@
 3. Scan a closed-form model that memorizes exactly those images with the demo policy: it fails,
    naming the planted training ids. Scan the tiny random model from disk: it passes.
 4. Both scans write HTML/PDF/JSON/JUnit reports, signed with the demo's own key, and verified.
+5. Remediate the memorizer: search masks from the tiny base, retrain the choice, re-scan (passes).
 Remediation joins the story when it lands.
 """
 
@@ -23,6 +24,7 @@ from memaudit.attest.sign import ATTESTATION_NAME
 from memaudit.checkpoint import CheckpointSummary, load_checkpoint, summarize
 from memaudit.paths import POLICIES_DIR
 from memaudit.policy import LoadedPolicy, load_policy
+from memaudit.remediate.run import RemediateRequest, RemediationResult, remediate
 from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
 from memaudit.scan import ScanRequest, ScanResult, run_scan
 from memaudit.scan.progress import Progress
@@ -40,6 +42,7 @@ class DemoResult:
     memorizer_scan: ScanResult
     clean_scan: ScanResult
     attestations_verify: bool
+    remediation: RemediationResult
     seconds: dict[str, float]
 
     @property
@@ -56,6 +59,8 @@ class DemoResult:
             and extracted.extracted_train_ids == sorted(self.planted_ids)
             and self.clean_scan.verdict == "pass"
             and self.attestations_verify
+            and self.remediation.before.verdict == "fail"
+            and self.remediation.after.verdict == "pass"
         )
 
 
@@ -101,6 +106,22 @@ def run_demo(out_dir: Path, *, seed: int = 0, progress: Progress | None = None) 
         verified[name] = verify_attestation(reports / ATTESTATION_NAME, public_key, model=model_on_disk).valid
         scans[name] = result
         seconds[f"scan, report and sign the {name}"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    remediation = remediate(
+        RemediateRequest(
+            model=memorizer.source,
+            base=folder,
+            train=train,
+            holdout=holdout,
+            policy=POLICIES_DIR / "demo.yaml",
+            out=out_dir / "remediate",
+            feature_cache=out_dir / "feature-cache",
+            sign_key=private_key,
+        ),
+        progress,
+        model_checkpoint=memorizer,
+    )
+    seconds["remediate the memorizer (search, retrain, re-scan)"] = time.perf_counter() - clock
     return DemoResult(
         folder=summaries[0],
         single_file=summaries[1],
@@ -109,6 +130,7 @@ def run_demo(out_dir: Path, *, seed: int = 0, progress: Progress | None = None) 
         memorizer_scan=scans["memorizer"],
         clean_scan=scans["tiny-model"],
         attestations_verify=all(verified.values()),
+        remediation=remediation,
         seconds=seconds,
     )
 

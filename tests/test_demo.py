@@ -21,3 +21,6 @@ def test_demo_story(tmp_path, capsys):
         "train-002",
         "train-003",
     ]
+    remediation = json.loads((tmp_path / "remediate" / "remediation.json").read_text())
+    assert remediation["verdict"] == {"before": "fail", "after": "pass"}
+    assert (tmp_path / "remediate" / "remediation.pdf").is_file()

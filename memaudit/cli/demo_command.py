@@ -47,6 +47,12 @@ def demo(out: Path = typer.Option(REPORTS_DIR / "demo", "--out", help="Where the
         "junit.xml, model-card.md), signed: attestation.dsse.json; verified with the public key: "
         + ("yes" if result.attestations_verify else "NO")
     )
+    remediation = result.remediation
+    say(
+        f"5. remediation ({out}/remediate/): before {remediation.before.verdict.upper()}, after "
+        f"{remediation.after.verdict.upper()}; chosen {remediation.space} mask {remediation.mask.as_string()} from "
+        f"{len(remediation.trials)} trials; report remediation.html/.pdf"
+    )
     say("where the time went: " + ", ".join(f"{name} {value:.1f}s" for name, value in result.seconds.items()))
     say("demo story holds: " + ("yes" if result.story_holds else "NO"))
     if not result.story_holds:

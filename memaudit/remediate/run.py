@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from memaudit import __version__
 from memaudit.attest.sign import ATTESTATION_NAME, sign_scan, sign_statement
 from memaudit.attest.statement import remediation_statement
-from memaudit.checkpoint import load_checkpoint, summarize
+from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.features import ExtractorOptions
@@ -77,7 +77,9 @@ class RemediationResult:
     chosen_trial: int | None
 
 
-def _scan(request: RemediateRequest, model: Path, out: Path, progress: Progress) -> ScanResult:
+def _scan(
+    request: RemediateRequest, model: Path, out: Path, progress: Progress, checkpoint: Checkpoint | None = None
+) -> ScanResult:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     scan_request = ScanRequest(
         train=request.train,
@@ -89,7 +91,7 @@ def _scan(request: RemediateRequest, model: Path, out: Path, progress: Progress)
         device=request.device,
         feature_cache=request.feature_cache,
     )
-    result = run_scan(scan_request, progress=progress)
+    result = run_scan(scan_request, progress=progress, checkpoint=checkpoint)
     run = RunRecord(
         started=started, finished=datetime.now(UTC).isoformat(timespec="seconds"), platform=platform.platform()
     )
@@ -232,12 +234,15 @@ def join_study(
     return len(study.trials) - before
 
 
-def remediate(request: RemediateRequest, progress: Progress | None = None) -> RemediationResult:
+def remediate(
+    request: RemediateRequest, progress: Progress | None = None, *, model_checkpoint: Checkpoint | None = None
+) -> RemediationResult:
+    """Remediate ``request.model`` (or ``model_checkpoint``, an already loaded stand-in for it)."""
     progress = progress or SilentProgress()
     out = Path(request.out)
     loaded, policy = _effective_policy(request)
     settings = policy.remediation
-    before = _scan(request, request.model, out / "before", progress)
+    before = _scan(request, request.model, out / "before", progress, model_checkpoint)
     train = ImageCaptionDataset(request.train)
     base = load_checkpoint(request.base, allow_pickle=request.allow_pickle)
     trials: list[dict] = []
