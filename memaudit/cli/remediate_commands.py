@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.app import stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR
+from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, require_signing_key
 from memaudit.errors import ExitCode
 from memaudit.paths import REPORTS_DIR
 
@@ -35,12 +35,10 @@ def remediate(
 ) -> None:
     """MemControl: search which blocks may train, retrain the best mask, re-scan; exit 0 if the result passes."""
     from memaudit.cli.progress import RichStages
-    from memaudit.errors import MemauditError
     from memaudit.remediate.run import RemediateRequest
     from memaudit.remediate.run import remediate as run_remediation
 
-    if sign_key is not None and not sign_key.is_file():
-        raise MemauditError(f"{sign_key}: no such signing key (create one with `memaudit keygen --out DIR`)")
+    require_signing_key(sign_key)
     request = RemediateRequest(
         model=model,
         base=base,

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.app import stderr, stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR
+from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, require_signing_key
 from memaudit.cli.progress import RichStages
 from memaudit.errors import ExitCode
 from memaudit.paths import REPORTS_DIR
@@ -49,8 +49,7 @@ def scan(
 
     if (model is None) == (images is None):
         raise MemauditError("give a MODEL to scan, or --images DIR to audit generated images (not both)")
-    if sign_key is not None and not sign_key.is_file():
-        raise MemauditError(f"{sign_key}: no such signing key (create one with `memaudit keygen --out DIR`)")
+    require_signing_key(sign_key)
     request = ScanRequest(
         train=train,
         holdout=holdout,

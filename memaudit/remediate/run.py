@@ -28,13 +28,12 @@ from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.features import ExtractorOptions
-from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.mask import BlockMask, parse_mask
 from memaudit.finetune.run import finetune
 from memaudit.policy import load_policy
 from memaudit.remediate.objectives import ObjectiveInputs
 from memaudit.remediate.proxy import memorization_set, write_proxy_manifest
-from memaudit.remediate.search import TrialContext, open_study, run_search, storage_for
+from memaudit.remediate.search import TrialContext, open_study, run_search, storage_for, training_config
 from memaudit.remediate.select import choose
 from memaudit.render.files import write_atomic
 from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
@@ -137,7 +136,7 @@ def _effective_policy(request: RemediateRequest):
     return loaded, policy
 
 
-def trial_context(job: dict, *, progress: Progress | None = None) -> TrialContext:
+def trial_context(job: dict, *, progress: Progress | None = None, base: Checkpoint | None = None) -> TrialContext:
     """Everything a trial needs, rebuilt from the job record a study carries (so any worker can join)."""
     import torch
 
@@ -148,7 +147,8 @@ def trial_context(job: dict, *, progress: Progress | None = None) -> TrialContex
     _, policy = _effective_policy(request)
     settings = policy.remediation
     train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
-    base = load_checkpoint(request.base, allow_pickle=request.allow_pickle)
+    if base is None:
+        base = load_checkpoint(request.base, allow_pickle=request.allow_pickle)
     base.pipeline.to(request.device)
     context = ScanContext(
         policy=policy,
@@ -253,7 +253,7 @@ def remediate(
         rows = memorization_set(before, train, settings, policy.sampling.seed)
         manifest = write_proxy_manifest(train, rows, settings, policy.sampling.seed, out / "work" / "proxy.jsonl")
         job = _job_record(request, rows, manifest)
-        context = trial_context(job, progress=progress)
+        context = trial_context(job, progress=progress, base=base)
         url = request.storage or f"sqlite:///{(out / 'study.db').resolve()}"
         study = open_study(
             request.study or f"memaudit-{policy.name}", storage_for(url, heartbeat=request.heartbeat), policy
@@ -268,15 +268,7 @@ def remediate(
         front = {trial.number for trial in study.best_trials}
         trials = [_trial_record(t, front) for t in study.get_trials(deepcopy=False)]
     write_atomic(out / "mask.json", json.dumps({"space": space, **json.loads(mask.to_json())}, indent=2) + "\n")
-    config = TrainConfig(
-        method=space,
-        mask=mask.as_string(),
-        lora_rank=settings.lora_rank,
-        steps=settings.retrain_steps,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        seed=policy.sampling.seed,
-    )
+    config = training_config(policy, space, mask, steps=settings.retrain_steps)
     retrained = finetune(
         request.base,
         request.train,
@@ -321,7 +313,7 @@ def _blocks(unet) -> list[str]:
     return transformer_block_names(unet)
 
 
-def _provenance(request, base, train, policy_sha256: str, config: TrainConfig, after: ScanResult) -> dict:
+def _provenance(request, base, train, policy_sha256: str, config, after: ScanResult) -> dict:
     """A SLSA-style provenance record of the remediated model: what went in, how, and what came out."""
     return {
         "_type": "https://in-toto.io/Statement/v1",

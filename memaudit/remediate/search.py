@@ -38,6 +38,21 @@ class TrialContext:
     work_dir: Path
 
 
+def training_config(policy: Policy, space: str, mask: BlockMask, *, steps: int) -> TrainConfig:
+    """How a (space, mask) is trained, in the search's inner loop and when the choice is retrained."""
+    settings = policy.remediation
+    return TrainConfig(
+        method=space,
+        mask=mask.as_string(),
+        lora_rank=settings.lora_rank,
+        steps=steps,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        seed=policy.sampling.seed,
+        checkpoint_every=max(1, steps // 10),
+    )
+
+
 def storage_for(url: str, *, heartbeat: int = HEARTBEAT_SECONDS) -> optuna.storages.RDBStorage:
     """RDB storage with heartbeats: a trial whose worker died is failed after two missed beats and retried."""
     import warnings
@@ -80,16 +95,7 @@ def objective(context: TrialContext) -> Callable[[optuna.Trial], tuple[float, fl
         pipeline.unet = copy.deepcopy(context.base_pipeline.unet)
         method = apply_method(space, pipeline.unet, mask, lora_rank=settings.lora_rank)
         trainable = trainable_count(method)
-        config = TrainConfig(
-            method=space,
-            mask=mask.as_string(),
-            lora_rank=settings.lora_rank,
-            steps=settings.inner_steps,
-            batch_size=settings.batch_size,
-            learning_rate=settings.learning_rate,
-            seed=context.policy.sampling.seed,
-            checkpoint_every=max(1, settings.inner_steps),
-        )
+        config = training_config(context.policy, space, mask, steps=settings.inner_steps)
         image_side = context.inputs.image_side
         train(
             pipeline,
