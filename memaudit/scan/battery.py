@@ -53,7 +53,6 @@ class ScanRequest:
     batch_size: int | None = None
     device: str = "cpu"
     feature_cache: Path | None = None
-    allow_random_extractor_weights: bool = False  # tests only: random features are no evidence
     include_evidence_images: bool = False  # internal reports only: puts training pixels in the result
 
 
@@ -175,7 +174,6 @@ def run_scan(
     loaded, policy, overrides = _effective_policy(request)
     train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
     options = ExtractorOptions(
-        allow_random_weights=request.allow_random_extractor_weights,
         allow_pickle=request.allow_pickle,
         device=request.device,
     )

@@ -26,6 +26,13 @@ def test_xrv_refuses_to_run_without_weights(tmp_path):
         create_extractor("xrv-densenet121", ExtractorOptions(weights=tmp_path / "none.safetensors"))
 
 
+def test_random_weights_only_when_asked_explicitly(tmp_path):
+    extractor = create_extractor("xrv-densenet121", ExtractorOptions(allow_random_weights=True))
+    assert extractor.weights_digest == "random"
+    assert extract_features(extractor, torch.rand(1, 1, 32, 32)).shape == (1, 1024)
+    assert not FeatureCache(tmp_path, extractor).enabled  # random features are never cached
+
+
 @pytest.fixture(scope="module")
 def xrv_weights(tmp_path_factory):
     """A random DenseNet-121 saved as a local safetensors file: stands in for real weights."""
