@@ -142,7 +142,7 @@ def storage_url(request, tmp_path):
         yield f"sqlite:///{(tmp_path / 'shared.db').resolve()}"
         return
     if server_binaries() is None:
-        pytest.skip("PostgreSQL server binaries are installed by .ci/run")
+        pytest.skip(reason="PostgreSQL server binaries are installed by .ci/run")
     with postgres_server() as url:
         yield url
 
