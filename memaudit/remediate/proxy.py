@@ -2,7 +2,9 @@
 
 D_mem holds the training pairs the scan flagged or extracted; when those are fewer than the policy's
 memorization set size, it is filled with training pairs whose captions are unique (the ones a model
-can memorize caption-for-image), in a seeded order.
+can memorize caption-for-image), in a seeded order. A caption is unique when one image file carries it,
+however often that pair is listed (duplicated exports are what make a model memorize); D_mem holds
+each image once.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ def memorization_set(result: ScanResult, train: ImageCaptionDataset, settings: R
     """Row indices of D_mem: extracted first, then flagged, then unique-caption rows (seeded order)."""
     row_of = {record.id: row for row, record in enumerate(train.records)}
     chosen: list[int] = []
+    files: set[str] = set()
 
-    def add(item_id: str) -> None:
-        row = row_of.get(item_id)
-        if row is not None and row not in chosen:
+    def add(row: int | None) -> None:
+        if row is not None and train.records[row].file_name not in files:
+            files.add(train.records[row].file_name)
             chosen.append(row)
 
     extraction = result.checks.get("extraction")
@@ -35,18 +38,21 @@ def memorization_set(result: ScanResult, train: ImageCaptionDataset, settings: R
         for attacked in extraction.extraction.attacked:
             if attacked.extracted:
                 for item in attacked.item_ids:
-                    add(item)
+                    add(row_of.get(item))
     noise = result.checks.get("noise_magnitude")
     if noise is not None and noise.noise_magnitude is not None:
         for item in noise.noise_magnitude.flagged_item_ids:
-            add(item)
-    counts = Counter(train.captions)
-    unique = [row for row, caption in enumerate(train.captions) if counts[caption] == 1 and row not in chosen]
+            add(row_of.get(item))
+    first_row = {}
+    for row, record in enumerate(train.records):
+        first_row.setdefault((record.text, record.file_name), row)
+    images_per_caption = Counter(text for text, _ in first_row)
+    unique = [row for (text, _), row in first_row.items() if images_per_caption[text] == 1]
     generator = torch.Generator().manual_seed(sample_seed(seed, "memorization-set", 0))
     for position in torch.randperm(len(unique), generator=generator).tolist():
         if len(chosen) >= settings.memorization_set_size:
             break
-        chosen.append(unique[position])
+        add(unique[position])
     return chosen[: settings.memorization_set_size]
 
 

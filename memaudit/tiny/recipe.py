@@ -1,7 +1,7 @@
 """How memaudit trains its own tiny SD-layout base model on phantom chest X-rays, from nothing.
 
-1. a phantom cohort (broad: many normals, one or two findings per abnormal study);
-2. a CLIP tokenizer over the cohort's caption vocabulary, a random CLIP text encoder (kept frozen:
+1. a phantom cohort (broad: many normals, one or two findings per abnormal study, indications on some);
+2. a CLIP tokenizer over the phantom report vocabulary, a random CLIP text encoder (kept frozen:
    a fixed projection of the tokens the UNet learns to read), a VAE and a UNet from configs;
 3. the VAE trained on the cohort (reconstruction + KL);
 4. the UNet trained with the fine-tuning engine (`full` over `all` blocks) on the cohort.
@@ -21,7 +21,7 @@ from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.mask import parse_mask
 from memaudit.finetune.methods import apply_method
 from memaudit.finetune.training import train
-from memaudit.phantoms.cohort import write_cohort
+from memaudit.phantoms.cohort import report_words, write_cohort
 from memaudit.render.files import write_atomic
 from memaudit.tiny.pipeline import TinySDConfig, build_tiny_pipeline, save_diffusers_folder
 from memaudit.tiny.vae_training import load_images, train_vae
@@ -31,14 +31,15 @@ from memaudit.tiny.vae_training import load_images, train_vae
 class BaseRecipe:
     images: int = 2000
     image_size: int = 32
+    indication_share: float = 0.5
     data_seed: int = 1
     model_seed: int = 0
-    unet_channels: tuple[int, ...] = (64, 128)
+    unet_channels: tuple[int, ...] = (32, 64)
     vae_channels: tuple[int, ...] = (32, 64)
-    vae_steps: int = 1500
+    vae_steps: int = 1000
     vae_batch_size: int = 64
     vae_learning_rate: float = 1e-3
-    unet_steps: int = 3000
+    unet_steps: int = 4000
     unet_batch_size: int = 32
     unet_learning_rate: float = 2e-4
 
@@ -71,9 +72,16 @@ def train_base(
     say = on_stage or (lambda stage: None)
     say("phantom cohort")
     dataset = ImageCaptionDataset(
-        write_cohort(out / "data" / "base", count=recipe.images, seed=recipe.data_seed, size=recipe.image_size)
+        write_cohort(
+            out / "data" / "base",
+            count=recipe.images,
+            seed=recipe.data_seed,
+            size=recipe.image_size,
+            indication_share=recipe.indication_share,
+        )
     )
-    pipeline = build_tiny_pipeline(tiny_config(recipe, caption_words(dataset.captions)), seed=recipe.model_seed)
+    words = sorted(set(report_words()) | set(caption_words(dataset.captions)))
+    pipeline = build_tiny_pipeline(tiny_config(recipe, words), seed=recipe.model_seed)
     say("VAE")
     vae_losses = train_vae(
         pipeline.vae,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +12,15 @@ import pytest
 from memaudit.cli import run
 from memaudit.data import ImageCaptionDataset
 from memaudit.phantoms.anatomy import draw
-from memaudit.phantoms.cohort import NORMAL_CAPTION, caption, patient_rng, phantom, sample_patient
+from memaudit.phantoms.cohort import (
+    NORMAL_CAPTION,
+    caption,
+    patient_rng,
+    phantom,
+    report_words,
+    sample_patient,
+    write_cohort,
+)
 
 
 def test_same_seed_same_pixels_other_seed_other_pixels():
@@ -72,3 +81,34 @@ def test_cohort_folder_is_a_dataset_with_a_shared_normal_caption(tmp_path, capsy
     rows = [json.loads(line) for line in (tmp_path / "cohort" / "metadata.jsonl").read_text().splitlines()]
     assert rows[0]["id"] == "phantom-000000" and rows[0]["patient_id"] == "phantom-p000000"
     assert "distinct captions" in capsys.readouterr().out
+
+
+def test_an_indication_changes_the_caption_never_the_image():
+    plain, plain_text = phantom(3, 5, 32)
+    with_indication, text = phantom(3, 5, 32, indication_share=1.0)
+    assert np.array_equal(plain, with_indication)
+    assert text.startswith("Indication: ") and text.endswith(plain_text)
+    opening = text[: len(text) - len(plain_text)].strip()
+    assert re.fullmatch(
+        r"Indication: \d+-year-old (man|woman) with [a-z ]+ and [a-z ]+\. History of [a-z ]+\.", opening
+    )
+
+
+def test_report_words_cover_every_caption():
+    words = set(report_words())
+    for index in range(200):
+        text = phantom(4, index, 16, indication_share=0.5)[1]
+        assert set(re.findall(r"[a-z]+", text.lower())) <= words
+
+
+def test_repeated_studies_share_one_image_file(tmp_path):
+    folder = write_cohort(tmp_path / "dup", count=2, seed=0, size=16, repeats=3)
+    dataset = ImageCaptionDataset(folder)
+    assert [record.id for record in dataset.records][:3] == [
+        "phantom-000000-copy0",
+        "phantom-000000-copy1",
+        "phantom-000000-copy2",
+    ]
+    assert len({record.file_name for record in dataset.records}) == 2 and len(dataset) == 6
+    with pytest.raises(ValueError, match="repeats"):
+        write_cohort(tmp_path / "bad", count=1, seed=0, repeats=0)

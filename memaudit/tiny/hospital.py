@@ -1,0 +1,114 @@
+"""The "hospital" model: memaudit's base fully fine-tuned on a set with planted memorization.
+
+The training set mixes generic phantom studies (indications on some) with a few planted studies
+whose captions are unique (every one carries an indication) and which are exported many times, as
+duplicated studies are in real archives. The holdout set holds fresh studies in the planted
+captions' style, never trained on: what scans calibrate against. All three parts come from one
+phantom seed over disjoint patient indices, so the ground truth (which ids are planted) is exact.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from memaudit.data import ImageCaptionDataset
+from memaudit.phantoms.cohort import write_cohort
+from memaudit.render.files import write_atomic
+
+PLANTED_FIRST_INDEX = 100_000
+HOLDOUT_FIRST_INDEX = 200_000
+
+
+@dataclass(frozen=True)
+class HospitalRecipe:
+    generic: int = 500
+    planted: int = 12
+    repeats: int = 100
+    holdout: int = 100
+    image_size: int = 32
+    indication_share: float = 0.5
+    data_seed: int = 2
+    steps: int = 2000
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class HospitalData:
+    train: Path
+    holdout: Path
+    planted_ids: tuple[str, ...]  # every training row of a planted study (all its copies)
+    planted_captions: tuple[str, ...]
+
+
+def write_hospital_data(recipe: HospitalRecipe, out: Path) -> HospitalData:
+    """Write train/ (generic + planted copies), holdout/ and ground_truth.json under ``out``."""
+    out = Path(out)
+    common = {"seed": recipe.data_seed, "size": recipe.image_size, "prefix": "study"}
+    generic = write_cohort(
+        out / "train" / "generic", count=recipe.generic, indication_share=recipe.indication_share, **common
+    )
+    planted = write_cohort(
+        out / "train" / "planted",
+        count=recipe.planted,
+        first_index=PLANTED_FIRST_INDEX,
+        indication_share=1.0,
+        repeats=recipe.repeats,
+        **common,
+    )
+    holdout = write_cohort(
+        out / "holdout", count=recipe.holdout, first_index=HOLDOUT_FIRST_INDEX, indication_share=1.0, **common
+    )
+    rows = []
+    for part in (generic, planted):
+        for line in (part / "metadata.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            row["file_name"] = f"{part.name}/{row['file_name']}"
+            rows.append(row)
+    write_atomic(out / "train" / "metadata.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    planted_rows = ImageCaptionDataset(planted).records
+    captions = ImageCaptionDataset(out / "train").captions
+    planted_captions = tuple(dict.fromkeys(record.text for record in planted_rows))
+    clashes = [text for text in planted_captions if captions.count(text) != recipe.repeats]
+    if clashes or len(planted_captions) != recipe.planted:
+        raise ValueError(f"planted captions are not unique to their study: {clashes}")
+    truth = HospitalData(
+        train=out / "train",
+        holdout=holdout,
+        planted_ids=tuple(record.id for record in planted_rows),
+        planted_captions=planted_captions,
+    )
+    record = {"recipe": asdict(recipe), "planted_ids": list(truth.planted_ids)}
+    record["planted_captions"] = list(planted_captions)
+    write_atomic(out / "ground_truth.json", json.dumps(record, indent=2) + "\n")
+    return truth
+
+
+def hospital_train_config(recipe: HospitalRecipe):
+    from memaudit.finetune.config import TrainConfig
+
+    return TrainConfig(
+        method="full",
+        mask="all",
+        steps=recipe.steps,
+        batch_size=recipe.batch_size,
+        learning_rate=recipe.learning_rate,
+        seed=recipe.seed,
+        checkpoint_every=max(1, recipe.steps // 10),
+    )
+
+
+def train_hospital(recipe: HospitalRecipe, base: Path, out: Path, *, on_step=None) -> Path:
+    """Write the data and fully fine-tune ``base`` on it; returns the hospital model folder."""
+    from memaudit.finetune.run import finetune
+
+    out = Path(out)
+    data = write_hospital_data(recipe, out / "data" / "hospital")
+    result = finetune(base, data.train, hospital_train_config(recipe), out / "hospital-finetune", on_step=on_step)
+    record = {"recipe": asdict(recipe), "data_digest": ImageCaptionDataset(data.train).digest}
+    record["unet_loss"] = {"first": result.log.losses[0], "last": result.log.losses[-1]}
+    write_atomic(result.model_dir / "recipe.json", json.dumps(record, indent=2) + "\n")
+    return result.model_dir
