@@ -1,7 +1,10 @@
-"""A block mask: one bit per UNet transformer block, in the order `memaudit inspect` prints.
+"""A mask over the UNet's trainable units, in the order `memaudit inspect` prints.
 
-Written as "all", "none", a bit string ("0110101"), or a mask.json file holding the block names with
-their bits (so a mask can never be applied to a UNet with a different layout by accident).
+A unit is a transformer block (block masks: what the search explores) or, finer, one attention of a
+transformer block (``<block>.attn1`` self-attention, ``<block>.attn2`` cross-attention: what the
+MemControl paper's published mask needs). Written as "all", "none", a bit string (one bit per block or
+one per attention), a preset name, or a mask.json file holding the unit names with their bits (so a
+mask can never be applied to a UNet with a different layout by accident).
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from pathlib import Path
 from memaudit.checkpoint.blocks import transformer_block_names
 from memaudit.errors import MemauditError
 
+ATTENTIONS = ("attn1", "attn2")
+
 
 @dataclass(frozen=True)
 class BlockMask:
-    blocks: tuple[str, ...]
+    blocks: tuple[str, ...]  # unit names: transformer blocks, or attentions of transformer blocks
     bits: tuple[bool, ...]
 
     def __post_init__(self) -> None:
         if len(self.blocks) != len(self.bits):
-            raise MemauditError(f"mask has {len(self.bits)} bits for {len(self.blocks)} transformer blocks")
+            raise MemauditError(f"mask has {len(self.bits)} bits for {len(self.blocks)} units")
 
     @property
     def selected(self) -> list[str]:
@@ -31,6 +36,10 @@ class BlockMask:
     def all_selected(self) -> bool:
         return all(self.bits)
 
+    @property
+    def per_attention(self) -> bool:
+        return bool(self.blocks) and all(name.rsplit(".", 1)[-1] in ATTENTIONS for name in self.blocks)
+
     def as_string(self) -> str:
         return "".join("1" if bit else "0" for bit in self.bits)
 
@@ -38,26 +47,49 @@ class BlockMask:
         return json.dumps({"blocks": list(self.blocks), "bits": [int(b) for b in self.bits]}, indent=2) + "\n"
 
 
+def attention_unit_names(unet) -> list[str]:
+    """``<block>.attn1`` and ``<block>.attn2`` of every transformer block, in mask order."""
+    modules = dict(unet.named_modules())
+    return [
+        f"{block}.{attention}"
+        for block in transformer_block_names(unet)
+        for attention in ATTENTIONS
+        if modules.get(f"{block}.{attention}") is not None
+    ]
+
+
 def parse_mask(spec: str | Path, unet) -> BlockMask:
-    """A mask for ``unet`` from "all", "none", a bit string or a mask.json path; errors say what is wrong."""
+    """A mask for ``unet`` from "all", "none", bits, a preset or a mask.json path; errors say what is wrong."""
+    from memaudit.finetune.presets import PRESETS, preset_mask
+
     blocks = tuple(transformer_block_names(unet))
+    attentions = tuple(attention_unit_names(unet))
     text = str(spec)
     if text == "all":
         return BlockMask(blocks, (True,) * len(blocks))
     if text == "none":
         return BlockMask(blocks, (False,) * len(blocks))
+    if text in PRESETS:
+        return preset_mask(text, unet)[1]
     if set(text) <= {"0", "1"} and text:
-        if len(text) != len(blocks):
-            raise MemauditError(f"mask '{text}' has {len(text)} bits; this UNet has {len(blocks)} transformer blocks")
-        return BlockMask(blocks, tuple(c == "1" for c in text))
+        units = {len(blocks): blocks, len(attentions): attentions}.get(len(text))
+        if units is None:
+            raise MemauditError(
+                f"mask '{text}' has {len(text)} bits; this UNet has {len(blocks)} transformer blocks "
+                f"({len(attentions)} attentions)"
+            )
+        return BlockMask(units, tuple(c == "1" for c in text))
     path = Path(text)
     if not path.is_file():
-        raise MemauditError(f"mask '{text}': expected all, none, a string of {len(blocks)} bits, or a mask.json file")
+        raise MemauditError(
+            f"mask '{text}': expected all, none, a string of {len(blocks)} bits, a preset "
+            f"({', '.join(PRESETS)}), or a mask.json file"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         names, bits = tuple(data["blocks"]), tuple(bool(b) for b in data["bits"])
     except (ValueError, KeyError, TypeError) as error:
         raise MemauditError(f"{path}: not a mask file (needs 'blocks' and 'bits'): {error}") from error
-    if names != blocks:
-        raise MemauditError(f"{path}: the mask's blocks do not match this UNet's transformer blocks")
-    return BlockMask(blocks, bits)
+    if names not in (blocks, attentions):
+        raise MemauditError(f"{path}: the mask's units do not match this UNet's transformer blocks or attentions")
+    return BlockMask(names, bits)

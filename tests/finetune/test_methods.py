@@ -88,7 +88,8 @@ def test_full_with_all_trains_the_whole_unet(tiny_pipeline):
     ("spec", "message"),
     [
         ("101", "has 3 bits; this UNet has 7 transformer blocks"),
-        ("abc", "expected all, none, a string of 7 bits, or a mask.json file"),
+        ("abc", "expected all, none, a string of 7 bits, a preset \\(memcontrol-sd15\\), or a mask.json file"),
+        ("memcontrol-sd15", "needs an SD 1.x UNet .* this UNet has 7 transformer blocks"),
     ],
 )
 def test_bad_masks_are_explained(tiny_pipeline, spec, message):
@@ -108,3 +109,47 @@ def test_mask_json_round_trip_and_layout_check(tiny_pipeline, tmp_path):
 def test_unknown_method(tiny_pipeline):
     with pytest.raises(MemauditError, match="unknown method 'dora'; available: full, svdiff"):
         apply_method("dora", tiny_pipeline.unet, parse_mask("all", tiny_pipeline.unet))
+
+
+def _hand_attention_counts(d: int, c: int = TEXT, rank: int = 4) -> dict[str, tuple[int, int]]:
+    """(attn1, attn2) of a transformer block of width d, for a per-attention mask."""
+    return {
+        "attention": (4 * d * d + d, 2 * d * d + 2 * c * d + d),
+        "svdiff": (4 * d, 2 * d + 2 * min(d, c)),
+        "difffit": (6 * d, 6 * d),  # q/k/v/out scales, the branch scale, the out bias
+        "lora": (rank * 8 * d, rank * (6 * d + 2 * c)),
+    }
+
+
+@pytest.mark.parametrize("name", ["attention", "svdiff", "difffit", "lora"])
+def test_per_attention_masks_count_exactly(tiny_pipeline, name):
+    bits = "10" * 3 + "01" * 2 + "11" * 2  # 14 bits: attn1 and attn2 of 7 blocks
+    unet = copy.deepcopy(tiny_pipeline.unet)
+    mask = parse_mask(bits, unet)
+    assert mask.per_attention and mask.selected[0] == "down_blocks.0.attentions.0.transformer_blocks.0.attn1"
+    method = apply_method(name, unet, mask)
+    expected = sum(
+        count
+        for d, pair in zip(WIDTHS, zip(bits[::2], bits[1::2], strict=True), strict=True)
+        for count, bit in zip(_hand_attention_counts(d)[name], pair, strict=True)
+        if bit == "1"
+    )
+    assert trainable_count(method) == expected
+    trained = {id(p) for p in method.trainable_parameters().values()}
+    assert all(id(p) in trained for p in unet.parameters() if p.requires_grad)
+
+
+def test_the_memcontrol_preset_on_the_sd15_layout():
+    from diffusers import UNet2DConditionModel
+
+    from memaudit.finetune.presets import preset_mask
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(cross_attention_dim=768)  # diffusers' defaults are SD 1.x's layout
+    space, mask = preset_mask("memcontrol-sd15", unet)
+    assert space == "svdiff" and len(mask.blocks) == 32 and mask.per_attention
+    assert sum(name.endswith("attn2") for name in mask.selected) == 16
+    self_attention = [name for name in mask.selected if name.endswith("attn1")]
+    assert [name.split(".attentions")[0] for name in self_attention] == ["down_blocks.0"] * 2 + ["mid_block"] + [
+        "up_blocks.1"
+    ] * 3

@@ -1,13 +1,12 @@
-"""`attention`: train the self- and cross-attention layers (attn1, attn2: q, k, v, out) of selected blocks."""
+"""`attention`: train the self- and cross-attention layers (attn1, attn2: q, k, v, out) of selected blocks
+(or the selected attentions of a per-attention mask)."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from memaudit.finetune.mask import BlockMask
-from memaudit.finetune.methods.base import block_modules, freeze
-
-ATTENTIONS = ("attn1", "attn2")
+from memaudit.finetune.methods.base import attention_modules, freeze
 
 
 class AttentionTuning:
@@ -17,14 +16,10 @@ class AttentionTuning:
         self.unet, self.mask = unet, mask
         freeze(unet)
         self._parameters = {}
-        for block_name, block in block_modules(unet, mask).items():
-            for attention in ATTENTIONS:
-                module = getattr(block, attention, None)
-                if module is None:
-                    continue
-                for name, parameter in module.named_parameters():
-                    parameter.requires_grad_(True)
-                    self._parameters[f"{block_name}.{attention}.{name}"] = parameter
+        for path, module in attention_modules(unet, mask).items():
+            for name, parameter in module.named_parameters():
+                parameter.requires_grad_(True)
+                self._parameters[f"{path}.{name}"] = parameter
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         return self._parameters

@@ -7,7 +7,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from memaudit.finetune.mask import BlockMask
+from memaudit.finetune.mask import ATTENTIONS, BlockMask
 
 
 class AppliedMethod(Protocol):
@@ -29,8 +29,23 @@ def freeze(module: nn.Module) -> None:
 
 
 def block_modules(unet: nn.Module, mask: BlockMask) -> dict[str, nn.Module]:
+    """The selected units (transformer blocks or attentions) by module path."""
     modules = dict(unet.named_modules())
     return {name: modules[name] for name in mask.selected}
+
+
+def attention_modules(unet: nn.Module, mask: BlockMask) -> dict[str, nn.Module]:
+    """The attentions (attn1, attn2) the mask selects: all of a selected block's, or the selected ones."""
+    modules = dict(unet.named_modules())
+    found = {}
+    for unit in mask.selected:
+        if unit.rsplit(".", 1)[-1] in ATTENTIONS:
+            found[unit] = modules[unit]
+            continue
+        for attention in ATTENTIONS:
+            if modules.get(f"{unit}.{attention}") is not None:
+                found[f"{unit}.{attention}"] = modules[f"{unit}.{attention}"]
+    return found
 
 
 def trainable_count(method: AppliedMethod) -> int:

@@ -10,10 +10,9 @@ import torch
 from torch import nn
 
 from memaudit.finetune.mask import BlockMask
-from memaudit.finetune.methods.base import block_modules, freeze
+from memaudit.finetune.methods.base import attention_modules, block_modules, freeze
 
 PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
-BRANCHES = ("attn1", "attn2", "ff")
 
 
 class ChannelScale(nn.Module):
@@ -39,24 +38,21 @@ class DiffFit:
         self._targets: dict[str, nn.Linear] = {}  # scale key -> linear layer its output multiplies
         self._hooks = []
         self._biases: dict[str, nn.Parameter] = {}
-        for block_name, block in block_modules(unet, mask).items():
-            modules = dict(block.named_modules())
-            for attention in ("attn1", "attn2"):
-                if modules.get(attention) is None:
-                    continue
-                for projection in PROJECTIONS:
-                    layer = modules[f"{attention}.{projection}"]
-                    self._add(f"{block_name}.{attention}.{projection}", layer, layer, layer.out_features)
-            for branch in BRANCHES:
-                module = modules.get(branch)
-                if module is None:
-                    continue
-                folds_into = module.to_out[0] if branch != "ff" else _last_linear(module)
-                self._add(f"{block_name}.{branch}.branch", module, folds_into, folds_into.out_features)
-            for name, parameter in block.named_parameters():
+        everything = dict(unet.named_modules())
+        for path, attention in attention_modules(unet, mask).items():
+            for projection in PROJECTIONS:
+                layer = attention.get_submodule(projection)
+                self._add(f"{path}.{projection}", layer, layer, layer.out_features)
+            self._add(f"{path}.branch", attention, attention.to_out[0], attention.to_out[0].out_features)
+        for unit, module in block_modules(unet, mask).items():
+            feed_forward = everything.get(f"{unit}.ff")
+            if feed_forward is not None:  # a whole transformer block: its feed-forward branch too
+                folds_into = _last_linear(feed_forward)
+                self._add(f"{unit}.ff.branch", feed_forward, folds_into, folds_into.out_features)
+            for name, parameter in module.named_parameters():
                 if name.endswith("bias"):
                     parameter.requires_grad_(True)
-                    self._biases[f"{block_name}.{name}"] = parameter
+                    self._biases[f"{unit}.{name}"] = parameter
         device = next(unet.parameters()).device
         self.scales.to(device)
 

@@ -1,5 +1,6 @@
 """`lora`: low-rank adapters (the peft library) on q, k, v and out of both attentions of each
-selected block. B starts at zero, so the model starts exactly where it was; merging adds B A into
+selected block
+(or of the selected attentions). B starts at zero, so the model starts exactly where it was; merging adds B A into
 the base weights and removes the adapter layers.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from memaudit.finetune.mask import BlockMask
-from memaudit.finetune.methods.base import freeze
+from memaudit.finetune.methods.base import attention_modules, freeze
 
 PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
 
@@ -23,14 +24,7 @@ class LoRA:
             raise ValueError(f"`rank` must be at least 1, got {rank}")
         self.unet, self.mask, self.rank = unet, mask, rank
         freeze(unet)
-        modules = dict(unet.named_modules())
-        targets = [
-            f"{block}.{attention}.{projection}"
-            for block in mask.selected
-            for attention in ("attn1", "attn2")
-            if modules.get(f"{block}.{attention}") is not None
-            for projection in PROJECTIONS
-        ]
+        targets = [f"{path}.{projection}" for path in attention_modules(unet, mask) for projection in PROJECTIONS]
         if targets:
             config = LoraConfig(r=rank, lora_alpha=rank, target_modules=targets, lora_dropout=0.0)
             inject_adapter_in_model(config, unet)
