@@ -31,6 +31,7 @@ def main() -> None:
 
     from memaudit.finetune.mask import parse_mask
     from memaudit.finetune.methods import METHODS, apply_method, trainable_count
+    from memaudit.finetune.presets import preset_mask
 
     def fresh():
         with torch.device("meta"):
@@ -42,6 +43,13 @@ def main() -> None:
         unet = fresh()
         count = trainable_count(apply_method(name, unet, parse_mask("all", unet)))
         print(f"  {name:<10} all blocks   {count:>13,}  {count / total:9.4%}")
+    unet = fresh()
+    space, mask = preset_mask("memcontrol-sd15", unet)
+    count = trainable_count(apply_method(space, unet, mask))
+    print(
+        f"  {space:<10} memcontrol-sd15 preset ({len(mask.selected)} of {len(mask.blocks)} attentions) {count:>9,}  "
+        f"{count / total:9.4%}  (paper: 0.019%)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,3 +28,4 @@ def test_peft_counts_script_prints_every_method():
     assert "859,520,964 parameters" in result.stdout
     for method in ("full", "svdiff", "difffit", "attention", "lora"):
         assert f"  {method}" in result.stdout
+    assert "memcontrol-sd15 preset (22 of 32 attentions)    66,816" in result.stdout

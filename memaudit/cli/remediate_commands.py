@@ -25,7 +25,9 @@ def remediate(
     trials: int | None = typer.Option(None, "--trials", min=1, help="Completed trials the study needs."),
     storage: str | None = typer.Option(None, "--storage", help="SQLAlchemy URL (default: SQLite in --out)."),
     study: str | None = typer.Option(None, "--study", help="Study name (workers join it by this name)."),
-    mask: Path | None = typer.Option(None, "--mask", help="A mask.json from an earlier run: skip the search."),
+    mask: Path | None = typer.Option(
+        None, "--mask", help="A mask.json from an earlier run, or a preset (memcontrol-sd15): skip the search."
+    ),
     device: str = typer.Option("cpu", "--device"),
     feature_cache: Path = typer.Option(DEFAULT_CACHE, "--feature-cache"),
     config: Path | None = CONFIG_DIR,

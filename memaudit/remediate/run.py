@@ -99,6 +99,11 @@ def _scan(
 
 
 def read_mask_file(path: Path, unet) -> tuple[str, BlockMask]:
+    """(space, mask) from a remediation's mask.json, or a preset by name (e.g. memcontrol-sd15)."""
+    from memaudit.finetune.presets import PRESETS, preset_mask
+
+    if str(path) in PRESETS:
+        return preset_mask(str(path), unet)
     try:
         space = json.loads(Path(path).read_text(encoding="utf-8"))["space"]
     except (OSError, ValueError, KeyError) as error:

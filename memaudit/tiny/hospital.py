@@ -23,16 +23,16 @@ HOLDOUT_FIRST_INDEX = 200_000
 
 @dataclass(frozen=True)
 class HospitalRecipe:
-    generic: int = 500
+    generic: int = 1000
     planted: int = 12
-    repeats: int = 100
+    repeats: int = 50
     holdout: int = 100
     image_size: int = 32
     indication_share: float = 0.5
     data_seed: int = 2
-    steps: int = 2000
+    steps: int = 3000
     batch_size: int = 32
-    learning_rate: float = 1e-4
+    learning_rate: float = 2e-4
     seed: int = 0
 
 

@@ -1,0 +1,232 @@
+"""Ground-truth benchmark: memaudit's detectors on a model whose memorized studies are known.
+
+    .venv/bin/python bench/ground_truth.py --models build/demo-models --out bench/results \
+        [--variants hospital,full,svdiff,difffit,attention] [--mitigations none,rwa,threshold] [--quick]
+
+For each variant (the hospital model itself, or a baseline fine-tuned here from the base on the same
+hospital data with the engine of `memaudit finetune`), it measures:
+- detection: noise-magnitude AUC and TPR@1%FPR of the planted captions against the holdout captions
+  (style-matched, never trained on), at 1 and 10 denoising steps and 1 and 4 generations;
+- extraction: the clique attack on every planted caption and on holdout captions; recall = planted
+  studies whose own training image is extracted, false = holdout captions yielding an "extraction";
+- AMD, near-copy rate and FID from a full `memaudit scan` with bench/ground_truth_policy.yaml.
+Each variant's figures go to OUT/<variant>/figures.json (a rerun skips finished variants, and
+fine-tunes resume), and OUT/table.md collects every finished variant in the columns of the
+MemControl paper's Table 1 plus detection AUC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+import memaudit  # noqa: F401  (runtime guards)
+from memaudit.checkpoint import load_checkpoint
+from memaudit.data import ImageCaptionDataset, conform
+from memaudit.finetune.config import Mitigation
+from memaudit.finetune.run import finetune
+from memaudit.metrics.extraction import attack_prompt, calibrated_verify_threshold
+from memaudit.metrics.roc import roc_auc, tpr_at_fpr
+from memaudit.sampling.generate import generate_images
+from memaudit.sampling.probe import noise_magnitude_scores
+from memaudit.sampling.seeds import sample_seed
+from memaudit.sampling.text import encode_prompts
+from memaudit.scan import ScanRequest, run_scan
+from memaudit.tiny.hospital import HospitalRecipe, hospital_train_config, write_hospital_data
+
+HERE = Path(__file__).resolve().parent
+POLICY = HERE / "ground_truth_policy.yaml"
+# Learning rates per method: full and attention tuning as the hospital fine-tune; the scale- and
+# spectrum-only methods at 5x (their parameters move by multiplying, as in the SVDiff/DiffFit papers).
+LEARNING_RATE_FACTOR = {"full": 1.0, "attention": 1.0, "svdiff": 5.0, "difffit": 5.0, "lora": 5.0}
+SAMPLING = {"num_inference_steps": 25, "guidance_scale": 7.5, "scheduler": "ddim"}
+
+
+def unique_images(dataset: ImageCaptionDataset, size: int) -> tuple[torch.Tensor, list[str]]:
+    first = {}
+    for row, record in enumerate(dataset.records):
+        first.setdefault(record.file_name, row)
+    rows = list(first.values())
+    images = torch.stack([conform(dataset.load_image(row), size=size, channels=3) for row in rows])
+    return images, [dataset.records[row].file_name for row in rows]
+
+
+def detection(pipeline, planted: list[str], holdout: list[str], latent_size: int) -> dict:
+    embeddings = encode_prompts(pipeline, planted + holdout)
+    empty = encode_prompts(pipeline, [""])
+    figures = {}
+    for steps in (1, 10):
+        for generations in (1, 4):
+            scores = noise_magnitude_scores(
+                pipeline,
+                embeddings,
+                empty,
+                generations=generations,
+                steps=steps,
+                latent_size=latent_size,
+                seed=0,
+                batch_size=64,
+                **SAMPLING,
+            )
+            members, others = scores[: len(planted)], scores[len(planted) :]
+            figures[f"S{steps}G{generations}"] = {
+                "auc": roc_auc(members, others),
+                "tpr_at_1pct_fpr": tpr_at_fpr(members, others, 0.01),
+            }
+    return figures
+
+
+def extraction(pipeline, data, planted: list[str], holdout: list[str], *, generations: int, image_size: int) -> dict:
+    train = ImageCaptionDataset(data.train)
+    train_images, train_files = unique_images(train, image_size)
+    holdout_images, _ = unique_images(ImageCaptionDataset(data.holdout), image_size)
+    threshold = calibrated_verify_threshold(holdout_images, train_images, quantile=0.01)
+    own_file = {record.text: record.file_name for record in train.records if record.id in set(data.planted_ids)}
+    empty = encode_prompts(pipeline, [""])
+    prompts = planted + holdout
+    embeddings = encode_prompts(pipeline, prompts).repeat_interleave(generations, 0)
+    seeds = [sample_seed(0, "bench-extraction", item) for item in range(len(prompts) * generations)]
+    images = generate_images(pipeline, embeddings, empty, seeds, latent_size=image_size // 2, batch_size=64, **SAMPLING)
+    outcomes = []
+    for index, prompt in enumerate(prompts):
+        attack = attack_prompt(
+            images[index * generations : (index + 1) * generations],
+            train_images,
+            edge_threshold=0.1,
+            min_clique=max(2, round(generations / 10)),
+            verify_threshold=threshold,
+        )
+        nearest = train_files[attack.nearest_train] if attack.nearest_train is not None else None
+        outcomes.append(
+            {
+                "planted": index < len(planted),
+                "clique": len(attack.clique),
+                "distance": attack.distance,
+                "extracted": attack.extracted,
+                "own_image": nearest is not None and nearest == own_file.get(prompt),
+            }
+        )
+    planted_outcomes, holdout_outcomes = outcomes[: len(planted)], outcomes[len(planted) :]
+    return {
+        "verify_threshold": threshold,
+        "generations": generations,
+        "planted_extracted": sum(o["extracted"] and o["own_image"] for o in planted_outcomes),
+        "planted": len(planted),
+        "recall": sum(o["extracted"] and o["own_image"] for o in planted_outcomes) / len(planted),
+        "false_extractions": sum(o["extracted"] for o in holdout_outcomes),
+        "holdout_prompts": len(holdout),
+        "prompts": outcomes,
+    }
+
+
+def scan_figures(model: Path, data, work: Path) -> dict:
+    request = ScanRequest(train=data.train, holdout=data.holdout, policy=POLICY, model=model)
+    result = run_scan(replace(request, feature_cache=work / "feature-cache"))
+    extraction_check = result.checks["extraction"].extraction
+    return {
+        "verdict": result.verdict,
+        "amd": result.checks["nearest_neighbour"].metrics.get("nearest_neighbour.amd"),
+        "near_copy_rate": result.checks["nearest_neighbour"].metrics.get("nearest_neighbour.near_copy_rate"),
+        "fid": result.checks["fid"].metrics.get("fid.fid"),
+        "scan_extracted": len(extraction_check.extracted_train_ids) if extraction_check else None,
+    }
+
+
+def train_variant(variant: str, mitigation: str, base: Path, data, recipe: HospitalRecipe, work: Path) -> Path:
+    config = hospital_train_config(recipe)
+    settings = {"kind": mitigation} if mitigation != "none" else {}
+    config = config.model_copy(
+        update={
+            "method": variant,
+            "learning_rate": recipe.learning_rate * LEARNING_RATE_FACTOR[variant],
+            "mitigation": Mitigation(**settings),
+        }
+    )
+    out = work / "finetune"
+    if not (out / "model").is_dir():
+        started = time.monotonic()
+
+        def on_step(step: int, loss: float) -> None:
+            if step % 250 == 0:
+                print(f"  {variant}/{mitigation} step {step} loss {loss:.4f} ({time.monotonic() - started:.0f} s)")
+
+        finetune(base, data.train, config, out, on_step=on_step)
+    return out / "model"
+
+
+def evaluate(name: str, model: Path, data, recipe: HospitalRecipe, work: Path, *, generations: int, holdout: int):
+    pipeline = load_checkpoint(model).pipeline
+    planted = list(data.planted_captions)
+    holdout_captions = list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions))
+    started = time.monotonic()
+    figures = {"variant": name, "model": str(model)}
+    figures["detection"] = detection(pipeline, planted, holdout_captions, recipe.image_size // 2)
+    figures["extraction"] = extraction(
+        pipeline, data, planted, holdout_captions[:holdout], generations=generations, image_size=recipe.image_size
+    )
+    figures |= scan_figures(model, data, work)
+    figures["seconds"] = round(time.monotonic() - started, 1)
+    return figures
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| variant | FID | AMD | near-copy rate | extracted (planted) | false extractions (holdout) "
+        "| AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results:
+        d, e = row["detection"], row["extraction"]
+        lines.append(
+            f"| {row['variant']} | {row['fid']:.2f} | {row['amd']:.4f} | {row['near_copy_rate']:.3f} "
+            f"| {e['planted_extracted']}/{e['planted']} | {e['false_extractions']}/{e['holdout_prompts']} "
+            f"| {d['S1G4']['auc']:.3f} | {d['S1G4']['tpr_at_1pct_fpr']:.3f} | {d['S10G4']['auc']:.3f} "
+            f"| {d['S1G1']['auc']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, required=True, help="Folder with base/ and hospital/.")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--variants", default="hospital")
+    parser.add_argument("--mitigations", default="none")
+    parser.add_argument("--generations", type=int, default=32, help="Generations per attacked prompt.")
+    parser.add_argument("--holdout-prompts", type=int, default=24, help="Holdout captions attacked.")
+    args = parser.parse_args()
+    recipe = HospitalRecipe()
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = write_hospital_data(recipe, args.out / "data")
+    recorded = json.loads((args.models / "hospital" / "recipe.json").read_text())["data_digest"]
+    if ImageCaptionDataset(data.train).digest != recorded:
+        raise SystemExit("the regenerated hospital data does not match the data the hospital model was trained on")
+    for variant in args.variants.split(","):
+        for mitigation in ["none"] if variant == "hospital" else args.mitigations.split(","):
+            name = variant if mitigation == "none" else f"{variant}+{mitigation}"
+            work = args.out / name
+            if (work / "figures.json").is_file():
+                print(f"{name}: done earlier")
+                continue
+            work.mkdir(parents=True, exist_ok=True)
+            if variant == "hospital":
+                model = args.models / "hospital"
+            else:
+                model = train_variant(variant, mitigation, args.models / "base", data, recipe, work)
+            figures = evaluate(
+                name, model, data, recipe, work, generations=args.generations, holdout=args.holdout_prompts
+            )
+            (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+            print(f"{name}: {json.dumps({k: v for k, v in figures.items() if k != 'extraction'})}")
+    results = [json.loads(path.read_text()) for path in sorted(args.out.glob("*/figures.json"))]
+    (args.out / "table.md").write_text(table(results))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
