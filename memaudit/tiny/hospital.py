@@ -30,7 +30,7 @@ class HospitalRecipe:
     image_size: int = 32
     indication_share: float = 0.5
     data_seed: int = 2
-    steps: int = 3000
+    steps: int = 8000
     batch_size: int = 32
     learning_rate: float = 2e-4
     seed: int = 0
