@@ -44,7 +44,7 @@ POLICY = HERE / "ground_truth_policy.yaml"
 # Learning rates per method: full and attention tuning as the hospital fine-tune; the scale- and
 # spectrum-only methods at 5x (their parameters move by multiplying, as in the SVDiff/DiffFit papers).
 LEARNING_RATE_FACTOR = {"full": 1.0, "attention": 1.0, "svdiff": 5.0, "difffit": 5.0, "lora": 5.0}
-SAMPLING = {"num_inference_steps": 25, "guidance_scale": 7.5, "scheduler": "ddim"}
+SAMPLING = {"num_inference_steps": 25, "guidance_scale": 3.0, "scheduler": "ddim"}
 
 
 def unique_images(dataset: ImageCaptionDataset, size: int) -> tuple[torch.Tensor, list[str]]:
