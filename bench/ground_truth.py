@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -86,7 +85,8 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
     train_images, train_files = unique_images(train, image_size)
     holdout_images, _ = unique_images(ImageCaptionDataset(data.holdout), image_size)
     threshold = calibrated_verify_threshold(holdout_images, train_images, quantile=0.01)
-    own_file = {record.text: record.file_name for record in train.records if record.id in set(data.planted_ids)}
+    planted_ids = set(data.planted_ids)
+    own_file = {record.text: record.file_name for record in train.records if record.id in planted_ids}
     empty = encode_prompts(pipeline, [""])
     prompts = planted + holdout
     embeddings = encode_prompts(pipeline, prompts).repeat_interleave(generations, 0)
@@ -124,9 +124,15 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
     }
 
 
-def scan_figures(model: Path, data, work: Path) -> dict:
-    request = ScanRequest(train=data.train, holdout=data.holdout, policy=POLICY, model=model)
-    result = run_scan(replace(request, feature_cache=work / "feature-cache"))
+def scan_figures(checkpoint, data, work: Path) -> dict:
+    request = ScanRequest(
+        train=data.train,
+        holdout=data.holdout,
+        policy=POLICY,
+        model=checkpoint.source,
+        feature_cache=work / "feature-cache",
+    )
+    result = run_scan(request, checkpoint=checkpoint)
     extraction_check = result.checks["extraction"].extraction
     return {
         "verdict": result.verdict,
@@ -138,13 +144,11 @@ def scan_figures(model: Path, data, work: Path) -> dict:
 
 
 def train_variant(variant: str, mitigation: str, base: Path, data, recipe: HospitalRecipe, work: Path) -> Path:
-    config = hospital_train_config(recipe)
-    settings = {"kind": mitigation} if mitigation != "none" else {}
-    config = config.model_copy(
+    config = hospital_train_config(recipe).model_copy(
         update={
             "method": variant,
             "learning_rate": recipe.learning_rate * LEARNING_RATE_FACTOR[variant],
-            "mitigation": Mitigation(**settings),
+            "mitigation": Mitigation(kind=mitigation),
         }
     )
     out = work / "finetune"
@@ -160,7 +164,8 @@ def train_variant(variant: str, mitigation: str, base: Path, data, recipe: Hospi
 
 
 def evaluate(name: str, model: Path, data, recipe: HospitalRecipe, work: Path, *, generations: int, holdout: int):
-    pipeline = load_checkpoint(model).pipeline
+    checkpoint = load_checkpoint(model)  # loaded once: the probes, the attack and the scan share it
+    pipeline = checkpoint.pipeline
     planted = list(data.planted_captions)
     holdout_captions = list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions))
     started = time.monotonic()
@@ -169,7 +174,7 @@ def evaluate(name: str, model: Path, data, recipe: HospitalRecipe, work: Path, *
     figures["extraction"] = extraction(
         pipeline, data, planted, holdout_captions[:holdout], generations=generations, image_size=recipe.image_size
     )
-    figures |= scan_figures(model, data, work)
+    figures |= scan_figures(checkpoint, data, work)
     figures["seconds"] = round(time.monotonic() - started, 1)
     return figures
 

@@ -14,8 +14,15 @@ from __future__ import annotations
 from memaudit.checkpoint.blocks import transformer_block_names
 from memaudit.errors import MemauditError
 
-SD15_BLOCK_COUNTS = {"down_blocks.0": 2, "down_blocks.1": 2, "down_blocks.2": 2, "mid_block": 1}
-SD15_BLOCK_COUNTS |= {"up_blocks.1": 3, "up_blocks.2": 3, "up_blocks.3": 3}
+SD15_BLOCK_COUNTS = {
+    "down_blocks.0": 2,
+    "down_blocks.1": 2,
+    "down_blocks.2": 2,
+    "mid_block": 1,
+    "up_blocks.1": 3,
+    "up_blocks.2": 3,
+    "up_blocks.3": 3,
+}
 MEMCONTROL_SELF_ATTENTION = ("down_blocks.0", "mid_block", "up_blocks.1")
 
 

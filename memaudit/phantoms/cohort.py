@@ -205,8 +205,12 @@ def write_cohort(
         Image.fromarray((image * 255).round().astype(np.uint8)).save(out / name)
         for copy in range(repeats):
             suffix = f"-copy{copy}" if repeats > 1 else ""
-            row = {"id": f"{prefix}-{index:06d}{suffix}", "file_name": name, "text": text}
-            row["patient_id"] = f"{prefix}-p{index:06d}"
+            row = {
+                "id": f"{prefix}-{index:06d}{suffix}",
+                "file_name": name,
+                "text": text,
+                "patient_id": f"{prefix}-p{index:06d}",
+            }
             if split:
                 row["split"] = split
             rows.append(row)
