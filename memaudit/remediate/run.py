@@ -199,17 +199,15 @@ def _job_record(request: RemediateRequest, rows: list[int], manifest: Path) -> d
     return {"request": fields, "memorization_rows": rows, "proxy_manifest": str(manifest.resolve())}
 
 
-def _find_job(storage, storage_url: str, study_name: str) -> dict | None:
+def _find_job(storage, storage_url: str, study_name: str) -> tuple[bool, dict | None]:
+    """(whether the study exists, its job record): `remediate` creates the study, then records the job."""
     try:
         summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
     except (SQLAlchemyError, ValueError, ImportError) as error:
         raise MemauditError(f"{storage_url}: cannot open the study storage ({error})") from error
     if study_name not in summaries:
-        return None
-    job = summaries[study_name].user_attrs.get(JOB_ATTRIBUTE)
-    if job is None:
-        raise MemauditError(f"study '{study_name}' was not made by memaudit remediate")
-    return job
+        return False, None
+    return True, summaries[study_name].user_attrs.get(JOB_ATTRIBUTE)
 
 
 def join_study(
@@ -217,7 +215,8 @@ def join_study(
 ) -> int:
     """`memaudit worker`: work on an existing study until it has enough completed trials.
 
-    ``wait`` seconds: workers may start before `memaudit remediate` has created the study.
+    ``wait`` seconds: workers may start before `memaudit remediate` has created the study, or between its
+    creating the study and recording the job in it.
     """
     import time
 
@@ -226,10 +225,12 @@ def join_study(
     except (SQLAlchemyError, ValueError, ImportError) as error:
         raise MemauditError(f"{storage_url}: cannot open the study storage ({error})") from error
     deadline = time.monotonic() + wait
-    job = _find_job(storage, storage_url, study_name)
+    exists, job = _find_job(storage, storage_url, study_name)
     while job is None and time.monotonic() < deadline:
         time.sleep(1.0)
-        job = _find_job(storage, storage_url, study_name)
+        exists, job = _find_job(storage, storage_url, study_name)
+    if job is None and exists:
+        raise MemauditError(f"study '{study_name}' was not made by memaudit remediate")
     if job is None:
         raise MemauditError(f"no study '{study_name}' in {storage_url}; start one with memaudit remediate")
     context = trial_context(job, progress=progress)

@@ -8,12 +8,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import optuna
 import pytest
 
 from memaudit.cli import run
+from memaudit.errors import MemauditError
+from memaudit.remediate import run as remediate_run
 from memaudit.tiny.memorizer import build_memorizer
 from tests.remediate.postgres import postgres_server, server_binaries
 
@@ -130,6 +133,34 @@ def test_worker_errors_name_the_problem(tmp_path, capsys):
     assert "no study 'nope'" in capsys.readouterr().err
     assert run(["worker", "--storage", "nosuchdb://x", "--study", "nope"]) == 2
     assert "cannot open the study storage" in capsys.readouterr().err
+
+
+def test_worker_refuses_a_study_memaudit_did_not_make(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'foreign.db'}"
+    optuna.create_study(study_name="foreign", storage=url)
+    assert run(["worker", "--storage", url, "--study", "foreign", "--wait", "1"]) == 2
+    assert "study 'foreign' was not made by memaudit remediate" in capsys.readouterr().err
+
+
+def test_worker_waits_for_the_job_record(tmp_path, monkeypatch):
+    """remediate creates the study, then records its job: a worker arriving in between must wait, not fail."""
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    study = optuna.create_study(study_name="race", storage=url)
+    seen = []
+
+    def stop_at_context(job, progress=None):
+        seen.append(job)
+        raise MemauditError("stopped once the job was found")
+
+    monkeypatch.setattr(remediate_run, "trial_context", stop_at_context)
+    timer = threading.Timer(1.5, study.set_user_attr, args=(remediate_run.JOB_ATTRIBUTE, {"request": "later"}))
+    timer.start()
+    try:
+        with pytest.raises(MemauditError, match="stopped once the job was found"):
+            remediate_run.join_study(url, "race", wait=30)
+    finally:
+        timer.cancel()
+    assert seen == [{"request": "later"}]
 
 
 def _cli(*argv):
