@@ -77,7 +77,7 @@ def remediate(
 def worker(
     storage: str = typer.Option(..., "--storage", help="The study's SQLAlchemy URL."),
     study: str = typer.Option(..., "--study", help="The study name."),
-    wait: int = typer.Option(0, "--wait", min=0, help="Seconds to wait for memaudit remediate to create the study and record its job."),
+    wait: int = typer.Option(0, "--wait", min=0, help="Seconds to wait for remediate to create the study."),
     heartbeat: int = typer.Option(30, "--heartbeat", min=1, help="Seconds between trial heartbeats."),
 ) -> None:
     """Join a remediation study and run trials until it has enough."""
