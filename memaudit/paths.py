@@ -1,7 +1,7 @@
-"""Where the shipped, non-Python parts of memaudit live (policies/, templates/, reports/).
+"""Where the shipped, non-Python parts of memaudit live (policies/, templates/, models/, reports/).
 
 From a source checkout (or an editable install) they are the top-level folders of the project; a
-regular install carries policies/ and templates/ under ``<prefix>/share/memaudit``.
+regular install carries policies/, templates/ and models/ under ``<prefix>/share/memaudit``.
 """
 
 from __future__ import annotations
@@ -20,4 +20,5 @@ def _shipped(name: str) -> Path:
 
 POLICIES_DIR = _shipped("policies")
 TEMPLATES_DIR = _shipped("templates")
+MODELS_DIR = _shipped("models")
 REPORTS_DIR = Path("reports") if not (PROJECT_ROOT / "reports").is_dir() else PROJECT_ROOT / "reports"

@@ -1,9 +1,10 @@
 """Train memaudit's demo models from nothing: the base, then the hospital model (seeded, CPU).
 
-    python scripts/train_demo_models.py --out build/demo-models [--stage base|hospital|all]
+    python scripts/train_demo_models.py --out build/demo-models [--stage base|hospital|ship|all]
 
 Writes OUT/base and OUT/hospital-finetune/model (diffusers folders, recipe.json in each) and the
-phantom data they were trained on. See memaudit/tiny/recipe.py and memaudit/tiny/hospital.py.
+phantom data they were trained on; `ship` (part of `all`) exports both at float16 to models/demo/,
+the copies memaudit ships. See memaudit/tiny/recipe.py, hospital.py and assets.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import argparse
 import time
 from pathlib import Path
 
+from memaudit.paths import PROJECT_ROOT
+from memaudit.tiny.assets import export_half
 from memaudit.tiny.hospital import HospitalRecipe, train_hospital
 from memaudit.tiny.recipe import BaseRecipe, train_base
 
@@ -35,7 +38,7 @@ class Progress:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--stage", choices=("base", "hospital", "all"), default="all")
+    parser.add_argument("--stage", choices=("base", "hospital", "ship", "all"), default="all")
     args = parser.parse_args()
     progress = Progress()
     if args.stage in ("base", "all"):
@@ -43,6 +46,9 @@ def main() -> None:
     if args.stage in ("hospital", "all"):
         progress.on_stage("hospital")
         train_hospital(HospitalRecipe(), args.out / "base", args.out, on_step=progress.on_step)
+    if args.stage in ("ship", "all"):
+        for name, source in (("base", args.out / "base"), ("hospital", args.out / "hospital-finetune" / "model")):
+            print(f"== ship {source} -> {export_half(source, PROJECT_ROOT / 'models' / 'demo' / name)}", flush=True)
 
 
 if __name__ == "__main__":

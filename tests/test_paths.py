@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from memaudit import paths
 
 
@@ -25,3 +27,19 @@ def test_every_shipped_file_is_declared_for_installation():
     assert data_files["share/memaudit/policies"] == ["policies/*.yaml"]
     assert data_files["share/memaudit/templates"] == ["templates/*.j2"]
     assert {p.suffix for p in paths.TEMPLATES_DIR.iterdir() if p.name != "README.md"} == {".j2"}
+
+
+def test_every_shipped_model_file_is_declared_for_installation():
+    import glob
+    import tomllib
+
+    root = paths.PROJECT_ROOT
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    declared = {
+        Path(match).resolve()
+        for patterns in config["tool"]["setuptools"]["data-files"].values()
+        for pattern in patterns
+        for match in glob.glob(str(root / pattern))
+    }
+    shipped = {path.resolve() for path in (root / "models").rglob("*") if path.is_file() and path.name != "README.md"}
+    assert shipped and shipped <= declared
