@@ -1,14 +1,19 @@
 """Ground-truth benchmark: memaudit's detectors on a model whose memorized studies are known.
 
-    .venv/bin/python bench/ground_truth.py --models build/demo-models --out bench/results \
-        [--variants hospital,full,svdiff,difffit,attention] [--mitigations none,rwa,threshold] [--quick]
+    .venv/bin/python bench/ground_truth.py [--models models/demo] --out bench/results \
+        [--variants full,svdiff,difffit,attention] [--mitigations none,rwa,threshold] \
+        [--generations 32] [--holdout-prompts 24]
 
-For each variant (the hospital model itself, or a baseline fine-tuned here from the base on the same
-hospital data with the engine of `memaudit finetune`), it measures:
+For each variant (full fine-tuning without mitigation is the hospital model itself: the same base, data,
+config and seed; the others are fine-tuned here from the base on the same hospital data with the engine
+of `memaudit finetune`), it measures:
 - detection: noise-magnitude AUC and TPR@1%FPR of the planted captions against the holdout captions
   (style-matched, never trained on), at 1 and 10 denoising steps and 1 and 4 generations;
 - extraction: the clique attack on every planted caption and on holdout captions; recall = planted
-  studies whose own training image is extracted, false = holdout captions yielding an "extraction";
+  studies whose own training image is extracted. An extraction from a holdout caption (never trained
+  on) names the training image its generations copy: a planted study there is a cross-prompt leak (the
+  model reproduces a memorized patient for a prompt it never saw, a real leak), any other training
+  image counts as a false extraction;
 - AMD, near-copy rate and FID from a full `memaudit scan` with bench/ground_truth_policy.yaml.
 Each variant's figures go to OUT/<variant>/figures.json (a rerun skips finished variants, and
 fine-tunes resume), and OUT/table.md collects every finished variant in the columns of the
@@ -36,7 +41,8 @@ from memaudit.sampling.probe import noise_magnitude_scores
 from memaudit.sampling.seeds import sample_seed
 from memaudit.sampling.text import encode_prompts
 from memaudit.scan import ScanRequest, run_scan
-from memaudit.tiny.hospital import HospitalRecipe, hospital_train_config, write_hospital_data
+from memaudit.tiny.assets import DEMO_MODELS_DIR
+from memaudit.tiny.hospital import HospitalRecipe, data_for_model, hospital_train_config
 
 HERE = Path(__file__).resolve().parent
 POLICY = HERE / "ground_truth_policy.yaml"
@@ -59,24 +65,23 @@ def detection(pipeline, planted: list[str], holdout: list[str], latent_size: int
     embeddings = encode_prompts(pipeline, planted + holdout)
     empty = encode_prompts(pipeline, [""])
     figures = {}
-    for steps in (1, 10):
-        for generations in (1, 4):
-            scores = noise_magnitude_scores(
-                pipeline,
-                embeddings,
-                empty,
-                generations=generations,
-                steps=steps,
-                latent_size=latent_size,
-                seed=0,
-                batch_size=64,
-                **SAMPLING,
-            )
-            members, others = scores[: len(planted)], scores[len(planted) :]
-            figures[f"S{steps}G{generations}"] = {
-                "auc": roc_auc(members, others),
-                "tpr_at_1pct_fpr": tpr_at_fpr(members, others, 0.01),
-            }
+    for steps, generations in ((1, 1), (10, 1), (1, 4), (2, 4), (3, 4), (5, 4), (10, 4)):
+        scores = noise_magnitude_scores(
+            pipeline,
+            embeddings,
+            empty,
+            generations=generations,
+            steps=steps,
+            latent_size=latent_size,
+            seed=0,
+            batch_size=64,
+            **SAMPLING,
+        )
+        members, others = scores[: len(planted)], scores[len(planted) :]
+        figures[f"S{steps}G{generations}"] = {
+            "auc": roc_auc(members, others),
+            "tpr_at_1pct_fpr": tpr_at_fpr(members, others, 0.01),
+        }
     return figures
 
 
@@ -87,6 +92,7 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
     threshold = calibrated_verify_threshold(holdout_images, train_images, quantile=0.01)
     planted_ids = set(data.planted_ids)
     own_file = {record.text: record.file_name for record in train.records if record.id in planted_ids}
+    planted_files = set(own_file.values())
     empty = encode_prompts(pipeline, [""])
     prompts = planted + holdout
     embeddings = encode_prompts(pipeline, prompts).repeat_interleave(generations, 0)
@@ -109,6 +115,7 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
                 "distance": attack.distance,
                 "extracted": attack.extracted,
                 "own_image": nearest is not None and nearest == own_file.get(prompt),
+                "nearest_planted": nearest in planted_files,
             }
         )
     planted_outcomes, holdout_outcomes = outcomes[: len(planted)], outcomes[len(planted) :]
@@ -118,7 +125,8 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
         "planted_extracted": sum(o["extracted"] and o["own_image"] for o in planted_outcomes),
         "planted": len(planted),
         "recall": sum(o["extracted"] and o["own_image"] for o in planted_outcomes) / len(planted),
-        "false_extractions": sum(o["extracted"] for o in holdout_outcomes),
+        "holdout_planted_leaks": sum(o["extracted"] and o["nearest_planted"] for o in holdout_outcomes),
+        "false_extractions": sum(o["extracted"] and not o["nearest_planted"] for o in holdout_outcomes),
         "holdout_prompts": len(holdout),
         "prompts": outcomes,
     }
@@ -181,15 +189,16 @@ def evaluate(name: str, model: Path, data, recipe: HospitalRecipe, work: Path, *
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| variant | FID | AMD | near-copy rate | extracted (planted) | false extractions (holdout) "
+        "| variant | FID | AMD | near-copy rate | extracted (planted) | holdout: planted leaks | holdout: false "
         "| AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         d, e = row["detection"], row["extraction"]
         lines.append(
             f"| {row['variant']} | {row['fid']:.2f} | {row['amd']:.4f} | {row['near_copy_rate']:.3f} "
-            f"| {e['planted_extracted']}/{e['planted']} | {e['false_extractions']}/{e['holdout_prompts']} "
+            f"| {e['planted_extracted']}/{e['planted']} | {e['holdout_planted_leaks']}/{e['holdout_prompts']} "
+            f"| {e['false_extractions']}/{e['holdout_prompts']} "
             f"| {d['S1G4']['auc']:.3f} | {d['S1G4']['tpr_at_1pct_fpr']:.3f} | {d['S10G4']['auc']:.3f} "
             f"| {d['S1G1']['auc']:.3f} |"
         )
@@ -198,29 +207,26 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=Path, required=True, help="Folder with base/ and hospital/.")
+    parser.add_argument("--models", type=Path, default=DEMO_MODELS_DIR, help="Folder with base/ and hospital/.")
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--variants", default="hospital")
+    parser.add_argument("--variants", default="full")
     parser.add_argument("--mitigations", default="none")
     parser.add_argument("--generations", type=int, default=32, help="Generations per attacked prompt.")
     parser.add_argument("--holdout-prompts", type=int, default=24, help="Holdout captions attacked.")
     args = parser.parse_args()
-    recipe = HospitalRecipe()
     args.out.mkdir(parents=True, exist_ok=True)
-    data = write_hospital_data(recipe, args.out / "data")
-    recorded = json.loads((args.models / "hospital" / "recipe.json").read_text())["data_digest"]
-    if ImageCaptionDataset(data.train).digest != recorded:
-        raise SystemExit("the regenerated hospital data does not match the data the hospital model was trained on")
+    data = data_for_model(args.models / "hospital", args.out / "data")
+    recipe = HospitalRecipe(**json.loads((args.models / "hospital" / "recipe.json").read_text())["recipe"])
     for variant in args.variants.split(","):
-        for mitigation in ["none"] if variant == "hospital" else args.mitigations.split(","):
+        for mitigation in args.mitigations.split(","):
             name = variant if mitigation == "none" else f"{variant}+{mitigation}"
             work = args.out / name
             if (work / "figures.json").is_file():
                 print(f"{name}: done earlier")
                 continue
             work.mkdir(parents=True, exist_ok=True)
-            if variant == "hospital":
-                model = args.models / "hospital"
+            if (variant, mitigation) == ("full", "none"):
+                model = args.models / "hospital"  # the hospital recipe is this fine-tune
             else:
                 model = train_variant(variant, mitigation, args.models / "base", data, recipe, work)
             figures = evaluate(

@@ -112,3 +112,27 @@ def train_hospital(recipe: HospitalRecipe, base: Path, out: Path, *, on_step=Non
     record["unet_loss"] = {"first": result.log.losses[0], "last": result.log.losses[-1]}
     write_atomic(result.model_dir / "recipe.json", json.dumps(record, indent=2) + "\n")
     return result.model_dir
+
+
+def data_for_model(model: Path, out: Path) -> HospitalData:
+    """Regenerate the data a hospital model was trained on, from the recipe.json in its folder.
+
+    The data's digest must equal the one its training recorded: otherwise the ground truth (which
+    studies are planted) would not be the model's.
+    """
+    from memaudit.errors import MemauditError
+
+    recipe_file = Path(model) / "recipe.json"
+    try:
+        recorded = json.loads(recipe_file.read_text())
+        recipe = HospitalRecipe(**recorded["recipe"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise MemauditError(f"{recipe_file}: not a hospital model's recipe ({error})") from error
+    data = write_hospital_data(recipe, out)
+    digest = ImageCaptionDataset(data.train).digest
+    if digest != recorded.get("data_digest"):
+        raise MemauditError(
+            f"{out}: the regenerated hospital data (sha256 {digest[:12]}) is not what {model} was trained on "
+            f"(sha256 {str(recorded.get('data_digest'))[:12]})"
+        )
+    return data

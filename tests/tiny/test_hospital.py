@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import asdict
+
+import pytest
 
 from memaudit.checkpoint import load_checkpoint
 from memaudit.data import ImageCaptionDataset
-from memaudit.tiny.hospital import HospitalRecipe, train_hospital, write_hospital_data
+from memaudit.errors import MemauditError
+from memaudit.tiny.hospital import HospitalRecipe, data_for_model, train_hospital, write_hospital_data
 from memaudit.tiny.pipeline import build_tiny_pipeline, save_diffusers_folder
 
 SMALL = HospitalRecipe(generic=20, planted=3, repeats=4, holdout=6, image_size=16, steps=2, batch_size=4)
@@ -42,3 +46,24 @@ def test_hospital_recipe_fine_tunes_the_base(tmp_path):
     assert record["recipe"]["planted"] == 3 and len(record["data_digest"]) == 64
     method = json.loads((model.parent / "method.json").read_text())
     assert method["method"] == "full" and method["steps"] == 2
+
+
+def test_a_models_data_is_regenerated_from_its_recipe_and_digest_checked(tmp_path):
+    digest = ImageCaptionDataset(write_hospital_data(SMALL, tmp_path / "reference").train).digest
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "recipe.json").write_text(json.dumps({"recipe": asdict(SMALL), "data_digest": digest}))
+    data = data_for_model(model, tmp_path / "again")
+    assert ImageCaptionDataset(data.train).digest == digest and len(data.planted_captions) == 3
+
+    (model / "recipe.json").write_text(json.dumps({"recipe": asdict(SMALL), "data_digest": "0" * 64}))
+    with pytest.raises(MemauditError, match="is not what .* was trained on"):
+        data_for_model(model, tmp_path / "mismatch")
+
+
+def test_a_folder_without_a_hospital_recipe_is_named(tmp_path):
+    with pytest.raises(MemauditError, match=r"recipe\.json: not a hospital model's recipe"):
+        data_for_model(tmp_path, tmp_path / "out")
+    (tmp_path / "recipe.json").write_text(json.dumps({"recipe": {"unknown_field": 1}}))
+    with pytest.raises(MemauditError, match="not a hospital model's recipe"):
+        data_for_model(tmp_path, tmp_path / "out")
