@@ -9,32 +9,34 @@ import typer
 from memaudit.cli.app import stdout
 from memaudit.cli.progress import RichStages
 from memaudit.errors import ExitCode
-from memaudit.paths import REPORTS_DIR
+from memaudit.paths import MODELS_DIR, REPORTS_DIR
 
 
-def demo(out: Path = typer.Option(REPORTS_DIR / "demo", "--out", help="Where the demo writes its files.")) -> None:
-    """Build tiny models, scan a memorizing one (fails) and a clean one (passes); exit 0 if that holds."""
+def demo(
+    out: Path = typer.Option(REPORTS_DIR / "demo", "--out", help="Where the demo writes its files."),
+    models: Path = typer.Option(
+        MODELS_DIR / "demo", "--models", help="A folder with base/ and hospital/ (default: the shipped ones)."
+    ),
+) -> None:
+    """Scan the shipped hospital model (fails) and base model (passes), remediate; exit 0 if that holds."""
     from memaudit.demo import run_demo
 
     with RichStages() as stages:
-        result = run_demo(out, progress=stages)
+        result = run_demo(out, models=models, progress=stages)
     say = lambda text: stdout.print(text, markup=False)  # noqa: E731
-    unet = next(c for c in result.folder.components if c.name == "unet")
+    unet = next(c for c in result.base.components if c.name == "unet")
     say(
-        f"1. tiny model: {unet.parameters:,} UNet parameters, {len(result.folder.unet_transformer_blocks)} "
-        f"transformer blocks, {result.folder.image_size}px images"
-    )
-    say(
-        f"   saved as a diffusers folder ({result.folder.source}) and a single file "
-        f"(sha256 {result.single_file.weight_files[0].sha256[:16]}...); both load to the same model: "
-        f"{'yes' if result.formats_agree else 'NO'}"
+        f"1. shipped models: base and hospital, {unet.parameters:,} UNet parameters, "
+        f"{len(result.base.unet_transformer_blocks)} transformer blocks, {result.base.image_size}px images; "
+        f"the base saved as a single file loads to the same model: {'yes' if result.formats_agree else 'NO'}"
     )
     say(f"   shipped policies valid: {', '.join(p.policy.name for p in result.policies)}")
     say(
-        f"2. planted data: {len(result.planted_ids)} training images memorized on purpose: "
-        f"{', '.join(result.planted_ids)}"
+        f"2. hospital data regenerated from the model's recipe (digest checked): "
+        f"{len(result.planted_captions)} planted studies ({len(result.planted_ids)} rows) among "
+        f"{result.hospital_scan.train.items} training rows, {result.hospital_scan.holdout.items} holdout studies"
     )
-    for label, scan in (("memorizing model", result.memorizer_scan), ("clean tiny model", result.clean_scan)):
+    for label, scan in (("hospital model", result.hospital_scan), ("base model", result.base_scan)):
         extraction = scan.checks["extraction"].extraction
         extracted = ", ".join(extraction.extracted_train_ids) if extraction else "-"
         say(f"3. scan of the {label}: {scan.summary}")
@@ -42,8 +44,13 @@ def demo(out: Path = typer.Option(REPORTS_DIR / "demo", "--out", help="Where the
             f"   extracted training images: {extracted or 'none'}; "
             f"exit code a CI job would see: {1 if scan.verdict == 'fail' else 0 if scan.verdict == 'pass' else 2}"
         )
+    planted = set(result.planted_ids)
     say(
-        f"4. reports: {out}/scan-memorizer/ and {out}/scan-tiny-model/ (report.html, report.pdf, result.json, "
+        f"   extracted images that are planted studies: {sum(i in planted for i in result.extracted_ids)} of "
+        f"{len(result.extracted_ids)}"
+    )
+    say(
+        f"4. reports: {out}/scan-hospital/ and {out}/scan-base/ (report.html, report.pdf, result.json, "
         "junit.xml, model-card.md), signed: attestation.dsse.json; verified with the public key: "
         + ("yes" if result.attestations_verify else "NO")
     )
@@ -53,7 +60,16 @@ def demo(out: Path = typer.Option(REPORTS_DIR / "demo", "--out", help="Where the
         f"{remediation.after.verdict.upper()}; chosen {remediation.space} mask {remediation.mask.as_string()} from "
         f"{len(remediation.trials)} trials; report remediation.html/.pdf"
     )
-    say("where the time went: " + ", ".join(f"{name} {value:.1f}s" for name, value in result.seconds.items()))
+    for name in ("extraction.extracted_count", "nearest_neighbour.amd", "fid.fid"):
+        values = [_metric(scan, name) for scan in (remediation.before, remediation.after)]
+        say(f"   {name}: before {values[0]:.4g}, after {values[1]:.4g}")
+    say("where the time went: " + ", ".join(f"{name} {value:.0f}s" for name, value in result.seconds.items()))
+    say(f"total: {sum(result.seconds.values()):.0f}s")
     say("demo story holds: " + ("yes" if result.story_holds else "NO"))
     if not result.story_holds:
         raise typer.Exit(ExitCode.FINDING)
+
+
+def _metric(scan, name: str) -> float:
+    check = scan.checks[name.split(".")[0]]
+    return check.metrics.get(name, float("nan"))

@@ -241,14 +241,27 @@ def join_study(
 
 
 def remediate(
-    request: RemediateRequest, progress: Progress | None = None, *, model_checkpoint: Checkpoint | None = None
+    request: RemediateRequest,
+    progress: Progress | None = None,
+    *,
+    model_checkpoint: Checkpoint | None = None,
+    before: ScanResult | None = None,
 ) -> RemediationResult:
-    """Remediate ``request.model`` (or ``model_checkpoint``, an already loaded stand-in for it)."""
+    """Remediate ``request.model`` (or ``model_checkpoint``, an already loaded stand-in for it).
+
+    ``before``: a scan of that model already run with the request's policy and data, reused rather
+    than repeated (its reports are written to OUT/before all the same).
+    """
     progress = progress or SilentProgress()
     out = Path(request.out)
     loaded, policy = _effective_policy(request)
     settings = policy.remediation
-    before = _scan(request, request.model, out / "before", progress, model_checkpoint)
+    if before is None:
+        before = _scan(request, request.model, out / "before", progress, model_checkpoint)
+    else:
+        _check_reusable(before, loaded.sha256, request)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        write_scan_outputs(before, out / "before", RunRecord(started=now, finished=now, platform=platform.platform()))
     train = ImageCaptionDataset(request.train)
     base = load_checkpoint(request.base, allow_pickle=request.allow_pickle)
     trials: list[dict] = []
@@ -311,6 +324,13 @@ def remediate(
     return RemediationResult(
         before=before, after=after, space=space, mask=mask, trials=trials, chosen_trial=chosen_number
     )
+
+
+def _check_reusable(before: ScanResult, policy_sha256: str, request: RemediateRequest) -> None:
+    """A reused scan must be of this policy and this training set, else before/after compare unlike things."""
+    train_digest = ImageCaptionDataset(request.train).digest
+    if before.policy.sha256 != policy_sha256 or before.train.digest != train_digest:
+        raise MemauditError("the scan passed as 'before' used another policy or training set than this remediation")
 
 
 def _blocks(unet) -> list[str]:
