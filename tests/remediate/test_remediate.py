@@ -240,3 +240,29 @@ def test_kill_9_mid_trial_then_rerun_keeps_completed_trials(job, tmp_path):
     assert all(states[number] == "COMPLETE" for number in completed_before)
     assert "FAIL" in states.values()  # the killed trial, retried as a new one
     assert list(states.values()).count("COMPLETE") >= 5
+
+
+def test_a_reused_before_scan_must_match_the_policy_and_data(job, tmp_path):
+    from memaudit.remediate.run import RemediateRequest, remediate
+    from memaudit.scan import ScanRequest, run_scan
+
+    root, model, train, holdout = job
+    scan = run_scan(
+        ScanRequest(
+            train=train, holdout=holdout, policy=root / "policy.yaml", model=model, feature_cache=root / "cache"
+        )
+    )
+    other = tmp_path / "other.yaml"
+    other.write_text(POLICY.replace("name: remediation-test", "name: another-policy"))
+    request = RemediateRequest(
+        model=model,
+        base=model,
+        train=train,
+        holdout=holdout,
+        policy=other,
+        out=tmp_path / "out",
+        feature_cache=root / "cache",
+    )
+    with pytest.raises(MemauditError, match="used another policy or training set"):
+        remediate(request, before=scan)
+    assert not (tmp_path / "out" / "before").exists()
