@@ -216,7 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data = data_for_model(args.models / "hospital", args.out / "data")
-    recipe = HospitalRecipe(**json.loads((args.models / "hospital" / "recipe.json").read_text())["recipe"])
+    recipe = data.recipe
     for variant in args.variants.split(","):
         for mitigation in args.mitigations.split(","):
             name = variant if mitigation == "none" else f"{variant}+{mitigation}"

@@ -43,7 +43,6 @@ DEMO_POLICY = POLICIES_DIR / "demo.yaml"
 class DemoResult:
     base: CheckpointSummary
     single_file: CheckpointSummary
-    hospital: CheckpointSummary
     policies: list[LoadedPolicy]
     planted_ids: list[str]
     planted_captions: list[str]
@@ -128,7 +127,6 @@ def run_demo(out_dir: Path, *, models: Path = DEMO_MODELS_DIR, progress: Progres
     return DemoResult(
         base=summarize(base),
         single_file=single_file,
-        hospital=summarize(hospital),
         policies=policies,
         planted_ids=list(data.planted_ids),
         planted_captions=list(data.planted_captions),

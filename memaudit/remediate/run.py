@@ -256,13 +256,13 @@ def remediate(
     out = Path(request.out)
     loaded, policy = _effective_policy(request)
     settings = policy.remediation
+    train = ImageCaptionDataset(request.train)
     if before is None:
         before = _scan(request, request.model, out / "before", progress, model_checkpoint)
     else:
-        _check_reusable(before, loaded.sha256, request)
+        _check_reusable(before, loaded.sha256, train.digest)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         write_scan_outputs(before, out / "before", RunRecord(started=now, finished=now, platform=platform.platform()))
-    train = ImageCaptionDataset(request.train)
     base = load_checkpoint(request.base, allow_pickle=request.allow_pickle)
     trials: list[dict] = []
     chosen_number = None
@@ -326,9 +326,8 @@ def remediate(
     )
 
 
-def _check_reusable(before: ScanResult, policy_sha256: str, request: RemediateRequest) -> None:
+def _check_reusable(before: ScanResult, policy_sha256: str, train_digest: str) -> None:
     """A reused scan must be of this policy and this training set, else before/after compare unlike things."""
-    train_digest = ImageCaptionDataset(request.train).digest
     if before.policy.sha256 != policy_sha256 or before.train.digest != train_digest:
         raise MemauditError("the scan passed as 'before' used another policy or training set than this remediation")
 

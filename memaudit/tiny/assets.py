@@ -17,9 +17,9 @@ import torch
 from memaudit.checkpoint import load_checkpoint
 from memaudit.paths import MODELS_DIR
 from memaudit.tiny.pipeline import save_diffusers_folder
+from memaudit.tiny.recipe import RECIPE_NAME
 
 DEMO_MODELS_DIR = MODELS_DIR / "demo"
-RECIPE_NAME = "recipe.json"
 
 
 def export_half(source: Path, target: Path) -> Path:
@@ -43,8 +43,3 @@ def export_half(source: Path, target: Path) -> Path:
             shutil.rmtree(target)
         staged.rename(target)
     return target
-
-
-def shipped_recipe(model: Path) -> dict:
-    """The recipe.json a shipped demo model carries."""
-    return json.loads((Path(model) / RECIPE_NAME).read_text())

@@ -16,6 +16,7 @@ from pathlib import Path
 from memaudit.data import ImageCaptionDataset
 from memaudit.phantoms.cohort import write_cohort
 from memaudit.render.files import write_atomic
+from memaudit.tiny.recipe import RECIPE_NAME
 
 PLANTED_FIRST_INDEX = 100_000
 HOLDOUT_FIRST_INDEX = 200_000
@@ -42,6 +43,7 @@ class HospitalData:
     holdout: Path
     planted_ids: tuple[str, ...]  # every training row of a planted study (all its copies)
     planted_captions: tuple[str, ...]
+    recipe: HospitalRecipe
 
 
 def write_hospital_data(recipe: HospitalRecipe, out: Path) -> HospitalData:
@@ -80,6 +82,7 @@ def write_hospital_data(recipe: HospitalRecipe, out: Path) -> HospitalData:
         holdout=holdout,
         planted_ids=tuple(record.id for record in planted_rows),
         planted_captions=planted_captions,
+        recipe=recipe,
     )
     record = {"recipe": asdict(recipe), "planted_ids": list(truth.planted_ids)}
     record["planted_captions"] = list(planted_captions)
@@ -110,7 +113,7 @@ def train_hospital(recipe: HospitalRecipe, base: Path, out: Path, *, on_step=Non
     result = finetune(base, data.train, hospital_train_config(recipe), out / "hospital-finetune", on_step=on_step)
     record = {"recipe": asdict(recipe), "data_digest": ImageCaptionDataset(data.train).digest}
     record["unet_loss"] = {"first": result.log.losses[0], "last": result.log.losses[-1]}
-    write_atomic(result.model_dir / "recipe.json", json.dumps(record, indent=2) + "\n")
+    write_atomic(result.model_dir / RECIPE_NAME, json.dumps(record, indent=2) + "\n")
     return result.model_dir
 
 
@@ -122,7 +125,7 @@ def data_for_model(model: Path, out: Path) -> HospitalData:
     """
     from memaudit.errors import MemauditError
 
-    recipe_file = Path(model) / "recipe.json"
+    recipe_file = Path(model) / RECIPE_NAME
     try:
         recorded = json.loads(recipe_file.read_text())
         recipe = HospitalRecipe(**recorded["recipe"])

@@ -26,6 +26,8 @@ from memaudit.render.files import write_atomic
 from memaudit.tiny.pipeline import TinySDConfig, build_tiny_pipeline, save_diffusers_folder
 from memaudit.tiny.vae_training import load_images, train_vae
 
+RECIPE_NAME = "recipe.json"  # in every trained model's folder: its recipe, data digest and losses
+
 
 @dataclass(frozen=True)
 class BaseRecipe:
@@ -120,5 +122,5 @@ def train_base(
         "vae_loss": {"first": vae_losses[0] if vae_losses else None, "last": vae_losses[-1] if vae_losses else None},
         "unet_loss": {"first": log.losses[0] if log.losses else None, "last": log.losses[-1] if log.losses else None},
     }
-    write_atomic(out / "base" / "recipe.json", json.dumps(record, indent=2) + "\n")
+    write_atomic(out / "base" / RECIPE_NAME, json.dumps(record, indent=2) + "\n")
     return folder
