@@ -118,17 +118,24 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
                 "nearest_planted": nearest in planted_files,
             }
         )
-    planted_outcomes, holdout_outcomes = outcomes[: len(planted)], outcomes[len(planted) :]
+    counts = extraction_counts(outcomes)
+    return {"verify_threshold": threshold, "generations": generations, **counts, "prompts": outcomes}
+
+
+def extraction_counts(outcomes: list[dict]) -> dict:
+    """The extraction columns, from the per-prompt outcomes (so older figures files tabulate the same way)."""
+    planted = [o for o in outcomes if o["planted"]]
+    holdout = [o for o in outcomes if not o["planted"]]
+    own = sum(o["extracted"] and o["own_image"] for o in planted)
     return {
-        "verify_threshold": threshold,
-        "generations": generations,
-        "planted_extracted": sum(o["extracted"] and o["own_image"] for o in planted_outcomes),
+        "planted_extracted": own,
         "planted": len(planted),
-        "recall": sum(o["extracted"] and o["own_image"] for o in planted_outcomes) / len(planted),
-        "holdout_planted_leaks": sum(o["extracted"] and o["nearest_planted"] for o in holdout_outcomes),
-        "false_extractions": sum(o["extracted"] and not o["nearest_planted"] for o in holdout_outcomes),
+        "recall": own / len(planted),
+        # a planted caption whose clique copies a training image other than its own study's
+        "planted_other_image": sum(o["extracted"] and not o["own_image"] for o in planted),
+        "holdout_planted_leaks": sum(o["extracted"] and o["nearest_planted"] for o in holdout),
+        "false_extractions": sum(o["extracted"] and not o["nearest_planted"] for o in holdout),
         "holdout_prompts": len(holdout),
-        "prompts": outcomes,
     }
 
 
@@ -189,16 +196,16 @@ def evaluate(name: str, model: Path, data, recipe: HospitalRecipe, work: Path, *
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| variant | FID | AMD | near-copy rate | extracted (planted) | holdout: planted leaks | holdout: false "
-        "| AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | FID | AMD | near-copy rate | extracted (planted) | planted: other image "
+        "| holdout: planted leaks | holdout: false | AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
-        d, e = row["detection"], row["extraction"]
+        d, e = row["detection"], extraction_counts(row["extraction"]["prompts"])
         lines.append(
             f"| {row['variant']} | {row['fid']:.2f} | {row['amd']:.4f} | {row['near_copy_rate']:.3f} "
-            f"| {e['planted_extracted']}/{e['planted']} | {e['holdout_planted_leaks']}/{e['holdout_prompts']} "
-            f"| {e['false_extractions']}/{e['holdout_prompts']} "
+            f"| {e['planted_extracted']}/{e['planted']} | {e['planted_other_image']}/{e['planted']} "
+            f"| {e['holdout_planted_leaks']}/{e['holdout_prompts']} | {e['false_extractions']}/{e['holdout_prompts']} "
             f"| {d['S1G4']['auc']:.3f} | {d['S1G4']['tpr_at_1pct_fpr']:.3f} | {d['S10G4']['auc']:.3f} "
             f"| {d['S1G1']['auc']:.3f} |"
         )
@@ -234,7 +241,8 @@ def main() -> None:
             )
             (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
             print(f"{name}: {json.dumps({k: v for k, v in figures.items() if k != 'extraction'})}")
-    results = [json.loads(path.read_text()) for path in sorted(args.out.glob("*/figures.json"))]
+    results = [json.loads(path.read_text()) for path in args.out.glob("*/figures.json")]
+    results.sort(key=lambda row: (row["variant"] != "full", row["variant"]))  # the unmitigated reference first
     (args.out / "table.md").write_text(table(results))
     print(table(results))
 

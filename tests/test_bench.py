@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +30,31 @@ def test_peft_counts_script_prints_every_method():
     for method in ("full", "svdiff", "difffit", "attention", "lora"):
         assert f"  {method}" in result.stdout
     assert "memcontrol-sd15 preset (22 of 32 attentions)    66,816" in result.stdout
+
+
+@pytest.mark.slow
+def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
+    from memaudit.tiny.hospital import HospitalRecipe, train_hospital
+    from memaudit.tiny.pipeline import build_tiny_pipeline, save_diffusers_folder
+
+    recipe = HospitalRecipe(generic=16, planted=2, repeats=3, holdout=6, image_size=16, steps=2, batch_size=4)
+    models = tmp_path / "models"
+    save_diffusers_folder(build_tiny_pipeline(seed=0), models / "base")
+    (models / "hospital").symlink_to(train_hospital(recipe, models / "base", tmp_path / "train"))
+    out = tmp_path / "results"
+    command = [sys.executable, str(BENCH / "ground_truth.py"), "--models", str(models), "--out", str(out)]
+    command += ["--variants", "full,difffit", "--generations", "4", "--holdout-prompts", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+
+    table = (out / "table.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["full", "difffit"]
+    full = json.loads((out / "full" / "figures.json").read_text())
+    assert full["model"] == str(models / "hospital")  # full fine-tuning is the hospital model, not retrained
+    assert set(full["detection"]) == {"S1G1", "S10G1", "S1G4", "S2G4", "S3G4", "S5G4", "S10G4"}
+    assert full["extraction"]["planted"] == 2 and full["extraction"]["holdout_prompts"] == 2
+    assert len(full["extraction"]["prompts"]) == 4 and "planted_other_image" in full["extraction"]
+    assert (out / "difffit" / "finetune" / "model").is_dir()
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("done earlier") == 2  # finished variants are kept
