@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 import torch
+from ground_truth import SAMPLING  # the bench's sampling (this folder is on sys.path when run as a script)
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
@@ -29,7 +30,6 @@ from memaudit.sampling.text import encode_prompts
 from memaudit.tiny.assets import DEMO_MODELS_DIR
 from memaudit.tiny.hospital import data_for_model
 
-SAMPLING = {"num_inference_steps": 25, "guidance_scale": 3.0, "scheduler": "ddim"}  # as bench/ground_truth.py
 STEPS = (1, 2, 3, 5, 10)
 
 

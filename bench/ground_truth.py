@@ -42,7 +42,7 @@ from memaudit.sampling.seeds import sample_seed
 from memaudit.sampling.text import encode_prompts
 from memaudit.scan import ScanRequest, run_scan
 from memaudit.tiny.assets import DEMO_MODELS_DIR
-from memaudit.tiny.hospital import HospitalRecipe, data_for_model, hospital_train_config
+from memaudit.tiny.hospital import HospitalData, data_for_model, hospital_train_config
 
 HERE = Path(__file__).resolve().parent
 POLICY = HERE / "ground_truth_policy.yaml"
@@ -158,7 +158,8 @@ def scan_figures(checkpoint, data, work: Path) -> dict:
     }
 
 
-def train_variant(variant: str, mitigation: str, base: Path, data, recipe: HospitalRecipe, work: Path) -> Path:
+def train_variant(variant: str, mitigation: str, base: Path, data: HospitalData, work: Path) -> Path:
+    recipe = data.recipe
     config = hospital_train_config(recipe).model_copy(
         update={
             "method": variant,
@@ -178,16 +179,16 @@ def train_variant(variant: str, mitigation: str, base: Path, data, recipe: Hospi
     return out / "model"
 
 
-def evaluate(name: str, model: Path, data, recipe: HospitalRecipe, work: Path, *, generations: int, holdout: int):
+def evaluate(name: str, model: Path, data: HospitalData, work: Path, *, generations: int, holdout: int):
     checkpoint = load_checkpoint(model)  # loaded once: the probes, the attack and the scan share it
     pipeline = checkpoint.pipeline
     planted = list(data.planted_captions)
     holdout_captions = list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions))
     started = time.monotonic()
     figures = {"variant": name, "model": str(model)}
-    figures["detection"] = detection(pipeline, planted, holdout_captions, recipe.image_size // 2)
+    figures["detection"] = detection(pipeline, planted, holdout_captions, data.recipe.image_size // 2)
     figures["extraction"] = extraction(
-        pipeline, data, planted, holdout_captions[:holdout], generations=generations, image_size=recipe.image_size
+        pipeline, data, planted, holdout_captions[:holdout], generations=generations, image_size=data.recipe.image_size
     )
     figures |= scan_figures(checkpoint, data, work)
     figures["seconds"] = round(time.monotonic() - started, 1)
@@ -223,7 +224,6 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data = data_for_model(args.models / "hospital", args.out / "data")
-    recipe = data.recipe
     for variant in args.variants.split(","):
         for mitigation in args.mitigations.split(","):
             name = variant if mitigation == "none" else f"{variant}+{mitigation}"
@@ -235,10 +235,8 @@ def main() -> None:
             if (variant, mitigation) == ("full", "none"):
                 model = args.models / "hospital"  # the hospital recipe is this fine-tune
             else:
-                model = train_variant(variant, mitigation, args.models / "base", data, recipe, work)
-            figures = evaluate(
-                name, model, data, recipe, work, generations=args.generations, holdout=args.holdout_prompts
-            )
+                model = train_variant(variant, mitigation, args.models / "base", data, work)
+            figures = evaluate(name, model, data, work, generations=args.generations, holdout=args.holdout_prompts)
             (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
             print(f"{name}: {json.dumps({k: v for k, v in figures.items() if k != 'extraction'})}")
     results = [json.loads(path.read_text()) for path in args.out.glob("*/figures.json")]
