@@ -14,11 +14,9 @@
 
 from __future__ import annotations
 
-import platform
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from memaudit.attest import generate_keypair, sign_scan, verify_attestation
@@ -29,7 +27,7 @@ from memaudit.paths import POLICIES_DIR
 from memaudit.policy import LoadedPolicy, load_policy
 from memaudit.remediate.run import RemediateRequest, RemediationResult, remediate
 from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
-from memaudit.scan import ScanRequest, ScanResult, run_scan
+from memaudit.scan import ScanRequest, ScanResult, timed_scan
 from memaudit.scan.progress import Progress
 from memaudit.scan.result import RunRecord
 from memaudit.tiny.assets import DEMO_MODELS_DIR
@@ -102,10 +100,10 @@ def run_demo(out_dir: Path, *, models: Path = DEMO_MODELS_DIR, progress: Progres
         data = data_for_model(models / "hospital", out_dir / "data")
 
     private_key, public_key = _demo_keys(out_dir / "keys")
-    scans, verified = {}, {}
+    scans, runs, verified = {}, {}, {}
     for name, checkpoint in (("hospital", hospital), ("base", base)):
         with clock.time(f"scan, report and sign the {name} model"):
-            scans[name], verified[name] = _scan_and_sign(
+            scans[name], runs[name], verified[name] = _scan_and_sign(
                 checkpoint, data, out_dir, name, private_key, public_key, progress
             )
     with clock.time("remediate the hospital model (search, retrain, re-scan)"):
@@ -122,7 +120,7 @@ def run_demo(out_dir: Path, *, models: Path = DEMO_MODELS_DIR, progress: Progres
             ),
             progress,
             model_checkpoint=hospital,
-            before=scans["hospital"],
+            before=(scans["hospital"], runs["hospital"]),
         )
     return DemoResult(
         base=summarize(base),
@@ -140,7 +138,7 @@ def run_demo(out_dir: Path, *, models: Path = DEMO_MODELS_DIR, progress: Progres
 
 def _scan_and_sign(
     checkpoint: Checkpoint, data, out_dir: Path, name: str, private_key: Path, public_key: Path, progress
-) -> tuple[ScanResult, bool]:
+) -> tuple[ScanResult, RunRecord, bool]:
     request = ScanRequest(
         train=data.train,
         holdout=data.holdout,
@@ -148,20 +146,12 @@ def _scan_and_sign(
         model=checkpoint.source,
         feature_cache=out_dir / "feature-cache",
     )
-    started = time.perf_counter()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    result = run_scan(request, progress=progress, checkpoint=checkpoint)
-    run = RunRecord(
-        started=started_at,
-        finished=datetime.now(UTC).isoformat(timespec="seconds"),
-        seconds=round(time.perf_counter() - started, 3),
-        platform=platform.platform(),
-    )
+    result, run = timed_scan(request, progress=progress, checkpoint=checkpoint)
     reports = out_dir / f"scan-{name}"
     write_scan_outputs(result, reports, run)
     sign_scan(result, [reports / report for report in SIGNED_REPORTS], private_key, reports)
     verified = verify_attestation(reports / ATTESTATION_NAME, public_key, model=checkpoint.source).valid
-    return result, verified
+    return result, run, verified
 
 
 def _demo_keys(folder: Path) -> tuple[Path, Path]:

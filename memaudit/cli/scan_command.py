@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import platform
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -44,8 +41,7 @@ def scan(
     from memaudit.attest import sign_scan
     from memaudit.errors import MemauditError
     from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
-    from memaudit.scan import ScanRequest, run_scan
-    from memaudit.scan.result import RunRecord
+    from memaudit.scan import ScanRequest, timed_scan
 
     if (model is None) == (images is None):
         raise MemauditError("give a MODEL to scan, or --images DIR to audit generated images (not both)")
@@ -64,17 +60,10 @@ def scan(
         feature_cache=feature_cache,
         include_evidence_images=include_evidence_images,
     )
-    started, clock = datetime.now(UTC), time.perf_counter()
     with RichStages() as stages:
-        result = run_scan(request, progress=stages)
-    run = RunRecord(
-        started=started.isoformat(timespec="seconds"),
-        finished=datetime.now(UTC).isoformat(timespec="seconds"),
-        seconds=round(time.perf_counter() - clock, 3),
-        stage_seconds={name: round(value, 3) for name, value in stages.timings.items()},
-        argv=sys.argv[1:],
-        platform=platform.platform(),
-    )
+        result, run = timed_scan(request, progress=stages)
+    stage_seconds = {name: round(value, 3) for name, value in stages.timings.items()}
+    run = run.model_copy(update={"stage_seconds": stage_seconds, "argv": sys.argv[1:]})
     write_scan_outputs(result, out, run)
     if sign_key is not None:
         sign_scan(result, [out / name for name in SIGNED_REPORTS], sign_key, out)

@@ -13,9 +13,7 @@ Output folder:
 from __future__ import annotations
 
 import json
-import platform
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import optuna
@@ -39,7 +37,7 @@ from memaudit.render.files import write_atomic
 from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
 from memaudit.render.remediation_report import write_remediation_report
 from memaudit.sampling.seeds import sample_seed
-from memaudit.scan import ScanRequest, ScanResult, run_scan
+from memaudit.scan import ScanRequest, ScanResult, timed_scan
 from memaudit.scan.context import ScanContext
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.result import RunRecord
@@ -79,7 +77,6 @@ class RemediationResult:
 def _scan(
     request: RemediateRequest, model: Path, out: Path, progress: Progress, checkpoint: Checkpoint | None = None
 ) -> ScanResult:
-    started = datetime.now(UTC).isoformat(timespec="seconds")
     scan_request = ScanRequest(
         train=request.train,
         holdout=request.holdout,
@@ -90,10 +87,7 @@ def _scan(
         device=request.device,
         feature_cache=request.feature_cache,
     )
-    result = run_scan(scan_request, progress=progress, checkpoint=checkpoint)
-    run = RunRecord(
-        started=started, finished=datetime.now(UTC).isoformat(timespec="seconds"), platform=platform.platform()
-    )
+    result, run = timed_scan(scan_request, progress=progress, checkpoint=checkpoint)
     write_scan_outputs(result, out, run)
     return result
 
@@ -245,12 +239,12 @@ def remediate(
     progress: Progress | None = None,
     *,
     model_checkpoint: Checkpoint | None = None,
-    before: ScanResult | None = None,
+    before: tuple[ScanResult, RunRecord] | None = None,
 ) -> RemediationResult:
     """Remediate ``request.model`` (or ``model_checkpoint``, an already loaded stand-in for it).
 
-    ``before``: a scan of that model already run with the request's policy and data, reused rather
-    than repeated (its reports are written to OUT/before all the same).
+    ``before``: a scan of that model already run with the request's policy and data, with the record
+    of that run, reused rather than repeated (its reports are written to OUT/before all the same).
     """
     progress = progress or SilentProgress()
     out = Path(request.out)
@@ -260,9 +254,9 @@ def remediate(
     if before is None:
         before = _scan(request, request.model, out / "before", progress, model_checkpoint)
     else:
+        before, before_run = before
         _check_reusable(before, loaded.sha256, train.digest)
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        write_scan_outputs(before, out / "before", RunRecord(started=now, finished=now, platform=platform.platform()))
+        write_scan_outputs(before, out / "before", before_run)
     base = load_checkpoint(request.base, allow_pickle=request.allow_pickle)
     trials: list[dict] = []
     chosen_number = None

@@ -9,8 +9,10 @@ is required (fail closed) and a warning otherwise.
 from __future__ import annotations
 
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -34,6 +36,7 @@ from memaudit.scan.result import (
     Environment,
     ModelRecord,
     PolicyRecord,
+    RunRecord,
     ScanResult,
 )
 
@@ -232,3 +235,18 @@ def run_scan(
         environment=_environment(request.device),
         evidence_images=context.evidence_images if request.include_evidence_images else None,
     )
+
+
+def timed_scan(
+    request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
+) -> tuple[ScanResult, RunRecord]:
+    """``run_scan`` with the record of when it ran and for how long (run.json beside the reports)."""
+    started, clock = datetime.now(UTC), time.perf_counter()
+    result = run_scan(request, progress=progress, checkpoint=checkpoint)
+    run = RunRecord(
+        started=started.isoformat(timespec="seconds"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(time.perf_counter() - clock, 3),
+        platform=platform.platform(),
+    )
+    return result, run

@@ -87,6 +87,7 @@ def test_search_retrain_rescan_and_records(job, tmp_path, capsys):
     assert all(t.user_attrs["mask"] and "fid" in t.user_attrs for t in study.trials)
     for folder in ("before", "after"):
         assert json.loads((out / folder / "result.json").read_text())["verdict"] == "pass"
+        assert json.loads((out / folder / "run.json").read_text())["seconds"] > 0
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["predicate"]["buildDefinition"]["resolvedDependencies"][-1]["name"] == "training-data"
     assert "chosen:" in capsys.readouterr().out
@@ -100,25 +101,24 @@ def test_search_retrain_rescan_and_records(job, tmp_path, capsys):
     assert run(["verify", str(out / "attestation.dsse.json"), "--key", str(public)]) == 1
 
 
+SAVED_MASK = {
+    "space": "difffit",
+    "blocks": [
+        "down_blocks.0.attentions.0.transformer_blocks.0",
+        "down_blocks.1.attentions.0.transformer_blocks.0",
+        "mid_block.attentions.0.transformer_blocks.0",
+        "up_blocks.1.attentions.0.transformer_blocks.0",
+        "up_blocks.1.attentions.1.transformer_blocks.0",
+        "up_blocks.2.attentions.0.transformer_blocks.0",
+        "up_blocks.2.attentions.1.transformer_blocks.0",
+    ],
+    "bits": [1, 0, 0, 0, 0, 0, 1],
+}
+
+
 def test_a_saved_mask_skips_the_search(job, tmp_path):
     mask = tmp_path / "mask.json"
-    mask.write_text(
-        json.dumps(
-            {
-                "space": "difffit",
-                "blocks": [
-                    "down_blocks.0.attentions.0.transformer_blocks.0",
-                    "down_blocks.1.attentions.0.transformer_blocks.0",
-                    "mid_block.attentions.0.transformer_blocks.0",
-                    "up_blocks.1.attentions.0.transformer_blocks.0",
-                    "up_blocks.1.attentions.1.transformer_blocks.0",
-                    "up_blocks.2.attentions.0.transformer_blocks.0",
-                    "up_blocks.2.attentions.1.transformer_blocks.0",
-                ],
-                "bits": [1, 0, 0, 0, 0, 0, 1],
-            }
-        )
-    )
+    mask.write_text(json.dumps(SAVED_MASK))
     out = tmp_path / "out"
     assert run(_argv(job, out, "--mask", mask)) == 0
     record = json.loads((out / "remediation.json").read_text())
@@ -242,27 +242,50 @@ def test_kill_9_mid_trial_then_rerun_keeps_completed_trials(job, tmp_path):
     assert list(states.values()).count("COMPLETE") >= 5
 
 
-def test_a_reused_before_scan_must_match_the_policy_and_data(job, tmp_path):
-    from memaudit.remediate.run import RemediateRequest, remediate
-    from memaudit.scan import ScanRequest, run_scan
+def _before_scan(job):
+    from memaudit.scan import ScanRequest, timed_scan
 
     root, model, train, holdout = job
-    scan = run_scan(
+    return timed_scan(
         ScanRequest(
             train=train, holdout=holdout, policy=root / "policy.yaml", model=model, feature_cache=root / "cache"
         )
     )
-    other = tmp_path / "other.yaml"
-    other.write_text(POLICY.replace("name: remediation-test", "name: another-policy"))
-    request = RemediateRequest(
+
+
+def _request(job, policy, out, **extra):
+    from memaudit.remediate.run import RemediateRequest
+
+    root, model, train, holdout = job
+    return RemediateRequest(
         model=model,
         base=model,
         train=train,
         holdout=holdout,
-        policy=other,
-        out=tmp_path / "out",
+        policy=policy,
+        out=out,
         feature_cache=root / "cache",
+        **extra,
     )
+
+
+def test_a_reused_before_scan_must_match_the_policy_and_data(job, tmp_path):
+    from memaudit.remediate.run import remediate
+
+    other = tmp_path / "other.yaml"
+    other.write_text(POLICY.replace("name: remediation-test", "name: another-policy"))
     with pytest.raises(MemauditError, match="used another policy or training set"):
-        remediate(request, before=scan)
+        remediate(_request(job, other, tmp_path / "out"), before=_before_scan(job))
     assert not (tmp_path / "out" / "before").exists()
+
+
+def test_a_reused_before_scan_keeps_the_record_of_when_it_ran(job, tmp_path):
+    from memaudit.remediate.run import remediate
+
+    scan, run_record = _before_scan(job)
+    mask = tmp_path / "mask.json"
+    mask.write_text(json.dumps(SAVED_MASK))
+    result = remediate(_request(job, job[0] / "policy.yaml", tmp_path / "out", mask=mask), before=(scan, run_record))
+    assert result.before is scan
+    written = json.loads((tmp_path / "out" / "before" / "run.json").read_text())
+    assert written == json.loads(run_record.model_dump_json()) and written["seconds"] > 0
