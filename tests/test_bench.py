@@ -32,8 +32,8 @@ def test_peft_counts_script_prints_every_method():
     assert "memcontrol-sd15 preset (22 of 32 attentions)    66,816" in result.stdout
 
 
-@pytest.mark.slow
-def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
+def _tiny_hospital_pair(tmp_path: Path) -> Path:
+    """models/{base,hospital}: a random base and a 2-step hospital fine-tune of it."""
     from memaudit.tiny.hospital import HospitalRecipe, train_hospital
     from memaudit.tiny.pipeline import build_tiny_pipeline, save_diffusers_folder
 
@@ -41,6 +41,12 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
     models = tmp_path / "models"
     save_diffusers_folder(build_tiny_pipeline(seed=0), models / "base")
     (models / "hospital").symlink_to(train_hospital(recipe, models / "base", tmp_path / "train"))
+    return models
+
+
+@pytest.mark.slow
+def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
+    models = _tiny_hospital_pair(tmp_path)
     out = tmp_path / "results"
     command = [sys.executable, str(BENCH / "ground_truth.py"), "--models", str(models), "--out", str(out)]
     command += ["--variants", "full,difffit", "--generations", "4", "--holdout-prompts", "2"]
@@ -58,3 +64,17 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("done earlier") == 2  # finished variants are kept
+
+
+@pytest.mark.slow
+def test_remediation_budget_script_runs_on_a_tiny_hospital_pair(tmp_path):
+    models, figures = _tiny_hospital_pair(tmp_path), tmp_path / "figures.json"
+    command = [sys.executable, str(BENCH / "remediation_budget.py"), "--models", str(models)]
+    command += ["--work", str(tmp_path / "work"), "--figures", str(figures)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(figures.read_text())
+    assert record["retrain_steps"] == 2 and record["space"] == "difffit" and set(record["mask"]) == {"1"}
+    assert record["policy"]["name"] == "demo-2-step-retrain"
+    assert json.loads((tmp_path / "work" / "run" / "remediated" / "method.json").read_text())["steps"] == 2
+    assert record["fid_ratio"] == record["after"]["fid"] / record["before"]["fid"] and record["wall_seconds"] >= 0
