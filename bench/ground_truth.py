@@ -195,6 +195,12 @@ def evaluate(name: str, model: Path, data: HospitalData, work: Path, *, generati
     return figures
 
 
+def table_order(row: dict) -> tuple:
+    """Full fine-tuning first (the unmitigated reference), then each method with its mitigations after it."""
+    method, _, mitigation = row["variant"].partition("+")
+    return method != "full", method, mitigation
+
+
 def table(results: list[dict]) -> str:
     lines = [
         "| variant | FID | AMD | near-copy rate | extracted (planted) | planted: other image "
@@ -240,7 +246,7 @@ def main() -> None:
             (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
             print(f"{name}: {json.dumps({k: v for k, v in figures.items() if k != 'extraction'})}")
     results = [json.loads(path.read_text()) for path in args.out.glob("*/figures.json")]
-    results.sort(key=lambda row: (row["variant"] != "full", row["variant"]))  # the unmitigated reference first
+    results.sort(key=table_order)
     (args.out / "table.md").write_text(table(results))
     print(table(results))
 
