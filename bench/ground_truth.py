@@ -204,8 +204,9 @@ def table_order(row: dict) -> tuple:
 def table(results: list[dict]) -> str:
     lines = [
         "| variant | FID | AMD | near-copy rate | extracted (planted) | planted: other image "
-        "| holdout: planted leaks | holdout: false | AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| holdout: planted leaks | holdout: false | AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 "
+        "| scan verdict (extracted) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         d, e = row["detection"], extraction_counts(row["extraction"]["prompts"])
@@ -214,7 +215,7 @@ def table(results: list[dict]) -> str:
             f"| {e['planted_extracted']}/{e['planted']} | {e['planted_other_image']}/{e['planted']} "
             f"| {e['holdout_planted_leaks']}/{e['holdout_prompts']} | {e['false_extractions']}/{e['holdout_prompts']} "
             f"| {d['S1G4']['auc']:.3f} | {d['S1G4']['tpr_at_1pct_fpr']:.3f} | {d['S10G4']['auc']:.3f} "
-            f"| {d['S1G1']['auc']:.3f} |"
+            f"| {d['S1G1']['auc']:.3f} | {row['verdict']} ({row['scan_extracted']}) |"
         )
     return "\n".join(lines) + "\n"
 

@@ -55,6 +55,9 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
 
     table = (out / "table.md").read_text().splitlines()
     assert [line.split("|")[1].strip() for line in table[2:]] == ["full", "difffit"]
+    for line, variant in zip(table[2:], ("full", "difffit"), strict=True):  # the scan's own verdict, from figures.json
+        figures = json.loads((out / variant / "figures.json").read_text())
+        assert line.split("|")[-2].strip() == f"{figures['verdict']} ({figures['scan_extracted']})"
     full = json.loads((out / "full" / "figures.json").read_text())
     assert full["model"] == str(models / "hospital")  # full fine-tuning is the hospital model, not retrained
     assert set(full["detection"]) == {"S1G1", "S10G1", "S1G4", "S2G4", "S3G4", "S5G4", "S10G4"}
