@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint system-packages
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ install: $(STAMP)
 demo: install
 	$(BIN)/memaudit demo
 
-test: install
+# The suite's Debian packages (scripts/system-packages.txt): installed when missing, or named.
+system-packages:
+	bash scripts/system_packages.sh
+
+test: install system-packages
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check memaudit tests
+	$(BIN)/lint-imports
