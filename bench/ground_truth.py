@@ -97,7 +97,9 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
     prompts = planted + holdout
     embeddings = encode_prompts(pipeline, prompts).repeat_interleave(generations, 0)
     seeds = [sample_seed(0, "bench-extraction", item) for item in range(len(prompts) * generations)]
-    images = generate_images(pipeline, embeddings, empty, seeds, latent_size=image_size // 2, batch_size=64, **SAMPLING)
+    images = generate_images(
+        pipeline, embeddings, empty, seeds=seeds, latent_size=image_size // 2, batch_size=64, **SAMPLING
+    )
     outcomes = []
     for index, prompt in enumerate(prompts):
         attack = attack_prompt(
@@ -175,7 +177,7 @@ def train_variant(variant: str, mitigation: str, base: Path, data: HospitalData,
             if step % 250 == 0:
                 print(f"  {variant}/{mitigation} step {step} loss {loss:.4f} ({time.monotonic() - started:.0f} s)")
 
-        finetune(base, data.train, config, out, on_step=on_step)
+        finetune(base, data.train, config, out=out, on_step=on_step)
     return out / "model"
 
 

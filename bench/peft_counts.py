@@ -29,7 +29,7 @@ def main() -> None:
     import torch
     from diffusers import UNet2DConditionModel
 
-    from memaudit.finetune.mask import parse_mask
+    from memaudit.finetune.mask_spec import parse_mask
     from memaudit.finetune.methods import METHODS, apply_method, trainable_count
     from memaudit.finetune.presets import preset_mask
 

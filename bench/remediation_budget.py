@@ -23,7 +23,7 @@ from pathlib import Path
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
 from memaudit.cli import run
-from memaudit.finetune.mask import parse_mask
+from memaudit.finetune.mask_spec import parse_mask
 from memaudit.paths import POLICIES_DIR
 from memaudit.tiny.assets import DEMO_MODELS_DIR
 from memaudit.tiny.hospital import data_for_model
@@ -87,7 +87,7 @@ def main() -> None:
         "retrain_steps": data.recipe.steps,
         "before": before,
         "after": after,
-        "verdict": record["verdict"],
+        "verdict": {"before": record["before"]["verdict"], "after": record["after"]["verdict"]},
         "extracted_cut": 1 - after["extracted"] / before["extracted"] if before["extracted"] else None,
         "fid_ratio": after["fid"] / before["fid"],
         "amd_ratio": after["amd"] / before["amd"],

@@ -6,10 +6,10 @@
    single file too and show both formats load to the same model.
 2. Regenerate the hospital data from the recipe recorded in the hospital model; its digest must be
    the one the training recorded, so the ground truth (the planted ids) is the model's.
-3. Scan the hospital model with the demo policy (it fails, naming planted studies only) and the base
-   model (it never saw the hospital data: it passes). Reports are signed with the demo's own key and
-   verified.
-4. Remediate the hospital model (MemControl search from the base, retrain the chosen mask, re-scan).
+3. Gate both models with the demo policy, as `memaudit scan MODEL --remediate-on-fail --base BASE`
+   does: the hospital model fails (naming planted studies only), so it is remediated (MemControl search
+   from the base, the chosen mask retrained, re-scanned); the base never saw the hospital data, passes,
+   and no search runs. Reports are signed with the demo's own key and verified.
 """
 
 from __future__ import annotations
@@ -19,20 +19,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from memaudit.attest import generate_keypair, sign_scan, verify_attestation
+from memaudit.attest import generate_keypair, verify_attestation
 from memaudit.attest.keys import PRIVATE_NAME, PUBLIC_NAME
 from memaudit.attest.sign import ATTESTATION_NAME
-from memaudit.checkpoint import Checkpoint, CheckpointSummary, load_checkpoint, summarize
+from memaudit.checkpoint import CheckpointSummary, load_checkpoint, summarize
+from memaudit.checkpoint.saving import save_single_file_twin
 from memaudit.paths import POLICIES_DIR
 from memaudit.policy import LoadedPolicy, load_policy
-from memaudit.remediate.run import RemediateRequest, RemediationResult, remediate
-from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
-from memaudit.scan import ScanRequest, ScanResult, timed_scan
+from memaudit.remediate.gate import GateResult, gate
+from memaudit.remediate.request import RemediateRequest
+from memaudit.results.remediation_result import RemediationResult
+from memaudit.results.scan_result import ScanResult
 from memaudit.scan.progress import Progress
-from memaudit.scan.result import RunRecord
 from memaudit.tiny.assets import DEMO_MODELS_DIR
 from memaudit.tiny.hospital import data_for_model
-from memaudit.tiny.pipeline import save_single_file_twin
 
 DEMO_POLICY = POLICIES_DIR / "demo.yaml"
 
@@ -44,11 +44,22 @@ class DemoResult:
     policies: list[LoadedPolicy]
     planted_ids: list[str]
     planted_captions: list[str]
-    hospital_scan: ScanResult
-    base_scan: ScanResult
+    hospital_gate: GateResult
+    base_gate: GateResult
     attestations_verify: bool
-    remediation: RemediationResult
     seconds: dict[str, float]
+
+    @property
+    def hospital_scan(self) -> ScanResult:
+        return self.hospital_gate.submitted
+
+    @property
+    def base_scan(self) -> ScanResult:
+        return self.base_gate.submitted
+
+    @property
+    def remediation(self) -> RemediationResult | None:
+        return self.hospital_gate.remediation
 
     @property
     def formats_agree(self) -> bool:
@@ -67,9 +78,11 @@ class DemoResult:
             and bool(self.extracted_ids)
             and set(self.extracted_ids) <= set(self.planted_ids)
             and self.base_scan.verdict == "pass"
+            and self.base_gate.remediation is None
             and self.attestations_verify
-            and self.remediation.before.verdict == "fail"
+            and self.remediation is not None
             and self.remediation.after.verdict == "pass"
+            and self.hospital_gate.verdict == "pass"
         )
 
 
@@ -90,7 +103,8 @@ def run_demo(out_dir: Path, *, models: Path = DEMO_MODELS_DIR, progress: Progres
     out_dir = Path(out_dir)
     clock = _Clock()
     with clock.time("load the shipped models, save and reload the base as a single file"):
-        base, hospital = load_checkpoint(models / "base"), load_checkpoint(models / "hospital")
+        base = load_checkpoint(models / "base")
+        load_checkpoint(models / "hospital")  # a folder that cannot be used is named before any work
         weights, config = save_single_file_twin(
             base.pipeline, out_dir / "base-single-file" / "base.safetensors", out_dir / "base-single-file" / "config"
         )
@@ -100,58 +114,35 @@ def run_demo(out_dir: Path, *, models: Path = DEMO_MODELS_DIR, progress: Progres
         data = data_for_model(models / "hospital", out_dir / "data")
 
     private_key, public_key = _demo_keys(out_dir / "keys")
-    scans, runs, verified = {}, {}, {}
-    for name, checkpoint in (("hospital", hospital), ("base", base)):
-        with clock.time(f"scan, report and sign the {name} model"):
-            scans[name], runs[name], verified[name] = _scan_and_sign(
-                checkpoint, data, out_dir, name, private_key, public_key, progress
+    gates, verified = {}, []
+    for name, label in (("hospital", "gate the hospital model: scan, remediate, re-scan"), ("base", "gate the base")):
+        with clock.time(label):
+            gates[name] = gate(
+                RemediateRequest(
+                    model=models / name,
+                    base=models / "base",
+                    train=data.train,
+                    holdout=data.holdout,
+                    policy=DEMO_POLICY,
+                    out=out_dir / f"scan-{name}",
+                    feature_cache=out_dir / "feature-cache",
+                    sign_key=private_key,
+                ),
+                progress=progress,
             )
-    with clock.time("remediate the hospital model (search, retrain, re-scan)"):
-        remediation = remediate(
-            RemediateRequest(
-                model=models / "hospital",
-                base=models / "base",
-                train=data.train,
-                holdout=data.holdout,
-                policy=DEMO_POLICY,
-                out=out_dir / "remediate",
-                feature_cache=out_dir / "feature-cache",
-                sign_key=private_key,
-            ),
-            progress,
-            model_checkpoint=hospital,
-            before=(scans["hospital"], runs["hospital"]),
-        )
+        reports = out_dir / f"scan-{name}"
+        verified.append(verify_attestation(reports / ATTESTATION_NAME, public_key, model=models / name).valid)
     return DemoResult(
         base=summarize(base),
         single_file=single_file,
         policies=policies,
         planted_ids=list(data.planted_ids),
         planted_captions=list(data.planted_captions),
-        hospital_scan=scans["hospital"],
-        base_scan=scans["base"],
-        attestations_verify=all(verified.values()),
-        remediation=remediation,
+        hospital_gate=gates["hospital"],
+        base_gate=gates["base"],
+        attestations_verify=all(verified),
         seconds=clock.seconds,
     )
-
-
-def _scan_and_sign(
-    checkpoint: Checkpoint, data, out_dir: Path, name: str, private_key: Path, public_key: Path, progress
-) -> tuple[ScanResult, RunRecord, bool]:
-    request = ScanRequest(
-        train=data.train,
-        holdout=data.holdout,
-        policy=DEMO_POLICY,
-        model=checkpoint.source,
-        feature_cache=out_dir / "feature-cache",
-    )
-    result, run = timed_scan(request, progress=progress, checkpoint=checkpoint)
-    reports = out_dir / f"scan-{name}"
-    write_scan_outputs(result, reports, run)
-    sign_scan(result, [reports / report for report in SIGNED_REPORTS], private_key, reports)
-    verified = verify_attestation(reports / ATTESTATION_NAME, public_key, model=checkpoint.source).valid
-    return result, run, verified
 
 
 def _demo_keys(folder: Path) -> tuple[Path, Path]:

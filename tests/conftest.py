@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 import memaudit  # noqa: F401  (applies the offline and torchvision guards first)
-from memaudit.tiny.pipeline import build_tiny_pipeline, save_diffusers_folder, save_single_file_twin
+from memaudit.checkpoint.saving import save_diffusers_folder, save_single_file_twin
+from memaudit.tiny.pipeline import build_tiny_pipeline
+from tests.signed_scan import signed_scan  # noqa: F401  (a session fixture for render/ and attest/)
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,9 @@ def test_peft_counts_script_prints_every_method():
 
 def _tiny_hospital_pair(tmp_path: Path) -> Path:
     """models/{base,hospital}: a random base and a 2-step hospital fine-tune of it."""
+    from memaudit.checkpoint.saving import save_diffusers_folder
     from memaudit.tiny.hospital import HospitalRecipe, train_hospital
-    from memaudit.tiny.pipeline import build_tiny_pipeline, save_diffusers_folder
+    from memaudit.tiny.pipeline import build_tiny_pipeline
 
     recipe = HospitalRecipe(generic=16, planted=2, repeats=3, holdout=6, image_size=16, steps=2, batch_size=4)
     models = tmp_path / "models"

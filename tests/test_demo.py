@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from xml.etree import ElementTree
 
 import pytest
 
@@ -21,10 +22,18 @@ def test_demo_story(tmp_path, capsys):
     planted = set(json.loads((tmp_path / "data" / "ground_truth.json").read_text())["planted_ids"])
     extracted = hospital["checks"]["extraction"]["extraction"]["extracted_train_ids"]
     assert extracted and set(extracted) <= planted
-    remediation = json.loads((tmp_path / "remediate" / "remediation.json").read_text())
-    assert remediation["verdict"] == {"before": "fail", "after": "pass"}
-    assert (tmp_path / "remediate" / "remediation.pdf").is_file()
-    assert (tmp_path / "remediate" / "before" / "result.json").is_file()
+    # The gate: the hospital model failed, was remediated and the remediated model passes (exit 0);
+    # the base passed and no search ran.
+    assert "exit code of `memaudit scan MODEL --remediate-on-fail` a CI job would see: 0" in out
+    remediated = tmp_path / "scan-hospital" / "remediation"
+    remediation = json.loads((remediated / "remediation.json").read_text())
+    assert (remediation["before"]["verdict"], remediation["after"]["verdict"]) == ("fail", "pass")
+    assert remediation["before"] == hospital and remediation["chosen_trial"] is not None
+    assert (remediated / "remediation.pdf").is_file() and (remediated / "before" / "result.json").is_file()
+    assert not (tmp_path / "scan-base" / "remediation").exists()
+    suites = ElementTree.parse(tmp_path / "scan-hospital" / "junit.xml").getroot().findall("testsuite")
+    assert [int(suite.get("failures")) > 0 for suite in suites] == [True, False]
+    assert "submitted model" in suites[0].get("name") and str(remediated) in suites[1].get("name")
 
 
 def test_demo_names_a_models_folder_it_cannot_use(tmp_path, capsys):

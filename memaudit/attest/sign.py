@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from memaudit.atomic_files import write_atomic
 from memaudit.attest.keys import load_private_key
 from memaudit.attest.statement import PAYLOAD_TYPE, scan_statement
-from memaudit.render.files import write_atomic
-from memaudit.scan.result import ScanResult
+from memaudit.results.scan_result import ScanResult
 
 ATTESTATION_NAME = "attestation.dsse.json"
 
@@ -24,5 +24,5 @@ def sign_statement(statement: dict, private_key_path: Path, path: Path) -> Path:
     return write_atomic(Path(path), json.dumps(envelope.to_dict(), indent=2) + "\n")
 
 
-def sign_scan(result: ScanResult, report_files: list[Path], private_key_path: Path, out: Path) -> Path:
+def sign_scan(result: ScanResult, report_files: list[Path], *, private_key_path: Path, out: Path) -> Path:
     return sign_statement(scan_statement(result, report_files), private_key_path, Path(out) / ATTESTATION_NAME)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from memaudit.checkpoint.files import sha256_file
-from memaudit.scan.result import ScanResult
+from memaudit.results.remediation_result import RemediationResult
+from memaudit.results.scan_result import ScanResult
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "urn:memaudit:predicate:scan:v1"
@@ -55,20 +56,21 @@ def scan_statement(result: ScanResult, report_files: list[Path]) -> dict:
 REMEDIATION_PREDICATE_TYPE = "urn:memaudit:predicate:remediation:v1"
 
 
-def remediation_statement(record: dict, model_files: list, report_files: list[Path]) -> dict:
+def remediation_statement(result: RemediationResult, report_files: list[Path]) -> dict:
     """Subjects: the remediated model's weight files and the remediation records; predicate: the choice
     and the before/after verdicts."""
+    model_files = result.after.model.weight_files if result.after.model else []
     return {
         "_type": STATEMENT_TYPE,
         "subject": [subject(MODEL_PREFIX + w.path, w.sha256) for w in model_files]
         + [subject(REPORT_PREFIX + path.name, sha256_file(path)) for path in report_files],
         "predicateType": REMEDIATION_PREDICATE_TYPE,
         "predicate": {
-            "policy": record["policy"],
-            "space": record["space"],
-            "mask": record["mask"],
-            "trainable_parameters": record["trainable_parameters"],
-            "verdict": record["verdict"],
-            "memaudit_version": record["memaudit"],
+            "policy": result.policy.model_dump(),
+            "space": result.space,
+            "mask": result.mask,
+            "trainable_parameters": result.trainable_parameters,
+            "verdict": {"before": result.before.verdict, "after": result.after.verdict},
+            "memaudit_version": result.memaudit,
         },
     }

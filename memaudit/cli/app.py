@@ -6,9 +6,9 @@ import sys
 import traceback
 
 import typer
-from rich.console import Console
 
 from memaudit import __version__
+from memaudit.cli.console import stderr, stdout
 from memaudit.errors import ExitCode, MemauditError
 
 app = typer.Typer(
@@ -19,10 +19,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-# Piped output (CI logs, files) gets a wide fixed width so tables never cut digests or module paths.
-_WIDTH = None if sys.stdout.isatty() else 200
-stdout = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 _debug = {"enabled": False}
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.app import stderr, stdout
+from memaudit.cli.console import stderr, stdout
 from memaudit.errors import ExitCode
 
 

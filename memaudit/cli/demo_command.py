@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.app import stdout
+from memaudit.cli.console import stdout
+from memaudit.cli.options import EXIT_FOR_VERDICT
 from memaudit.cli.progress import RichStages
 from memaudit.errors import ExitCode
 from memaudit.paths import MODELS_DIR, REPORTS_DIR
@@ -18,7 +19,7 @@ def demo(
         MODELS_DIR / "demo", "--models", help="A folder with base/ and hospital/ (default: the shipped ones)."
     ),
 ) -> None:
-    """Scan the shipped hospital model (fails) and base model (passes), remediate; exit 0 if that holds."""
+    """Gate the shipped hospital model (fails, remediated, passes) and base (passes); exit 0 if that holds."""
     from memaudit.demo import run_demo
 
     with RichStages() as stages:
@@ -36,13 +37,27 @@ def demo(
         f"{len(result.planted_captions)} planted studies ({len(result.planted_ids)} rows) among "
         f"{result.hospital_scan.train.items} training rows, {result.hospital_scan.holdout.items} holdout studies"
     )
-    for label, scan in (("hospital model", result.hospital_scan), ("base model", result.base_scan)):
+    for label, outcome in (("hospital model", result.hospital_gate), ("base model", result.base_gate)):
+        scan = outcome.submitted
         extraction = scan.checks["extraction"].extraction
         extracted = ", ".join(extraction.extracted_train_ids) if extraction else "-"
-        say(f"3. scan of the {label}: {scan.summary}")
+        say(f"3. gate of the {label}: {scan.summary}")
+        say(f"   extracted training images: {extracted or 'none'}")
+        if outcome.remediation is None:
+            say("   no remediation needed: no search ran")
+        else:
+            remediation = outcome.remediation
+            say(
+                f"   remediated ({out}/scan-hospital/remediation/): chosen {remediation.space} mask "
+                f"{remediation.mask} from {len(remediation.trials)} trials, re-scan {remediation.after.verdict.upper()}"
+                "; report remediation.html/.pdf"
+            )
+            for name in ("extraction.extracted_count", "nearest_neighbour.amd", "fid.fid"):
+                values = [_metric(scan, name) for scan in (remediation.before, remediation.after)]
+                say(f"   {name}: before {values[0]:.4g}, after {values[1]:.4g}")
         say(
-            f"   extracted training images: {extracted or 'none'}; "
-            f"exit code a CI job would see: {1 if scan.verdict == 'fail' else 0 if scan.verdict == 'pass' else 2}"
+            f"   exit code of `memaudit scan MODEL --remediate-on-fail` a CI job would see: "
+            f"{int(EXIT_FOR_VERDICT[outcome.verdict])}"
         )
     planted = set(result.planted_ids)
     say(
@@ -54,15 +69,6 @@ def demo(
         "junit.xml, model-card.md), signed: attestation.dsse.json; verified with the public key: "
         + ("yes" if result.attestations_verify else "NO")
     )
-    remediation = result.remediation
-    say(
-        f"5. remediation ({out}/remediate/): before {remediation.before.verdict.upper()}, after "
-        f"{remediation.after.verdict.upper()}; chosen {remediation.space} mask {remediation.mask.as_string()} from "
-        f"{len(remediation.trials)} trials; report remediation.html/.pdf"
-    )
-    for name in ("extraction.extracted_count", "nearest_neighbour.amd", "fid.fid"):
-        values = [_metric(scan, name) for scan in (remediation.before, remediation.after)]
-        say(f"   {name}: before {values[0]:.4g}, after {values[1]:.4g}")
     say("where the time went: " + ", ".join(f"{name} {value:.0f}s" for name, value in result.seconds.items()))
     say(f"total: {sum(result.seconds.values()):.0f}s")
     say("demo story holds: " + ("yes" if result.story_holds else "NO"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.app import stdout
+from memaudit.cli.console import stdout
 from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR
 
 
@@ -77,7 +77,7 @@ def finetune(
             advance(f"loss {loss:.4f}")
 
         result = run_finetune(
-            base, train, settings, out, config_dir=config, allow_pickle=allow_pickle, device=device, on_step=on_step
+            base, train, settings, out=out, config_dir=config, allow_pickle=allow_pickle, device=device, on_step=on_step
         )
     first = result.log.losses[: max(1, len(result.log.losses) // 10)]
     last = result.log.losses[-max(1, len(result.log.losses) // 10) :]

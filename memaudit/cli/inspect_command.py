@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from memaudit.cli.app import stdout
+from memaudit.cli.console import stdout
 from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR
 
 

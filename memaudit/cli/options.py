@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from memaudit.errors import ExitCode
+
+EXIT_FOR_VERDICT = {"pass": ExitCode.OK, "fail": ExitCode.FINDING, "error": ExitCode.ERROR}
+DEFAULT_CACHE = Path.home() / ".cache" / "memaudit" / "features"
 
 CONFIG_DIR = typer.Option(
     None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.app import stdout
+from memaudit.cli.console import stdout
 
 
 def phantoms(

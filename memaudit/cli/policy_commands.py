@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.app import stdout
+from memaudit.cli.console import stdout
 
 app = typer.Typer(help="Validate policies and export their JSON Schema.", no_args_is_help=True)
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from memaudit.cli.app import stderr
+from memaudit.cli.console import stderr
 
 
 def _display(*, transient: bool) -> Progress:

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.app import stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, require_signing_key
+from memaudit.cli.console import stdout
+from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, DEFAULT_CACHE, EXIT_FOR_VERDICT, require_signing_key
 from memaudit.errors import ExitCode
 from memaudit.paths import REPORTS_DIR
-
-DEFAULT_CACHE = Path.home() / ".cache" / "memaudit" / "features"
 
 
 def remediate(
@@ -34,10 +32,16 @@ def remediate(
     allow_pickle: bool = ALLOW_PICKLE,
     heartbeat: int = typer.Option(30, "--heartbeat", min=1, help="Seconds between trial heartbeats."),
     sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key: sign the results."),
+    search_anyway: bool = typer.Option(
+        False, "--search-anyway", help="Remediate even when the model already passes the policy."
+    ),
 ) -> None:
-    """MemControl: search which blocks may train, retrain the best mask, re-scan; exit 0 if the result passes."""
+    """MemControl: search which blocks may train, retrain the best mask, re-scan; exit 0 if the result passes.
+
+    A model whose scan passes the policy needs no remediation: it says so and stops (exit 0).
+    """
     from memaudit.cli.progress import RichStages
-    from memaudit.remediate.run import RemediateRequest
+    from memaudit.remediate.request import RemediateRequest
     from memaudit.remediate.run import remediate as run_remediation
 
     require_signing_key(sign_key)
@@ -59,19 +63,30 @@ def remediate(
         allow_pickle=allow_pickle,
         heartbeat=heartbeat,
         sign_key=sign_key,
+        search_anyway=search_anyway,
     )
     with RichStages() as stages:
         result = run_remediation(request, progress=stages)
+    if result is None:
+        stdout.print(
+            f"{model} passes policy {policy}: nothing to remediate (its scan is in {out / 'before'}; "
+            "--search-anyway remediates all the same)",
+            markup=False,
+        )
+        raise typer.Exit(ExitCode.OK)
+    print_remediation(result, out)
+    raise typer.Exit(EXIT_FOR_VERDICT[result.after.verdict])
+
+
+def print_remediation(result, out: Path) -> None:
     stdout.print(f"before: {result.before.summary}", markup=False)
     stdout.print(f"after:  {result.after.summary}", markup=False)
     stdout.print(
-        f"chosen: {result.space} mask {result.mask.as_string()}"
-        + (f" (trial {result.chosen_trial} of {len(result.trials)})" if result.trials else " (given)"),
+        f"chosen: {result.space} mask {result.mask}"
+        + (f" (trial {result.chosen_trial} of {len(result.trials)})" if result.searched else " (given)"),
         markup=False,
     )
-    stdout.print(f"remediated model: {out / 'remediated' / 'model'}; records: {out / 'remediation.json'}", markup=False)
-    exit_codes = {"pass": ExitCode.OK, "fail": ExitCode.FINDING, "error": ExitCode.ERROR}
-    raise typer.Exit(exit_codes[result.after.verdict])
+    stdout.print(f"remediated model: {result.remediated_model}; records: {out / 'remediation.json'}", markup=False)
 
 
 def worker(
@@ -81,7 +96,7 @@ def worker(
     heartbeat: int = typer.Option(30, "--heartbeat", min=1, help="Seconds between trial heartbeats."),
 ) -> None:
     """Join a remediation study and run trials until it has enough."""
-    from memaudit.remediate.run import join_study
+    from memaudit.remediate.study import join_study
 
     ran = join_study(storage, study, heartbeat=heartbeat, wait=wait)
     stdout.print(f"worker finished: {ran} trial(s) run here", markup=False)

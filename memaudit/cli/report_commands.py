@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.app import stdout
+from memaudit.cli.console import stdout
 
 app = typer.Typer(help="Re-render reports and export the result schema.", no_args_is_help=True)
 
@@ -22,7 +22,7 @@ def render(
 
     from memaudit.errors import MemauditError
     from memaudit.render.outputs import write_views
-    from memaudit.scan.result import RunRecord, ScanResult
+    from memaudit.results.scan_result import RunRecord, ScanResult
 
     try:
         parsed = ScanResult.model_validate_json(result.read_text(encoding="utf-8"))
@@ -37,10 +37,17 @@ def render(
 
 
 @app.command("schema")
-def schema() -> None:
-    """Print the JSON Schema of result.json."""
-    from memaudit.scan.result import ScanResult
+def schema(
+    kind: str = typer.Option("scan", "--result", help="scan (result.json) or remediation (remediation.json)."),
+) -> None:
+    """Print the JSON Schema of result.json (or of remediation.json)."""
+    from memaudit.errors import MemauditError
+    from memaudit.results.remediation_result import RemediationResult
+    from memaudit.results.scan_result import ScanResult
 
-    document = ScanResult.model_json_schema()
+    models = {"scan": ScanResult, "remediation": RemediationResult}
+    if kind not in models:
+        raise MemauditError(f"--result {kind}: expected one of {', '.join(models)}")
+    document = models[kind].model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     typer.echo(json.dumps(document, indent=2, sort_keys=True))

@@ -1,4 +1,5 @@
-"""`memaudit scan`: run the battery, write the reports (optionally signed), exit 0/1/2."""
+"""`memaudit scan`: run the battery, write the reports (optionally signed), exit 0/1/2; with
+--remediate-on-fail, the whole gate: a failing model is remediated and the release judged by the result."""
 
 from __future__ import annotations
 
@@ -7,14 +8,11 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.app import stderr, stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, require_signing_key
+from memaudit.cli.console import stderr, stdout
+from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, DEFAULT_CACHE, EXIT_FOR_VERDICT, require_signing_key
 from memaudit.cli.progress import RichStages
-from memaudit.errors import ExitCode
+from memaudit.errors import MemauditError
 from memaudit.paths import REPORTS_DIR
-
-EXIT_FOR_VERDICT = {"pass": ExitCode.OK, "fail": ExitCode.FINDING, "error": ExitCode.ERROR}
-DEFAULT_CACHE = Path.home() / ".cache" / "memaudit" / "features"
 
 
 def scan(
@@ -36,16 +34,47 @@ def scan(
         "--include-evidence-images",
         help="INTERNAL USE: put generated and training thumbnails of extracted images into the reports.",
     ),
+    remediate_on_fail: bool = typer.Option(
+        False,
+        "--remediate-on-fail",
+        help="The gate: if MODEL fails, remediate it from --base (MemControl) into OUT/remediation, re-scan, "
+        "and exit with the remediated model's verdict.",
+    ),
+    base: Path | None = typer.Option(None, "--base", help="With --remediate-on-fail: the model MODEL was tuned from."),
 ) -> None:
     """Audit a model (or its synthetic images) for memorized training images against a policy."""
-    from memaudit.attest import sign_scan
-    from memaudit.errors import MemauditError
-    from memaudit.render.outputs import SIGNED_REPORTS, write_scan_outputs
-    from memaudit.scan import ScanRequest, timed_scan
-
     if (model is None) == (images is None):
         raise MemauditError("give a MODEL to scan, or --images DIR to audit generated images (not both)")
     require_signing_key(sign_key)
+    if remediate_on_fail or base is not None:
+        from memaudit.remediate.request import RemediateRequest
+
+        _check_gate_options(
+            remediate_on_fail=remediate_on_fail,
+            base=base,
+            images=images,
+            seed=seed,
+            batch_size=batch_size,
+            include_evidence_images=include_evidence_images,
+        )
+        _gate(
+            RemediateRequest(
+                model=model,
+                base=base,
+                train=train,
+                holdout=holdout,
+                policy=policy,
+                out=out,
+                sign_key=sign_key,
+                device=device,
+                feature_cache=feature_cache,
+                config_dir=config,
+                allow_pickle=allow_pickle,
+            )
+        )
+    from memaudit.publish import publish_scan
+    from memaudit.scan import ScanRequest, timed_scan
+
     request = ScanRequest(
         train=train,
         holdout=holdout,
@@ -64,16 +93,53 @@ def scan(
         result, run = timed_scan(request, progress=stages)
     stage_seconds = {name: round(value, 3) for name, value in stages.timings.items()}
     run = run.model_copy(update={"stage_seconds": stage_seconds, "argv": sys.argv[1:]})
-    write_scan_outputs(result, out, run)
-    if sign_key is not None:
-        sign_scan(result, [out / name for name in SIGNED_REPORTS], sign_key, out)
+    publish_scan(result, run, out, sign_key=sign_key)
+    _print_scan(result)
+    if include_evidence_images:
+        stderr.print("memaudit: the reports contain training images (--include-evidence-images): internal use only")
+    stdout.print(f"reports: {out}", markup=False)
+    raise typer.Exit(EXIT_FOR_VERDICT[result.verdict])
+
+
+def _print_scan(result) -> None:
     stdout.print(result.summary, markup=False)
     for rule in result.rules:
         stdout.print(f"  [{rule.status:>5}] {rule.id}: {rule.metric} {rule.message}", markup=False)
     for name, check in result.checks.items():
         if check.status == "error":
             stderr.print(f"memaudit: check {name} could not run: {check.message}", markup=False)
-    if include_evidence_images:
-        stderr.print("memaudit: the reports contain training images (--include-evidence-images): internal use only")
+
+
+def _check_gate_options(*, remediate_on_fail, base, images, seed, batch_size, include_evidence_images) -> None:
+    if not remediate_on_fail:
+        raise MemauditError("--base is for --remediate-on-fail (the gate); a plain scan needs no base model")
+    if base is None:
+        raise MemauditError("--remediate-on-fail needs --base: the model MODEL was fine-tuned from")
+    refused = {"--images": images is not None, "--seed": seed is not None, "--batch-size": batch_size is not None}
+    refused["--include-evidence-images"] = include_evidence_images
+    given = [name for name, present in refused.items() if present]
+    if given:
+        raise MemauditError(
+            f"--remediate-on-fail scans a MODEL with the policy as written; it does not take {', '.join(given)}"
+        )
+
+
+def _gate(request) -> None:
+    from memaudit.cli.remediate_commands import print_remediation
+    from memaudit.remediate.gate import REMEDIATION_FOLDER, gate
+
+    model, out = request.model, request.out
+    with RichStages() as stages:
+        outcome = gate(request, progress=stages)
+    _print_scan(outcome.submitted)
+    if outcome.remediation is not None:
+        folder = out / REMEDIATION_FOLDER
+        stdout.print(f"submitted model {model} FAILED the policy; remediated into {folder}:", markup=False)
+        print_remediation(outcome.remediation, folder)
+        remediated = outcome.remediation.remediated_model
+        stdout.print(
+            f"release verdict: {outcome.verdict.upper()} for the remediated model {remediated} (not for {model})",
+            markup=False,
+        )
     stdout.print(f"reports: {out}", markup=False)
-    raise typer.Exit(EXIT_FOR_VERDICT[result.verdict])
+    raise typer.Exit(EXIT_FOR_VERDICT[outcome.verdict])

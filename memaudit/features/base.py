@@ -1,8 +1,7 @@
-"""The feature-extractor interface and the registry of extractors by name."""
+"""The feature-extractor interface: what every extractor implements, and batched extraction."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -36,31 +35,6 @@ class ExtractorOptions:
     allow_random_weights: bool = False  # tests only: a random network is no evidence of anything
     allow_pickle: bool = False
     device: str = "cpu"
-
-
-EXTRACTORS: dict[str, Callable[[ExtractorOptions], FeatureExtractor]] = {}
-
-
-def register(name: str):
-    def decorator(factory: Callable[[ExtractorOptions], FeatureExtractor]):
-        EXTRACTORS[name] = factory
-        return factory
-
-    return decorator
-
-
-def extractor_names() -> list[str]:
-    """Names of every registered extractor (importing the implementations registers them)."""
-    import memaudit.features.pixels
-    import memaudit.features.xrv_densenet  # noqa: F401
-
-    return sorted(EXTRACTORS)
-
-
-def create_extractor(name: str, options: ExtractorOptions | None = None) -> FeatureExtractor:
-    if name not in extractor_names():
-        raise ExtractorUnavailable(f"unknown feature extractor '{name}'; available: {', '.join(extractor_names())}")
-    return EXTRACTORS[name](options or ExtractorOptions())
 
 
 @torch.no_grad()

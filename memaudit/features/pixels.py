@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from memaudit.data.dataset import conform
-from memaudit.features.base import ExtractorOptions, register
 
 
 class PixelFeatures:
@@ -25,8 +24,3 @@ class PixelFeatures:
         # Centre each image so that cosine distance compares structure, not overall brightness.
         flat = inputs.flatten(1).float()
         return flat - flat.mean(dim=1, keepdim=True)
-
-
-@register("pixels")
-def _create(options: ExtractorOptions) -> PixelFeatures:
-    return PixelFeatures()

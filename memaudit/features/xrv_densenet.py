@@ -13,7 +13,7 @@ import torch
 
 from memaudit.checkpoint.files import is_pickle, refuse_pickle, sha256_file
 from memaudit.data.dataset import conform
-from memaudit.features.base import ExtractorOptions, ExtractorUnavailable, register
+from memaudit.features.base import ExtractorOptions, ExtractorUnavailable
 
 WEIGHTS_NAME = "densenet121-res224-all"
 INPUT_SIDE = 224
@@ -74,8 +74,3 @@ class XrvDenseNetFeatures:
     def embed(self, inputs: torch.Tensor) -> torch.Tensor:
         features = self.model.features(inputs.to(self.device))
         return torch.nn.functional.adaptive_avg_pool2d(torch.relu(features), 1).flatten(1)
-
-
-@register("xrv-densenet121")
-def _create(options: ExtractorOptions) -> XrvDenseNetFeatures:
-    return XrvDenseNetFeatures(options)

@@ -11,8 +11,11 @@ cross-attention in all 16. The preset only applies to UNets with SD 1.x's layout
 
 from __future__ import annotations
 
+from collections import Counter
+
 from memaudit.checkpoint.blocks import transformer_block_names
 from memaudit.errors import MemauditError
+from memaudit.finetune.mask import BlockMask, attention_unit_names
 
 SD15_BLOCK_COUNTS = {
     "down_blocks.0": 2,
@@ -32,10 +35,6 @@ def _stage(block: str) -> str:
 
 
 def memcontrol_sd15(unet):
-    from collections import Counter
-
-    from memaudit.finetune.mask import BlockMask, attention_unit_names
-
     blocks = transformer_block_names(unet)
     if dict(Counter(_stage(block) for block in blocks)) != SD15_BLOCK_COUNTS:
         raise MemauditError(

@@ -7,6 +7,7 @@ count, data digest, seed, steps, losses), checkpoints/ (for resuming; removed on
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from collections.abc import Callable
@@ -16,14 +17,14 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from memaudit import __version__
-from memaudit.checkpoint import load_checkpoint, summarize
+from memaudit.atomic_files import write_atomic
+from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
+from memaudit.checkpoint.saving import save_diffusers_folder
 from memaudit.data import ImageCaptionDataset
 from memaudit.finetune.config import TrainConfig
-from memaudit.finetune.mask import parse_mask
+from memaudit.finetune.mask_spec import parse_mask
 from memaudit.finetune.methods import apply_method, trainable_count, trained_state
 from memaudit.finetune.training import TrainingLog, train
-from memaudit.render.files import write_atomic
-from memaudit.tiny.pipeline import save_diffusers_folder
 
 
 @dataclass
@@ -40,22 +41,32 @@ class FinetuneResult:
 
 
 def finetune(
-    base: Path,
+    base: Path | Checkpoint,
     train_data: Path,
     config: TrainConfig,
-    out: Path,
     *,
+    out: Path,
     config_dir: Path | None = None,
     allow_pickle: bool = False,
     device: str = "cpu",
     on_step: Callable[[int, float], None] | None = None,
     stop_after: int | None = None,
 ) -> FinetuneResult | None:
-    """Run (or resume) a fine-tune; returns None when ``stop_after`` ended it early."""
+    """Run (or resume) a fine-tune; returns None when ``stop_after`` ended it early.
+
+    ``base`` is a path, or a checkpoint already loaded; a loaded one is left as it was (the fine-tune
+    trains a copy of its UNet).
+    """
     out = Path(out)
-    checkpoint = load_checkpoint(base, config_dir=config_dir, allow_pickle=allow_pickle)
+    if isinstance(base, Checkpoint):
+        checkpoint = base
+        pipeline = copy.copy(base.pipeline)
+        pipeline.unet = copy.deepcopy(base.pipeline.unet)
+        pipeline.to(device)
+    else:
+        checkpoint = load_checkpoint(base, config_dir=config_dir, allow_pickle=allow_pickle)
+        pipeline = checkpoint.pipeline.to(device)
     summary = summarize(checkpoint)
-    pipeline = checkpoint.pipeline.to(device)
     dataset = ImageCaptionDataset(train_data)
     unet_parameters = sum(p.numel() for p in pipeline.unet.parameters())
     mask = parse_mask(config.mask, pipeline.unet)
@@ -64,8 +75,8 @@ def finetune(
     log = train(
         pipeline,
         method,
-        dataset,
-        config,
+        dataset=dataset,
+        config=config,
         image_size=summary.image_size,
         checkpoint_dir=out / "checkpoints",
         on_step=on_step,
@@ -89,7 +100,7 @@ def finetune(
         "trainable_parameters": trainable,
         "unet_parameters": unet_parameters,
         "trainable_fraction": trainable / unet_parameters,
-        "base": {"source": str(base), "weight_files": [w.model_dump() for w in checkpoint.weight_files]},
+        "base": {"source": str(checkpoint.source), "weight_files": [w.model_dump() for w in checkpoint.weight_files]},
         "data_digest": dataset.digest,
         "config": config.model_dump(mode="json"),
         "steps": len(log.losses),

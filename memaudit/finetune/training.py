@@ -54,7 +54,9 @@ def _checkpoints(folder: Path) -> list[Path]:
     return sorted(folder.glob("step-*.pt")) if folder.is_dir() else []
 
 
-def _save_checkpoint(folder: Path, step: int, method: AppliedMethod, optimizer, log: TrainingLog, digest: str) -> None:
+def _save_checkpoint(
+    folder: Path, *, step: int, method: AppliedMethod, optimizer, log: TrainingLog, digest: str
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     state = {
         "step": step,
@@ -71,7 +73,7 @@ def _save_checkpoint(folder: Path, step: int, method: AppliedMethod, optimizer, 
         old.unlink()
 
 
-def _resume(folder: Path, method: AppliedMethod, optimizer, log: TrainingLog, digest: str) -> int:
+def _resume(folder: Path, *, method: AppliedMethod, optimizer, log: TrainingLog, digest: str) -> int:
     checkpoints = _checkpoints(folder)
     if not checkpoints:
         return 0
@@ -92,9 +94,9 @@ def _resume(folder: Path, method: AppliedMethod, optimizer, log: TrainingLog, di
 def train(
     pipeline,
     method: AppliedMethod,
+    *,
     dataset: ImageCaptionDataset,
     config: TrainConfig,
-    *,
     image_size: int,
     checkpoint_dir: Path,
     on_step: StepCallback | None = None,
@@ -116,7 +118,7 @@ def train(
         torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay) if parameters else None
     )
     log = TrainingLog()
-    start = _resume(checkpoint_dir, method, optimizer, log, digest)
+    start = _resume(checkpoint_dir, method=method, optimizer=optimizer, log=log, digest=digest)
     unet.train(bool(parameters))
     last = config.steps if stop_after is None else min(config.steps, stop_after)
     for step in range(start, last):
@@ -128,7 +130,14 @@ def train(
                 sample_seed(config.seed, "train", step * config.gradient_accumulation + micro)
             )
             loss, dropped = _micro_step(
-                pipeline, config, latents, captions, empty, vocabulary, generator, with_grad=optimizer is not None
+                pipeline,
+                config,
+                latents=latents,
+                captions=captions,
+                empty=empty,
+                vocabulary=vocabulary,
+                generator=generator,
+                with_grad=optimizer is not None,
             )
             log.dropped_samples += dropped
             if optimizer is not None and loss.requires_grad:
@@ -138,14 +147,16 @@ def train(
             optimizer.step()
         log.losses.append(step_loss)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == last:
-            _save_checkpoint(checkpoint_dir, step + 1, method, optimizer, log, digest)
+            _save_checkpoint(
+                checkpoint_dir, step=step + 1, method=method, optimizer=optimizer, log=log, digest=digest
+            )
         if on_step:
             on_step(step + 1, step_loss)
     unet.eval()
     return log
 
 
-def _micro_step(pipeline, config: TrainConfig, latents, captions, empty, vocabulary, generator, *, with_grad: bool):
+def _micro_step(pipeline, config: TrainConfig, *, latents, captions, empty, vocabulary, generator, with_grad: bool):
     unet, scheduler = pipeline.unet, pipeline.scheduler
     device = unet.device
     batch = torch.randint(len(captions), (config.batch_size,), generator=generator)

@@ -1,1 +1,2 @@
-"""Metrics: pure functions over tensors, one file per metric, each stating its direction."""
+"""Metrics: pure functions over tensors, one file per metric. Which way is better for a policy rule is
+stated once, in the metric catalogue (memaudit.policy.metrics), not here."""

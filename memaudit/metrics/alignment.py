@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import torch
 
-higher_is_better = True
-
 
 def alignment_score(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> float:
     """Mean over pairs of cos(image_i, text_i); ``[N, D]`` each, row i of one belonging to row i of the other."""

@@ -16,8 +16,6 @@ from memaudit.metrics.calibration import holdout_quantile
 from memaudit.metrics.cliques import max_clique, medoid
 from memaudit.metrics.tiled_l2 import tiled_l2
 
-higher_is_better = False  # extracted counts and rates
-
 
 @dataclass(frozen=True)
 class PromptAttack:

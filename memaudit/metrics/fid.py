@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import torch
 
-higher_is_better = False
-
 
 def gaussian_fit(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean ``[D]`` and unbiased covariance ``[D, D]`` of ``[N, D]`` features, float64."""
@@ -24,8 +22,10 @@ def gaussian_fit(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def frechet_distance_from_stats(
-    mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Tensor, cov_b: torch.Tensor
+    a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]
 ) -> float:
+    """Frechet distance of two Gaussians, each given as (mean, covariance)."""
+    (mean_a, cov_a), (mean_b, cov_b) = a, b
     values, vectors = torch.linalg.eigh(cov_a.double())
     root_a = (vectors * values.clamp_min(0.0).sqrt()) @ vectors.T
     middle = root_a @ cov_b.double() @ root_a
@@ -38,4 +38,4 @@ def frechet_distance(real: torch.Tensor, generated: torch.Tensor) -> float:
     """FID between ``[N, D]`` real and ``[M, D]`` generated features."""
     if real.dim() != 2 or generated.dim() != 2 or real.shape[1] != generated.shape[1]:
         raise ValueError(f"features must be [N, D] with equal D, got {tuple(real.shape)} and {tuple(generated.shape)}")
-    return frechet_distance_from_stats(*gaussian_fit(real), *gaussian_fit(generated))
+    return frechet_distance_from_stats(gaussian_fit(real), gaussian_fit(generated))

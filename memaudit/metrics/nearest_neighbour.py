@@ -11,9 +11,6 @@ import torch
 
 from memaudit.metrics.calibration import holdout_quantile
 
-AMD_HIGHER_IS_BETTER = True
-NEAR_COPY_RATE_HIGHER_IS_BETTER = False
-
 
 def _check_features(features: torch.Tensor, name: str) -> None:
     if features.dim() != 2 or features.shape[0] == 0:

@@ -13,8 +13,6 @@ import torch
 
 from memaudit.metrics.calibration import holdout_quantile
 
-higher_is_better = False  # for a model: lower scores mean less memorization
-
 
 def step_magnitude(eps_conditional: torch.Tensor, eps_unconditional: torch.Tensor) -> torch.Tensor:
     """Per-sample L2 norm of the text-conditional noise difference: ``[B, ...]`` x 2 -> ``[B]`` float64."""

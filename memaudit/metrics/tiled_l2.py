@@ -12,8 +12,6 @@ import itertools
 
 import torch
 
-higher_is_better = False
-
 
 def _validate(images: torch.Tensor, name: str) -> None:
     if images.dim() != 4:

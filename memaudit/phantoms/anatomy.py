@@ -39,7 +39,8 @@ def _soft(distance: np.ndarray, edge: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(np.clip(distance / edge, -40, 40)))
 
 
-def _ellipse(x, y, cx, cy, rx, ry, edge=0.03):
+def _ellipse(x, y, *, centre: tuple[float, float], radii: tuple[float, float], edge: float = 0.03):
+    (cx, cy), (rx, ry) = centre, radii
     return _soft(np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2) - 1.0, edge)
 
 
@@ -61,14 +62,14 @@ def draw(patient: Patient, size: int, rng: np.random.Generator) -> np.ndarray:
     x, y = np.meshgrid(axis, axis)  # y grows downwards, as image rows do
     x, y = x - patient.shift_x, y - patient.shift_y
     image = np.full((size, size), 0.04)
-    body = _ellipse(x, y, 0.0, 0.05, patient.thorax_width, patient.thorax_height, 0.04)
+    body = _ellipse(x, y, centre=(0.0, 0.05), radii=(patient.thorax_width, patient.thorax_height), edge=0.04)
     image += 0.34 * body
     image += 0.18 * _soft(np.abs(x) - 0.07, 0.02) * body  # spine
     lungs = np.zeros_like(image)
     for side, dome in ((-1, patient.diaphragm_right), (1, patient.diaphragm_left)):
         # patient's right lung on the image's left
         cx = side * patient.lung_width * 0.55
-        lung = _ellipse(x, y, cx, -0.05, patient.lung_width * 0.42, patient.lung_height, 0.04)
+        lung = _ellipse(x, y, centre=(cx, -0.05), radii=(patient.lung_width * 0.42, patient.lung_height), edge=0.04)
         lung *= _soft(y - (dome - 0.18 * (x - cx) ** 2 / patient.lung_width), 0.02)  # dome-shaped base
         lungs = np.maximum(lungs, lung)
     image -= 0.30 * lungs
@@ -78,16 +79,16 @@ def draw(patient: Patient, size: int, rng: np.random.Generator) -> np.ndarray:
     image += 0.10 * _markings(size, rng) * lungs  # vessels and interstitium: smooth, patient-specific texture
     image += 0.2 * _soft(np.abs(y + 0.6 + 0.1 * np.abs(x) - 0.3 * x**2) - 0.022, 0.008) * body  # clavicles
     heart_width = patient.heart_width * (1.35 if "cardiomegaly" in patient.findings else 1.0)
-    heart = _ellipse(x, y, 0.12, 0.30, heart_width, 0.30, 0.05)
+    heart = _ellipse(x, y, centre=(0.12, 0.30), radii=(heart_width, 0.30), edge=0.05)
     image = np.maximum(image, 0.50 * heart * body + image * (1 - heart))
     image += 0.22 * _soft(np.abs(x - 0.02) - 0.10, 0.03) * _soft(-(y + 0.7), 0.05) * _soft(y - 0.2, 0.05)
-    image = _findings(image, x, y, patient, lungs)
+    image = _findings(image, x, y, patient=patient, lungs=lungs)
     image = np.clip(image * patient.exposure, 0, 1) ** patient.gamma
     image += rng.normal(0.0, patient.noise, image.shape)
     return np.clip(image, 0.0, 1.0)
 
 
-def _findings(image, x, y, patient: Patient, lungs):
+def _findings(image, x, y, *, patient: Patient, lungs):
     found = patient.findings
     if "effusion" in found:
         side = found["effusion"]["side"]
@@ -96,14 +97,16 @@ def _findings(image, x, y, patient: Patient, lungs):
         image += 0.28 * region * lungs
     if "consolidation" in found:
         spot = found["consolidation"]
-        image += 0.22 * _ellipse(x, y, spot["x"], spot["y"], spot["r"], spot["r"] * 0.8, 0.06) * lungs
+        image += (
+            0.22 * _ellipse(x, y, centre=(spot["x"], spot["y"]), radii=(spot["r"], spot["r"] * 0.8), edge=0.06) * lungs
+        )
     if "pneumothorax" in found:
         side = found["pneumothorax"]["side"]
         cap = _soft(y + 0.35, 0.03) * _soft(-side * x - 0.25, 0.02) * lungs  # apical, lateral: no markings
         image -= 0.09 * cap
     if "nodule" in found:
         spot = found["nodule"]
-        image += 0.30 * _ellipse(x, y, spot["x"], spot["y"], spot["r"], spot["r"], 0.01)
+        image += 0.30 * _ellipse(x, y, centre=(spot["x"], spot["y"]), radii=(spot["r"], spot["r"]), edge=0.01)
     if "device" in found:
         image += 0.35 * _soft(np.abs(x - 0.02 - 0.05 * (y + 1)) - 0.012, 0.004) * _soft(y - 0.05, 0.01)  # tube
         if found["device"].get("pacemaker"):

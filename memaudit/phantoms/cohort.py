@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from memaudit.atomic_files import write_atomic
 from memaudit.phantoms.anatomy import FINDINGS, Patient, draw
-from memaudit.render.files import write_atomic
 
 NORMAL_CAPTION = "No acute cardiopulmonary process."
 NORMAL_SHARE = 0.45

@@ -1,4 +1,5 @@
-"""The catalogue of metrics a policy rule may judge: one entry per metric, the single source of truth."""
+"""The catalogue of metrics a policy rule may judge: one entry per metric, the single source of truth
+for its direction (higher_is_better) and meaning; the metric functions themselves do not restate it."""
 
 from __future__ import annotations
 

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import torch
 
+from memaudit.atomic_files import write_atomic
 from memaudit.data import ImageCaptionDataset
 from memaudit.policy.model import Remediation
-from memaudit.render.files import write_atomic
+from memaudit.results.scan_result import ScanResult
 from memaudit.sampling.seeds import sample_seed
-from memaudit.scan.result import ScanResult
 
 
-def memorization_set(result: ScanResult, train: ImageCaptionDataset, settings: Remediation, seed: int) -> list[int]:
+def memorization_set(
+    result: ScanResult, train: ImageCaptionDataset, *, settings: Remediation, seed: int
+) -> list[int]:
     """Row indices of D_mem: extracted first, then flagged, then unique-caption rows (seeded order)."""
     row_of = {record.id: row for row, record in enumerate(train.records)}
     chosen: list[int] = []
@@ -57,7 +59,7 @@ def memorization_set(result: ScanResult, train: ImageCaptionDataset, settings: R
 
 
 def write_proxy_manifest(
-    train: ImageCaptionDataset, memorization_rows: list[int], settings: Remediation, seed: int, path: Path
+    train: ImageCaptionDataset, memorization_rows: list[int], *, settings: Remediation, seed: int, path: Path
 ) -> Path:
     """A JSONL manifest (absolute image paths) of D_mem x repeats plus a seeded training fraction."""
     generator = torch.Generator().manual_seed(sample_seed(seed, "proxy-fraction", 0))

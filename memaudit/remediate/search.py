@@ -100,8 +100,8 @@ def objective(context: TrialContext) -> Callable[[optuna.Trial], tuple[float, fl
         train(
             pipeline,
             method,
-            context.proxy,
-            config,
+            dataset=context.proxy,
+            config=config,
             image_size=image_side,
             checkpoint_dir=context.work_dir / f"trial-{trial.number:04d}",
         )

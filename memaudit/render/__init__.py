@@ -1,7 +1,7 @@
-"""Renderers: each takes a ScanResult and nothing else. Files are written atomically."""
+"""Renderers: views of a result (ScanResult, RemediationResult) and nothing else; each scan view has
+the signature (result, run) -> text or bytes (render/outputs.py lists them by file name)."""
 
-from memaudit.render.files import write_atomic
 from memaudit.render.junit import junit_xml
-from memaudit.render.outputs import write_scan_outputs
+from memaudit.render.outputs import VIEWS, write_scan_outputs
 
-__all__ = ["junit_xml", "write_atomic", "write_scan_outputs"]
+__all__ = ["VIEWS", "junit_xml", "write_scan_outputs"]

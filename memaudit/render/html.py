@@ -7,8 +7,8 @@ from collections import Counter
 import yaml
 
 from memaudit.paths import TEMPLATES_DIR
-from memaudit.render.plots import all_plots
-from memaudit.scan.result import AttackedPrompt, RunRecord, ScanResult
+from memaudit.render.plots import all_plots, png_data_uri
+from memaudit.results.scan_result import AttackedPrompt, RunRecord, ScanResult
 
 VERDICT_WORDS = {"pass": "PASSED", "fail": "FAILED", "error": "INCOMPLETE: the audit could not finish"}
 
@@ -70,4 +70,5 @@ def render_html(result: ScanResult, run: RunRecord | None = None) -> str:
         fmt=_fmt,
         ids=_ids,
         reasons=_reasons,
+        data_uri=png_data_uri,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
-from memaudit.scan.result import ScanResult
+from memaudit.results.scan_result import RunRecord, ScanResult
 
 HEADLINE = {
     "extraction.extracted_count": ("extracted_training_images", "Extracted training images"),
@@ -16,7 +18,8 @@ HEADLINE = {
 }
 
 
-def model_card_snippet(result: ScanResult, model_name: str = "fine-tuned-model") -> str:
+def model_card_snippet(result: ScanResult, run: RunRecord | None = None) -> str:
+    model_name = Path(result.model.source).name if result.model else "synthetic-image-release"
     metrics = []
     for check in result.checks.values():
         for metric, value in check.metrics.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
-from memaudit.scan.result import ScanResult
+from memaudit.results.scan_result import ScanResult
 
 COLOURS = {"train": "#c0392b", "holdout": "#2c7fb8", "generated": "#c0392b", "line": "#222222"}
 
@@ -21,12 +21,17 @@ def _figure():
     return plt, figure, axes
 
 
+def png_data_uri(png: bytes) -> str:
+    """PNG bytes as a data URI, so that an HTML report is one self-contained file."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def _data_uri(plt, figure) -> str:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_data_uri(buffer.getvalue())
 
 
 def _bins(*series: list[float], count: int = 30) -> list[float]:

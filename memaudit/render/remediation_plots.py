@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 from memaudit.render.plots import _data_uri, _figure
+from memaudit.results.remediation_result import TrialRecord
 
 
-def pareto_plot(trials: list[dict], chosen: int | None) -> str | None:
-    done = [t for t in trials if t["memorization"] is not None and t["fid"] is not None]
+def pareto_plot(trials: list[TrialRecord], chosen: int | None) -> str | None:
+    done = [t for t in trials if t.memorization is not None and t.fid is not None]
     if not done:
         return None
     plt, figure, axes = _figure()
-    others = [t for t in done if not t["pareto"]]
-    front = sorted((t for t in done if t["pareto"]), key=lambda t: t["memorization"])
-    axes.scatter([t["memorization"] for t in others], [t["fid"] for t in others], s=14, color="#9aa5b1", label="trial")
+    others = [t for t in done if not t.pareto]
+    front = sorted((t for t in done if t.pareto), key=lambda t: t.memorization)
+    axes.scatter([t.memorization for t in others], [t.fid for t in others], s=14, color="#9aa5b1", label="trial")
     axes.plot(
-        [t["memorization"] for t in front],
-        [t["fid"] for t in front],
+        [t.memorization for t in front],
+        [t.fid for t in front],
         "o-",
         color="#2c7fb8",
         markersize=5,
         label="Pareto front",
     )
     for trial in done:
-        if trial["number"] == chosen:
+        if trial.number == chosen:
             axes.scatter(
-                [trial["memorization"]],
-                [trial["fid"]],
+                [trial.memorization],
+                [trial.fid],
                 s=120,
                 facecolors="none",
                 edgecolors="#c0392b",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 
-def predict_noise(unet, scheduler, latents: torch.Tensor, timestep, cond: torch.Tensor, uncond: torch.Tensor):
+def predict_noise(unet, scheduler, latents: torch.Tensor, *, timestep, cond: torch.Tensor, uncond: torch.Tensor):
     """(eps_conditional, eps_unconditional) for a batch, from one forward pass over 2B samples."""
     model_input = scheduler.scale_model_input(torch.cat([latents, latents]), timestep)
     context = torch.cat([cond, uncond.expand(cond.shape[0], -1, -1)])

@@ -24,8 +24,8 @@ def generate_images(
     pipeline,
     prompt_embeddings: torch.Tensor,
     empty_embedding: torch.Tensor,
-    seeds: list[int],
     *,
+    seeds: list[int],
     num_inference_steps: int,
     guidance_scale: float,
     latent_size: int,
@@ -52,7 +52,7 @@ def generate_images(
         for timestep in sampler.timesteps:
             if use_guidance:
                 eps_cond, eps_uncond = predict_noise(
-                    unet, sampler, latents, timestep, cond, empty_embedding.to(device, dtype)
+                    unet, sampler, latents, timestep=timestep, cond=cond, uncond=empty_embedding.to(device, dtype)
                 )
                 noise = guided(eps_cond, eps_uncond, guidance_scale)
             else:

@@ -51,7 +51,7 @@ def noise_magnitude_scores(
         cond = prompt_embeddings[[item // generations for item in items]].to(device, dtype)
         for step, timestep in enumerate(sampler.timesteps[:steps]):
             eps_cond, eps_uncond = predict_noise(
-                unet, sampler, latents, timestep, cond, empty_embedding.to(device, dtype)
+                unet, sampler, latents, timestep=timestep, cond=cond, uncond=empty_embedding.to(device, dtype)
             )
             totals[items] += step_magnitude(eps_cond, eps_uncond).cpu()
             if step + 1 < steps:

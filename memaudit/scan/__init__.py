@@ -1,6 +1,7 @@
 """The memorization battery and policy gate behind `memaudit scan`."""
 
-from memaudit.scan.battery import ScanRequest, run_scan, timed_scan
-from memaudit.scan.result import ScanResult
+from memaudit.results.scan_result import ScanResult
+from memaudit.scan.request import ScanRequest
+from memaudit.scan.run import run_scan, timed_scan
 
 __all__ = ["ScanRequest", "ScanResult", "run_scan", "timed_scan"]

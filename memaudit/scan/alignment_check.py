@@ -6,8 +6,8 @@ import torch
 
 from memaudit.alignment.biovil_t import BioViLT
 from memaudit.metrics.alignment import alignment_score
+from memaudit.results.scan_result import CheckOutcome
 from memaudit.scan.context import ScanContext
-from memaudit.scan.result import CheckOutcome
 
 
 def run_alignment(context: ScanContext, images: torch.Tensor, captions: list[str]) -> CheckOutcome:

@@ -1,4 +1,9 @@
-"""What the checks of one scan share: the pipeline, the data, prompt groups, and lazily built inputs."""
+"""What the checks of one scan share: the pipeline, the data, prompt groups, and lazily built inputs.
+
+The context is built complete (pipeline and comparison side included) before any check runs, and is
+frozen; the expensive inputs (pixels, features, embeddings) are computed once on first use. Checks
+read it and return their findings, evidence included, in their CheckOutcome.
+"""
 
 from __future__ import annotations
 
@@ -32,18 +37,21 @@ def prompt_groups(dataset: ImageCaptionDataset) -> list[PromptGroup]:
     return [PromptGroup(index=i, caption=caption, rows=members) for i, (caption, members) in enumerate(rows.items())]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScanContext:
     policy: Policy
     train: ImageCaptionDataset
     holdout: ImageCaptionDataset
     progress: Progress
-    pipeline: object | None = None  # None when auditing a folder of images
-    image_side: int = 0  # side at which images are compared pixel-wise (tiled L2)
+    pipeline: object | None  # None when auditing a folder of images
+    image_side: int  # side at which images are compared pixel-wise (tiled L2)
     feature_cache: Path | None = None
     extractor_options: ExtractorOptions = field(default_factory=ExtractorOptions)
-    include_evidence_images: bool = False
-    evidence_images: list = field(default_factory=list)  # EvidenceImage, filled by checks when asked
+    include_evidence_images: bool = False  # internal reports only: checks return thumbnails of copies
+
+    def __post_init__(self) -> None:
+        if self.image_side < 1:
+            raise ValueError(f"`image_side` must be at least 1, got {self.image_side}")
 
     @cached_property
     def train_groups(self) -> list[PromptGroup]:
@@ -116,7 +124,7 @@ class ScanContext:
 
         return latent_side(self.pipeline, self.policy.sampling.resolution)
 
-    def generate(self, groups: list[PromptGroup], per_group: int, stream: str, label: str) -> torch.Tensor:
+    def generate(self, groups: list[PromptGroup], *, per_group: int, stream: str, label: str) -> torch.Tensor:
         """``per_group`` seeded images for each group, group by group: ``[len(groups) * per_group, 3, H, W]``.
 
         Seeds depend on the group's index among all training captions, not on which groups are
@@ -137,7 +145,7 @@ class ScanContext:
             self.pipeline,
             embeddings,
             self.empty_embedding,
-            seeds,
+            seeds=seeds,
             num_inference_steps=sampling.num_inference_steps,
             guidance_scale=sampling.guidance_scale,
             latent_size=self.latent_side,

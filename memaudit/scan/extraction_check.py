@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from memaudit.metrics.extraction import attack_prompt, calibrated_verify_threshold, nearest_tiled_l2
+from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, EvidenceImage, ExtractionEvidence
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.context import PromptGroup, ScanContext
 from memaudit.scan.evidence import evidence_image
-from memaudit.scan.result import AttackedPrompt, CheckOutcome, ExtractionEvidence
 
 
 def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: list[bool] | None):
@@ -29,7 +29,14 @@ def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: lis
     return chosen[: settings.max_prompts] if settings.max_prompts else chosen
 
 
-def _outcome(context: ScanContext, attacked: list[AttackedPrompt], threshold: float, generations: int) -> CheckOutcome:
+def _outcome(
+    context: ScanContext,
+    attacked: list[AttackedPrompt],
+    *,
+    threshold: float,
+    generations: int,
+    evidence: list[EvidenceImage],
+) -> CheckOutcome:
     settings = context.policy.checks.extraction
     extracted_ids = sorted({a.nearest_train_id for a in attacked if a.extracted and a.nearest_train_id})
     extracted_prompts = sum(a.extracted for a in attacked)
@@ -50,6 +57,7 @@ def _outcome(context: ScanContext, attacked: list[AttackedPrompt], threshold: fl
             attacked=attacked,
             extracted_train_ids=extracted_ids,
         ),
+        evidence_images=evidence,
     )
 
 
@@ -63,9 +71,11 @@ def _verify_threshold(context: ScanContext) -> float:
 def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> CheckOutcome:
     settings = context.policy.checks.extraction
     threshold = _verify_threshold(context)
-    attacked = []
+    attacked, evidence = [], []
     for group, reason in chosen:
-        images = context.generate([group], settings.generations, "extraction", f"extraction: prompt {group.index}")
+        images = context.generate(
+            [group], per_group=settings.generations, stream="extraction", label=f"extraction: prompt {group.index}"
+        )
         attack = attack_prompt(
             images,
             context.train_pixels,
@@ -86,15 +96,15 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
             )
         )
         if attack.extracted and context.include_evidence_images:
-            context.evidence_images.append(
+            evidence.append(
                 evidence_image(
                     f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {nearest_id}",
                     nearest_id,
-                    images[attack.candidate],
-                    context.train_pixels[attack.nearest_train],
+                    generated=images[attack.candidate],
+                    train=context.train_pixels[attack.nearest_train],
                 )
             )
-    return _outcome(context, attacked, threshold, settings.generations)
+    return _outcome(context, attacked, threshold=threshold, generations=settings.generations, evidence=evidence)
 
 
 def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: list[str]) -> CheckOutcome:
@@ -113,15 +123,14 @@ def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: li
         )
         for image_id, distance, index in zip(image_ids, distances, nearest, strict=True)
     ]
-    if context.include_evidence_images:
-        for position, item in enumerate(attacked):
-            if item.extracted:
-                context.evidence_images.append(
-                    evidence_image(
-                        f"{item.item_ids[0]} vs {item.nearest_train_id}",
-                        item.nearest_train_id,
-                        images[position],
-                        context.train_pixels[int(nearest[position])],
-                    )
-                )
-    return _outcome(context, attacked, threshold, 1)
+    evidence = [
+        evidence_image(
+            f"{item.item_ids[0]} vs {item.nearest_train_id}",
+            item.nearest_train_id,
+            generated=images[position],
+            train=context.train_pixels[int(nearest[position])],
+        )
+        for position, item in enumerate(attacked)
+        if item.extracted and context.include_evidence_images
+    ]
+    return _outcome(context, attacked, threshold=threshold, generations=1, evidence=evidence)

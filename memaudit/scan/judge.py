@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from memaudit.policy import METRICS, Policy
-from memaudit.scan.result import CheckOutcome, RuleOutcome, Verdict
+from memaudit.results.scan_result import CheckOutcome, RuleOutcome, Verdict
 
 
 def judge_rule(rule_id: str, policy: Policy, checks: dict[str, CheckOutcome]) -> RuleOutcome:

@@ -12,9 +12,9 @@ from memaudit.metrics.nearest_neighbour import (
     min_cosine_distance,
     near_copy_rate,
 )
+from memaudit.results.scan_result import CheckOutcome, FidEvidence, NearestNeighbourEvidence
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.context import ScanContext
-from memaudit.scan.result import CheckOutcome, FidEvidence, NearestNeighbourEvidence
 
 
 def generated_sample(context: ScanContext) -> tuple[torch.Tensor, list[str]]:
@@ -26,7 +26,7 @@ def generated_sample(context: ScanContext) -> tuple[torch.Tensor, list[str]]:
         generator = torch.Generator().manual_seed(sample_seed(context.policy.sampling.seed, "neighbour-sample", 0))
         groups = [groups[i] for i in sorted(torch.randperm(len(groups), generator=generator)[: settings.max_prompts])]
     per_group = settings.generations_per_prompt
-    images = context.generate(groups, per_group, "nearest-neighbour", "generating for distances")
+    images = context.generate(groups, per_group=per_group, stream="nearest-neighbour", label="generating for distances")
     return images, [group.caption for group in groups for _ in range(per_group)]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from memaudit.metrics.noise_magnitude import flag_threshold, flagged
+from memaudit.results.scan_result import CheckOutcome, NoiseMagnitudeEvidence, PromptScore
 from memaudit.sampling.probe import noise_magnitude_scores
 from memaudit.scan.context import ScanContext
-from memaudit.scan.result import CheckOutcome, NoiseMagnitudeEvidence, PromptScore
 
 
 def _scores(context: ScanContext, captions: list[str], label: str) -> torch.Tensor:

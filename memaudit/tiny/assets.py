@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from memaudit.checkpoint import load_checkpoint
+from memaudit.checkpoint.saving import save_diffusers_folder
 from memaudit.paths import MODELS_DIR
-from memaudit.tiny.pipeline import save_diffusers_folder
 from memaudit.tiny.recipe import RECIPE_NAME
 
 DEMO_MODELS_DIR = MODELS_DIR / "demo"

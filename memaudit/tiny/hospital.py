@@ -13,9 +13,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from memaudit.atomic_files import write_atomic
 from memaudit.data import ImageCaptionDataset
 from memaudit.phantoms.cohort import write_cohort
-from memaudit.render.files import write_atomic
 from memaudit.tiny.recipe import RECIPE_NAME
 
 PLANTED_FIRST_INDEX = 100_000
@@ -110,7 +110,7 @@ def train_hospital(recipe: HospitalRecipe, base: Path, out: Path, *, on_step=Non
 
     out = Path(out)
     data = write_hospital_data(recipe, out / "data" / "hospital")
-    result = finetune(base, data.train, hospital_train_config(recipe), out / "hospital-finetune", on_step=on_step)
+    result = finetune(base, data.train, hospital_train_config(recipe), out=out / "hospital-finetune", on_step=on_step)
     record = {"recipe": asdict(recipe), "data_digest": ImageCaptionDataset(data.train).digest}
     record["unet_loss"] = {"first": result.log.losses[0], "last": result.log.losses[-1]}
     write_atomic(result.model_dir / RECIPE_NAME, json.dumps(record, indent=2) + "\n")

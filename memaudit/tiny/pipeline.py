@@ -1,17 +1,13 @@
-"""Build, save and twin tiny random-weight Stable Diffusion pipelines from configs alone."""
+"""Build tiny random-weight Stable Diffusion pipelines from configs alone (tests, demo, bench)."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from memaudit.checkpoint.files import WEIGHT_SUFFIXES
-from memaudit.checkpoint.loading import quiet_hub_libraries
-from memaudit.checkpoint.original_layout import save_original_single_file
 from memaudit.tiny.vocabulary import load_clip_tokenizer, write_vocabulary
 
 # Words every tiny tokenizer knows, so that tests and demos can use report-style captions.
@@ -120,31 +116,3 @@ def build_tiny_pipeline(config: TinySDConfig | None = None, *, seed: int = 0):
     )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
-
-
-def save_diffusers_folder(pipeline, directory: Path) -> Path:
-    """Save as a diffusers folder with safetensors weights."""
-    directory = Path(directory)
-    quiet_hub_libraries()
-    pipeline.save_pretrained(directory, safe_serialization=True)
-    return directory
-
-
-def save_single_file_twin(pipeline, weights_path: Path, config_dir: Path) -> tuple[Path, Path]:
-    """Save as one original-layout ``.safetensors`` plus a weightless diffusers config folder."""
-    config_dir = Path(config_dir)
-    save_diffusers_folder(pipeline, config_dir)
-    for path in list(config_dir.rglob("*")):
-        if path.is_file() and path.suffix in WEIGHT_SUFFIXES:
-            path.unlink()
-    save_original_single_file(pipeline, Path(weights_path))
-    return Path(weights_path), config_dir
-
-
-def copy_without_weights(source: Path, target: Path) -> Path:
-    """Copy a diffusers folder's configs and tokenizer, leaving out every weight file."""
-    return Path(
-        shutil.copytree(
-            source, target, ignore=lambda _dir, names: [n for n in names if Path(n).suffix in WEIGHT_SUFFIXES]
-        )
-    )

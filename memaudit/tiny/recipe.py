@@ -16,14 +16,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from memaudit.atomic_files import write_atomic
+from memaudit.checkpoint.saving import save_diffusers_folder
 from memaudit.data import ImageCaptionDataset
 from memaudit.finetune.config import TrainConfig
-from memaudit.finetune.mask import parse_mask
+from memaudit.finetune.mask_spec import parse_mask
 from memaudit.finetune.methods import apply_method
 from memaudit.finetune.training import train
 from memaudit.phantoms.cohort import report_words, write_cohort
-from memaudit.render.files import write_atomic
-from memaudit.tiny.pipeline import TinySDConfig, build_tiny_pipeline, save_diffusers_folder
+from memaudit.tiny.pipeline import TinySDConfig, build_tiny_pipeline
 from memaudit.tiny.vae_training import load_images, train_vae
 
 RECIPE_NAME = "recipe.json"  # in every trained model's folder: its recipe, data digest and losses
@@ -108,8 +109,8 @@ def train_base(
     log = train(
         pipeline,
         method,
-        dataset,
-        config,
+        dataset=dataset,
+        config=config,
         image_size=recipe.image_size,
         checkpoint_dir=out / "checkpoints" / "base-unet",
         on_step=on_step,

@@ -19,7 +19,7 @@ def load_images(dataset: ImageCaptionDataset, size: int) -> torch.Tensor:
     return torch.stack([conform(dataset.load_image(i), size=size, channels=3) for i in range(len(dataset))]) * 2 - 1
 
 
-def vae_loss(vae, images: torch.Tensor, generator: torch.Generator, kl_weight: float) -> torch.Tensor:
+def vae_loss(vae, images: torch.Tensor, *, generator: torch.Generator, kl_weight: float) -> torch.Tensor:
     posterior = vae.encode(images).latent_dist
     noise = torch.randn(posterior.mean.shape, generator=generator).to(images.device)
     latents = posterior.mean + posterior.std * noise
@@ -48,7 +48,7 @@ def train_vae(
     for step in range(steps):
         generator = torch.Generator().manual_seed(sample_seed(seed, "vae", step))
         batch = images[torch.randint(len(images), (batch_size,), generator=generator)].to(vae.device)
-        loss = vae_loss(vae, batch, generator, kl_weight)
+        loss = vae_loss(vae, batch, generator=generator, kl_weight=kl_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from memaudit.errors import MemauditError
-from memaudit.finetune.mask import parse_mask
+from memaudit.finetune.mask_spec import parse_mask
 from memaudit.finetune.methods import METHODS, apply_method, trainable_count
 
 # Tiny UNet: transformer blocks of width 32, 64, 64, 64, 64, 32, 32; text width c = 32.

@@ -28,7 +28,7 @@ def _state(folder):
 
 def test_a_few_hundred_steps_lower_the_loss(tiny_folder, data, tmp_path):
     config = TrainConfig(method="full", steps=200, batch_size=4, learning_rate=2e-3, checkpoint_every=100)
-    result = finetune(tiny_folder, data, config, tmp_path / "run")
+    result = finetune(tiny_folder, data, config, out=tmp_path / "run")
     losses = result.log.losses
     assert len(losses) == 200
     assert sum(losses[-40:]) / 40 < 0.8 * sum(losses[:40]) / 40
@@ -43,13 +43,13 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_folder, data, tm
         checkpoint_every=5,
         mitigation=Mitigation(kind="rwa", rwa_probability=1.0),
     )
-    whole = finetune(tiny_folder, data, config, tmp_path / "whole")
-    assert finetune(tiny_folder, data, config, tmp_path / "split", stop_after=7) is None  # "killed" after step 7
+    whole = finetune(tiny_folder, data, config, out=tmp_path / "whole")
+    assert finetune(tiny_folder, data, config, out=tmp_path / "split", stop_after=7) is None  # "killed" after step 7
     assert sorted(p.name for p in (tmp_path / "split" / "checkpoints").glob("*.pt")) == [
         "step-00000005.pt",
         "step-00000007.pt",
     ]
-    resumed = finetune(tiny_folder, data, config, tmp_path / "split")
+    resumed = finetune(tiny_folder, data, config, out=tmp_path / "split")
     assert resumed.log.resumed_from == 7 and resumed.log.losses == whole.log.losses
     first, second = (
         load_file(tmp_path / "whole" / "adapter.safetensors"),
@@ -61,7 +61,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(tiny_folder, data, tm
 @pytest.mark.parametrize("method", ["full", "svdiff", "difffit", "attention", "lora"])
 def test_an_all_zero_mask_trains_nothing(tiny_folder, data, tmp_path, method):
     config = TrainConfig(method=method, mask="none", steps=3, batch_size=2, learning_rate=1e-1)
-    result = finetune(tiny_folder, data, config, tmp_path / method)
+    result = finetune(tiny_folder, data, config, out=tmp_path / method)
     assert result.trainable == 0 and len(result.log.losses) == 3
     before, after = _state(tiny_folder), _state(result.model_dir)
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
@@ -140,5 +140,5 @@ def test_threshold_mitigation_in_the_loop_drops_the_batch_top(tiny_folder, data,
     config = TrainConfig(
         method="svdiff", steps=5, batch_size=4, mitigation=Mitigation(kind="threshold", top_fraction=0.25)
     )
-    result = finetune(tiny_folder, data, config, tmp_path / "t")
+    result = finetune(tiny_folder, data, config, out=tmp_path / "t")
     assert result.log.dropped_samples == 5  # one of four per step

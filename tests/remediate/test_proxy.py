@@ -31,7 +31,11 @@ def test_duplicated_unique_pairs_enter_once_and_shared_captions_never(tmp_path):
         ("d.png", "unique d"),
     ]
     dataset = _dataset(tmp_path, rows)
-    chosen = memorization_set(SimpleNamespace(checks={}), dataset, Remediation(memorization_set_size=10), seed=0)
+    chosen = memorization_set(
+        SimpleNamespace(checks={}), dataset, settings=Remediation(memorization_set_size=10), seed=0
+    )
     assert sorted(dataset.records[row].file_name for row in chosen) == ["images/c.png", "images/d.png"]
-    limited = memorization_set(SimpleNamespace(checks={}), dataset, Remediation(memorization_set_size=1), seed=0)
+    limited = memorization_set(
+        SimpleNamespace(checks={}), dataset, settings=Remediation(memorization_set_size=1), seed=0
+    )
     assert len(limited) == 1

@@ -16,67 +16,15 @@ import pytest
 
 from memaudit.cli import run
 from memaudit.errors import MemauditError
-from memaudit.remediate import run as remediate_run
-from memaudit.tiny.memorizer import build_memorizer
+from memaudit.remediate import study as remediate_study
+from tests.remediate.conftest import POLICY, remediate_argv
 from tests.remediate.postgres import postgres_server, server_binaries
-
-POLICY = """
-name: remediation-test
-sampling: {seed: 0, scheduler: ddim, num_inference_steps: 4, guidance_scale: 1.0, batch_size: 16}
-checks:
-  noise_magnitude: {steps: 1, generations: 1, calibration_quantile: 0.99}
-  extraction: {generations: 4, prompts: triage, random_prompts: 1, verify_quantile: 0.01}
-  nearest_neighbour: {extractor: pixels, generations_per_prompt: 1, near_copy_quantile: 0.05}
-  fid: {required: true}
-rules:
-  no-extracted-images: {metric: extraction.extracted_count, at_most: 0, severity: fail}
-remediation:
-  spaces: [svdiff, difffit]
-  trials: 4
-  population_size: 2
-  memorization_set_size: 3
-  memorization_repeats: 2
-  proxy_fraction: 0.5
-  inner_steps: 2
-  retrain_steps: 2
-  batch_size: 2
-  fid_prompts: 3
-"""
-
-
-@pytest.fixture(scope="module")
-def job(tiny_pipeline, tiny_folder, tmp_path_factory):
-    root = tmp_path_factory.mktemp("remediate")
-    _, train, holdout, _ = build_memorizer(tiny_pipeline, root / "data", planted=2, generic=4, holdout=6)
-    (root / "policy.yaml").write_text(POLICY)
-    return root, tiny_folder, train, holdout
-
-
-def _argv(job, out, *extra):
-    root, model, train, holdout = job
-    return [
-        "remediate",
-        str(model),
-        "--base",
-        str(model),
-        "--train",
-        str(train),
-        "--holdout",
-        str(holdout),
-        "--policy",
-        str(root / "policy.yaml"),
-        "--out",
-        str(out),
-        "--feature-cache",
-        str(root / "cache"),
-        *map(str, extra),
-    ]
 
 
 def test_search_retrain_rescan_and_records(job, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(["keygen", "--out", str(tmp_path / "keys")]) == 0
-    assert run(_argv(job, out, "--sign-key", tmp_path / "keys" / "memaudit-signing.key")) == 0
+    assert run(remediate_argv(job, out, "--sign-key", tmp_path / "keys" / "memaudit-signing.key")) == 0
     record = json.loads((out / "remediation.json").read_text())
     assert len([t for t in record["trials"] if t["state"] == "complete"]) >= 4
     assert record["space"] in ("svdiff", "difffit") and len(record["mask"]) == 7
@@ -120,7 +68,7 @@ def test_a_saved_mask_skips_the_search(job, tmp_path):
     mask = tmp_path / "mask.json"
     mask.write_text(json.dumps(SAVED_MASK))
     out = tmp_path / "out"
-    assert run(_argv(job, out, "--mask", mask)) == 0
+    assert run(remediate_argv(job, out, "--mask", mask)) == 0
     record = json.loads((out / "remediation.json").read_text())
     assert record["trials"] == [] and record["mask"] == "1000001" and record["space"] == "difffit"
     assert not (out / "study.db").exists()
@@ -152,12 +100,12 @@ def test_worker_waits_for_the_job_record(tmp_path, monkeypatch):
         seen.append(job)
         raise MemauditError("stopped once the job was found")
 
-    monkeypatch.setattr(remediate_run, "trial_context", stop_at_context)
-    timer = threading.Timer(1.5, study.set_user_attr, args=(remediate_run.JOB_ATTRIBUTE, {"request": "later"}))
+    monkeypatch.setattr(remediate_study, "trial_context", stop_at_context)
+    timer = threading.Timer(1.5, study.set_user_attr, args=(remediate_study.JOB_ATTRIBUTE, {"request": "later"}))
     timer.start()
     try:
         with pytest.raises(MemauditError, match="stopped once the job was found"):
-            remediate_run.join_study(url, "race", wait=30)
+            remediate_study.join_study(url, "race", wait=30)
     finally:
         timer.cancel()
     assert seen == [{"request": "later"}]
@@ -183,7 +131,7 @@ def test_two_processes_share_one_study(job, tmp_path, storage_url):
     out = tmp_path / "out"
     url = storage_url
     main = subprocess.Popen(
-        _cli(*_argv(job, out, "--storage", url, "--study", "shared", "--trials", "6")),
+        _cli(*remediate_argv(job, out, "--storage", url, "--study", "shared", "--trials", "6")),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -216,7 +164,7 @@ def _states(database):
 def test_kill_9_mid_trial_then_rerun_keeps_completed_trials(job, tmp_path):
     out = tmp_path / "out"
     database = out / "study.db"
-    argv = _cli(*_argv(job, out, "--trials", "5", "--heartbeat", "1"))
+    argv = _cli(*remediate_argv(job, out, "--trials", "5", "--heartbeat", "1"))
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     completed_before: list = []
@@ -254,7 +202,7 @@ def _before_scan(job):
 
 
 def _request(job, policy, out, **extra):
-    from memaudit.remediate.run import RemediateRequest
+    from memaudit.remediate.request import RemediateRequest
 
     root, model, train, holdout = job
     return RemediateRequest(
@@ -265,6 +213,7 @@ def _request(job, policy, out, **extra):
         policy=policy,
         out=out,
         feature_cache=root / "cache",
+        search_anyway=True,
         **extra,
     )
 

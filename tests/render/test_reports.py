@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from memaudit.cli import run
-from tests.render.conftest import SENTINEL
+from tests.signed_scan import SENTINEL
 
 
 def _pdf_text(path) -> str:
@@ -75,7 +75,7 @@ def test_evidence_images_only_when_asked_and_still_no_captions(signed_scan, tmp_
     checkpoint, train, holdout, planted = build_memorizer(
         tiny_pipeline, tmp_path / "data", caption_prefix=SENTINEL + " "
     )
-    monkeypatch.setattr("memaudit.scan.battery.load_checkpoint", lambda *args, **kwargs: checkpoint)
+    monkeypatch.setattr("memaudit.scan.run.load_checkpoint", lambda *args, **kwargs: checkpoint)
     policy = signed_scan[3][2]
     base = [
         "scan",
@@ -119,3 +119,16 @@ def test_result_schema_exports(capsys):
     assert run(["report", "schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "ScanResult" and "verdict" in schema["properties"]
+
+
+def test_remediation_schema_exports_and_embeds_both_scans(capsys):
+    assert run(["report", "schema", "--result", "remediation"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "RemediationResult"
+    assert schema["properties"]["before"]["$ref"].endswith("/ScanResult")
+    assert {"schema_version", "trials", "mask", "blocks", "remediated_model"} <= set(schema["properties"])
+
+
+def test_schema_of_an_unknown_result_kind_is_refused(capsys):
+    assert run(["report", "schema", "--result", "audit"]) == 2
+    assert "--result audit: expected one of scan, remediation" in capsys.readouterr().err

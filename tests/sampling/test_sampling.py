@@ -20,7 +20,14 @@ def test_generation_matches_the_diffusers_pipeline(tiny_pipeline):
     empty = encode_prompts(tiny_pipeline, [""])
     seeds = [sample_seed(0, "test", i) for i in range(2)]
     ours = generate_images(
-        tiny_pipeline, embeddings, empty, seeds, num_inference_steps=5, guidance_scale=7.5, latent_size=8, batch_size=1
+        tiny_pipeline,
+        embeddings,
+        empty,
+        seeds=seeds,
+        num_inference_steps=5,
+        guidance_scale=7.5,
+        latent_size=8,
+        batch_size=1,
     )
     components = {**tiny_pipeline.components, "scheduler": make_scheduler(tiny_pipeline, "ddim", 5)}
     reference_pipeline = type(tiny_pipeline)(**components)  # leaves the shared fixture untouched
@@ -42,8 +49,8 @@ def test_generation_does_not_depend_on_batch_size(tiny_pipeline):
     empty = encode_prompts(tiny_pipeline, [""])
     seeds = [sample_seed(1, "test", i) for i in range(4)]
     kwargs = dict(num_inference_steps=3, guidance_scale=3.0, latent_size=8)
-    one = generate_images(tiny_pipeline, embeddings, empty, seeds, batch_size=1, **kwargs)
-    four = generate_images(tiny_pipeline, embeddings, empty, seeds, batch_size=4, **kwargs)
+    one = generate_images(tiny_pipeline, embeddings, empty, seeds=seeds, batch_size=1, **kwargs)
+    four = generate_images(tiny_pipeline, embeddings, empty, seeds=seeds, batch_size=4, **kwargs)
     assert torch.allclose(one, four, atol=1e-5)
 
 

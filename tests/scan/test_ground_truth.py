@@ -82,7 +82,7 @@ def test_same_inputs_and_seed_give_identical_bytes(memorizer, memorizer_result):
 
 def test_cli_scan_exits_1_on_the_memorizer(memorizer, tmp_path, monkeypatch, capsys):
     checkpoint, train, holdout, planted_ids, policy = memorizer
-    monkeypatch.setattr("memaudit.scan.battery.load_checkpoint", lambda *args, **kwargs: checkpoint)
+    monkeypatch.setattr("memaudit.scan.run.load_checkpoint", lambda *args, **kwargs: checkpoint)
     out = tmp_path / "out"
     code = run(
         [

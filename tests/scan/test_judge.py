@@ -6,8 +6,8 @@ from xml.etree import ElementTree
 
 from memaudit.policy import Policy
 from memaudit.render import junit_xml
+from memaudit.results.scan_result import CheckOutcome
 from memaudit.scan.judge import judge
-from memaudit.scan.result import CheckOutcome
 
 POLICY = Policy.model_validate(
     {
@@ -63,7 +63,7 @@ def test_an_optional_check_that_could_not_run_warns():
 
 
 def test_junit_has_one_case_per_rule():
-    from memaudit.scan.result import DatasetRecord, Environment, PolicyRecord, ScanResult
+    from memaudit.results.scan_result import DatasetRecord, Environment, PolicyRecord, ScanResult
 
     checks = {
         "extraction": _ok(**{"extraction.extracted_count": 2.0}),

@@ -9,10 +9,11 @@ from dataclasses import asdict
 import pytest
 
 from memaudit.checkpoint import load_checkpoint
+from memaudit.checkpoint.saving import save_diffusers_folder
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.tiny.hospital import HospitalRecipe, data_for_model, train_hospital, write_hospital_data
-from memaudit.tiny.pipeline import build_tiny_pipeline, save_diffusers_folder
+from memaudit.tiny.pipeline import build_tiny_pipeline
 
 SMALL = HospitalRecipe(generic=20, planted=3, repeats=4, holdout=6, image_size=16, steps=2, batch_size=4)
 

@@ -42,13 +42,20 @@ class DiffFit:
         for path, attention in attention_modules(unet, mask).items():
             for projection in PROJECTIONS:
                 layer = attention.get_submodule(projection)
-                self._add(f"{path}.{projection}", layer, layer, layer.out_features)
-            self._add(f"{path}.branch", attention, attention.to_out[0], attention.to_out[0].out_features)
+                self._add(f"{path}.{projection}", hooked=layer, folds_into=layer, channels=layer.out_features)
+            self._add(
+                f"{path}.branch",
+                hooked=attention,
+                folds_into=attention.to_out[0],
+                channels=attention.to_out[0].out_features,
+            )
         for unit, module in block_modules(unet, mask).items():
             feed_forward = everything.get(f"{unit}.ff")
             if feed_forward is not None:  # a whole transformer block: its feed-forward branch too
                 folds_into = _last_linear(feed_forward)
-                self._add(f"{unit}.ff.branch", feed_forward, folds_into, folds_into.out_features)
+                self._add(
+                    f"{unit}.ff.branch", hooked=feed_forward, folds_into=folds_into, channels=folds_into.out_features
+                )
             for name, parameter in module.named_parameters():
                 if name.endswith("bias"):
                     parameter.requires_grad_(True)
@@ -56,7 +63,7 @@ class DiffFit:
         device = next(unet.parameters()).device
         self.scales.to(device)
 
-    def _add(self, key: str, hooked: nn.Module, folds_into: nn.Linear, channels: int) -> None:
+    def _add(self, key: str, *, hooked: nn.Module, folds_into: nn.Linear, channels: int) -> None:
         scale = ChannelScale(channels)
         self.scales[key.replace(".", "/")] = scale
         self._targets[key] = folds_into

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader (or a killed run) never sees a half-written report."""
+"""Atomic file writes (ground floor): a reader, or a killed run, never sees a half-written file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A signed scan of a copy of the tiny model, shared by the report and attestation tests."""
+"""A signed scan of a copy of the tiny model, shared by the report (render/) and attestation (attest/) tests."""
 
 from __future__ import annotations
 

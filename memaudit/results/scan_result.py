@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from memaudit.checkpoint.files import WeightFile
 
@@ -76,6 +76,20 @@ class FidEvidence(Frozen):
     generated_samples: int
 
 
+class EvidenceImage(Frozen):
+    """Internal use only (--include-evidence-images): a generated image beside the training image it copies.
+
+    Pixels travel as lossless PNG bytes (base64 in JSON); the renderers decide how to show them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    label: str
+    train_id: str
+    generated_png: bytes
+    train_png: bytes
+
+
 class CheckOutcome(Frozen):
     status: CheckStatus
     required: bool
@@ -85,6 +99,8 @@ class CheckOutcome(Frozen):
     extraction: ExtractionEvidence | None = None
     nearest_neighbour: NearestNeighbourEvidence | None = None
     fid: FidEvidence | None = None
+    # Thumbnails of copies, when the scan was asked for them; the result gathers them in `evidence_images`.
+    evidence_images: list[EvidenceImage] = Field(default=[], exclude=True)
 
 
 class RuleOutcome(Frozen):
@@ -128,15 +144,6 @@ class Environment(Frozen):
     diffusers: str
     transformers: str
     device: str
-
-
-class EvidenceImage(Frozen):
-    """Internal use only (--include-evidence-images): a generated image beside the training image it copies."""
-
-    label: str
-    train_id: str
-    generated_png: str  # data URI
-    train_png: str  # data URI
 
 
 class RunRecord(BaseModel):

@@ -1,0 +1,30 @@
+"""What a scan is asked to do: the inputs, the policy and the command line's overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from memaudit.policy import PolicyOverrides
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """Everything a scan needs; exactly one of ``model`` and ``images``."""
+
+    train: Path
+    holdout: Path
+    policy: Path | str
+    model: Path | None = None
+    images: Path | None = None
+    config_dir: Path | None = None
+    allow_pickle: bool = False
+    seed: int | None = None
+    batch_size: int | None = None
+    device: str = "cpu"
+    feature_cache: Path | None = None
+    include_evidence_images: bool = False  # internal reports only: puts training pixels in the result
+
+    @property
+    def overrides(self) -> PolicyOverrides:
+        return PolicyOverrides(seed=self.seed, batch_size=self.batch_size)

@@ -1,0 +1,84 @@
+"""The gate in one command (`memaudit scan MODEL --remediate-on-fail --base BASE`) and `remediate` on a
+model that needs none, on the tiny job. The demo test shows the fail -> remediate -> pass story on the
+shipped models; here: exit codes, what is written, what is said, and the refused combinations."""
+
+from __future__ import annotations
+
+import json
+from xml.etree import ElementTree
+
+from memaudit.cli import run
+from memaudit.errors import ExitCode
+from tests.remediate.conftest import POLICY, remediate_argv
+
+# The tiny model memorizes nothing; a rule nothing meets makes its scan (and any retrain's) fail.
+FAILING_POLICY = POLICY.replace(
+    "rules:\n", "rules:\n  unreachable-quality: {metric: fid.fid, at_most: 0, severity: fail}\n"
+).replace("name: remediation-test", "name: gate-test")
+
+
+def _gate_argv(job, out, policy, *extra):
+    root, model, train, holdout = job
+    return [
+        "scan", str(model), "--remediate-on-fail", "--base", str(model), "--train", str(train),
+        "--holdout", str(holdout), "--policy", str(policy), "--out", str(out),
+        "--feature-cache", str(root / "cache"), *map(str, extra),
+    ]  # fmt: skip
+
+
+def test_a_passing_model_passes_the_gate_without_a_search(job, tmp_path, capsys):
+    out = tmp_path / "gate"
+    assert run(_gate_argv(job, out, job[0] / "policy.yaml")) == ExitCode.OK
+    assert json.loads((out / "result.json").read_text())["verdict"] == "pass"
+    assert not (out / "remediation").exists()
+    assert len(ElementTree.parse(out / "junit.xml").getroot().findall("testsuite")) == 1
+    assert "FAILED" not in capsys.readouterr().out
+
+
+def test_a_failing_model_is_remediated_and_the_release_judged_by_the_result(job, tmp_path, capsys):
+    policy = tmp_path / "failing.yaml"
+    policy.write_text(FAILING_POLICY)
+    out = tmp_path / "gate"
+    assert run(_gate_argv(job, out, policy)) == ExitCode.FINDING  # the remediated model fails the rule too
+    said = capsys.readouterr().out
+    submitted = json.loads((out / "result.json").read_text())
+    assert submitted["verdict"] == "fail"
+    remediation = json.loads((out / "remediation" / "remediation.json").read_text())
+    assert remediation["before"] == submitted and remediation["after"]["verdict"] == "fail"
+    assert remediation["chosen_trial"] is not None and remediation["trials"]
+    assert (out / "remediation" / "before" / "result.json").read_text() == (out / "result.json").read_text()
+    model = out / "remediation" / "remediated" / "model"
+    assert remediation["remediated_model"] == str(model) and (model / "model_index.json").is_file()
+    suites = ElementTree.parse(out / "junit.xml").getroot().findall("testsuite")
+    assert [suite.get("name").split(": ")[1].split(" ")[0] for suite in suites] == ["submitted", "remediated"]
+    assert str(model) in suites[1].get("name") and all(int(suite.get("failures")) == 1 for suite in suites)
+    assert f"submitted model {job[1]} FAILED the policy" in said
+    assert f"release verdict: FAIL for the remediated model {model}" in said
+
+
+def test_remediate_stops_when_the_model_already_passes(job, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [arg for arg in remediate_argv(job, out) if arg != "--search-anyway"]
+    assert run(argv) == ExitCode.OK
+    assert "passes policy" in capsys.readouterr().out
+    assert json.loads((out / "before" / "result.json").read_text())["verdict"] == "pass"
+    assert not (out / "study.db").exists() and not (out / "remediated").exists()
+    assert not (out / "remediation.json").exists()
+
+
+def _error(capsys, argv) -> str:
+    assert run(argv) == ExitCode.ERROR
+    return capsys.readouterr().err
+
+
+def test_gate_option_combinations_are_refused_before_any_work(job, tmp_path, capsys):
+    _, model, train, holdout = job
+    out = tmp_path / "never"
+    plain = ["scan", str(model), "--train", str(train), "--holdout", str(holdout), "--policy", "ci", "--out", str(out)]
+    assert "--remediate-on-fail needs --base" in _error(capsys, [*plain, "--remediate-on-fail"])
+    assert "--base is for --remediate-on-fail" in _error(capsys, [*plain, "--base", str(model)])
+    gate = [*plain, "--remediate-on-fail", "--base", str(model)]
+    assert "does not take --seed" in _error(capsys, [*gate, "--seed", "3"])
+    message = _error(capsys, [*gate, "--include-evidence-images", "--batch-size", "2"])
+    assert "--batch-size" in message and "--include-evidence-images" in message
+    assert not out.exists()
