@@ -1,0 +1,186 @@
+"""Nearest-neighbour distances, the near-copy rate and FID on the `pixels` extractor; the generated sample."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from memaudit.data import ImageCaptionDataset
+from memaudit.policy import load_policy
+from memaudit.scan.context import ScanContext
+from memaudit.scan.neighbour_check import generated_features, generated_sample, run_fid, run_nearest_neighbour
+from memaudit.scan.progress import SilentProgress
+from tests.images import write_png
+
+POLICY = """
+name: neighbour-test
+sampling: {{seed: 0, scheduler: ddim, num_inference_steps: 3, guidance_scale: 7.5, batch_size: 4}}
+checks:
+  nearest_neighbour: {{extractor: pixels, near_copy_quantile: 0.1, {neighbour}}}
+  fid: {fid}
+rules:
+  near-copy-rate: {{metric: nearest_neighbour.near_copy_rate, at_most: 0.5}}
+"""
+SIDE = 32  # the `pixels` extractor compares 32 x 32 grayscale images
+
+
+def _policy(folder: Path, *, neighbour: str = "", fid: str = "{}"):
+    text = POLICY.format(neighbour=neighbour, fid=fid)
+    path = folder / f"policy-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+    path.write_text(text)
+    return load_policy(path).policy
+
+
+def _write_dataset(folder: Path, images: list[np.ndarray], captions: list[str], *, prefix: str) -> Path:
+    rows = []
+    for index, (image, caption) in enumerate(zip(images, captions, strict=True)):
+        write_png(folder / f"{index}.png", image)
+        rows.append({"id": f"{prefix}-{index}", "file_name": f"{index}.png", "text": caption})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
+def _centred(images: np.ndarray) -> np.ndarray:
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    return flat - flat.mean(axis=1, keepdims=True)
+
+
+def _min_cosine(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    r = references / np.linalg.norm(references, axis=1, keepdims=True)
+    similarity = q @ r.T
+    return 1.0 - similarity.max(axis=1), similarity.argmax(axis=1)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Grayscale uniform-noise training and holdout images, and four generated images: one copies train-3."""
+    root = tmp_path_factory.mktemp("neighbours")
+    rng = np.random.default_rng(3)
+    train_arrays = rng.integers(0, 256, (6, SIDE, SIDE), dtype=np.uint8)
+    holdout_arrays = rng.integers(0, 256, (10, SIDE, SIDE), dtype=np.uint8)
+    train = _write_dataset(root / "train", list(train_arrays), [f"case {k}" for k in range(6)], prefix="train")
+    holdout = _write_dataset(root / "holdout", list(holdout_arrays), [f"h {k}" for k in range(10)], prefix="holdout")
+    generated_arrays = np.stack([train_arrays[3], *rng.integers(0, 256, (3, SIDE, SIDE), dtype=np.uint8)])
+    generated = torch.from_numpy(generated_arrays / 255.0).float()[:, None].expand(-1, 3, -1, -1)  # RGB of gray
+    context = ScanContext(
+        policy=_policy(root),
+        train=ImageCaptionDataset(train),
+        holdout=ImageCaptionDataset(holdout),
+        progress=SilentProgress(),
+        pipeline=None,
+        image_side=SIDE,
+    )
+    return context, generated, train_arrays / 255.0, holdout_arrays / 255.0, generated_arrays / 255.0
+
+
+def test_a_copy_of_a_training_image_is_at_distance_zero_and_counted_as_a_near_copy(data):
+    context, generated, *_ = data
+    outcome = run_nearest_neighbour(context, generated_features(context, generated))
+    evidence = outcome.nearest_neighbour
+    assert outcome.status == "ok" and outcome.required is True
+    assert evidence.generated_min_distances[0] == pytest.approx(0.0, abs=1e-6)
+    assert all(d > evidence.tau for d in evidence.generated_min_distances[1:])
+    assert evidence.near_copy_train_ids == ["train-3"]
+    assert outcome.metrics["nearest_neighbour.near_copy_rate"] == 0.25
+    assert evidence.extractor == "pixels" and evidence.extractor_weights_sha256 == "none"
+    assert evidence.near_copy_quantile == 0.1
+    assert "25.0% of 4 samples" in outcome.message
+
+
+def test_distances_tau_and_amd_match_an_independent_computation(data):
+    context, generated, train, holdout, generated_arrays = data
+    generated_min, nearest = _min_cosine(_centred(generated_arrays), _centred(train))
+    holdout_min, _ = _min_cosine(_centred(holdout), _centred(train))
+    tau = float(np.quantile(holdout_min, 0.1))
+    outcome = run_nearest_neighbour(context, generated_features(context, generated))
+    evidence = outcome.nearest_neighbour
+    assert evidence.generated_min_distances == pytest.approx(generated_min.tolist(), abs=1e-5)
+    assert evidence.holdout_min_distances == pytest.approx(holdout_min.tolist(), abs=1e-5)
+    assert evidence.tau == pytest.approx(tau, abs=1e-5)
+    assert outcome.metrics["nearest_neighbour.amd"] == pytest.approx(float(generated_min.mean()), abs=1e-5)
+    assert outcome.metrics["nearest_neighbour.near_copy_rate"] == float(np.mean(generated_min < tau))
+    assert nearest[0] == 3
+
+
+def test_fid_of_a_set_against_itself_is_zero(data):
+    context = data[0]
+    outcome = run_fid(context, context.holdout_features.clone())
+    assert outcome.status == "ok"
+    # Ten samples in 1024 dimensions: the covariance is rank-deficient and the square root of its rounding
+    # noise leaves a residue around 1e-4 (it comes out slightly negative), tiny beside the total variance.
+    total_variance = float(context.holdout_features.double().var(0).sum())
+    assert outcome.metrics["fid.fid"] == pytest.approx(0.0, abs=1e-5 * total_variance)
+    assert outcome.fid.extractor == "pixels" and outcome.fid.real_samples == outcome.fid.generated_samples == 10
+
+
+def test_fid_of_a_shifted_set_is_the_squared_shift(data):
+    context = data[0]
+    shift = torch.linspace(-0.1, 0.1, SIDE * SIDE)
+    outcome = run_fid(context, context.holdout_features + shift)
+    assert outcome.metrics["fid.fid"] == pytest.approx(float(shift.double().square().sum()), rel=1e-3)
+
+
+def test_fid_refuses_too_few_samples(data, tmp_path):
+    context, generated, *_ = data
+    outcome = run_fid(context, generated_features(context, generated[:1]))
+    assert outcome.status == "error" and outcome.required is True and outcome.metrics == {}
+    assert outcome.message == "FID needs at least 2 real and generated samples (have 10 and 1)"
+    strict = dataclasses.replace(context, policy=_policy(tmp_path, fid="{min_samples: 11, required: false}"))
+    outcome = run_fid(strict, generated_features(strict, generated))
+    assert outcome.status == "error" and outcome.required is False and "have 10 and 4" in outcome.message
+
+
+@pytest.fixture(scope="module")
+def sampling_context(tiny_pipeline, tmp_path_factory):
+    root = tmp_path_factory.mktemp("sample")
+    captions = ["no acute cardiopulmonary process", "small left pleural effusion", "no acute cardiopulmonary process"]
+    captions += ["heart size normal", "cardiomegaly", "large right pneumothorax"]
+    rng = np.random.default_rng(5)
+    train = _write_dataset(
+        root / "train", list(rng.integers(0, 256, (6, 16, 16), dtype=np.uint8)), captions, prefix="t"
+    )
+    holdout = _write_dataset(
+        root / "holdout", list(rng.integers(0, 256, (3, 16, 16), dtype=np.uint8)), ["a", "b", "c"], prefix="h"
+    )
+    return ScanContext(
+        policy=_policy(root, neighbour="generations_per_prompt: 2"),
+        train=ImageCaptionDataset(train),
+        holdout=ImageCaptionDataset(holdout),
+        progress=SilentProgress(),
+        pipeline=tiny_pipeline,
+        image_side=16,
+    )
+
+
+def test_the_generated_sample_covers_every_distinct_prompt(sampling_context):
+    images, captions = generated_sample(sampling_context)
+    distinct = ["no acute cardiopulmonary process", "small left pleural effusion", "heart size normal"]
+    distinct += ["cardiomegaly", "large right pneumothorax"]
+    assert captions == [caption for caption in distinct for _ in range(2)]
+    assert images.shape == (10, 3, 16, 16)
+    outcome = run_nearest_neighbour(sampling_context, generated_features(sampling_context, images))
+    assert len(outcome.nearest_neighbour.generated_min_distances) == 10
+
+
+def test_a_capped_sample_is_seeded_and_its_images_do_not_depend_on_the_cap(sampling_context, tmp_path):
+    everything, all_captions = generated_sample(sampling_context)
+    capped = dataclasses.replace(
+        sampling_context, policy=_policy(tmp_path, neighbour="generations_per_prompt: 2, max_prompts: 2")
+    )
+    images, captions = generated_sample(capped)
+    again, captions_again = generated_sample(dataclasses.replace(capped))
+    assert images.shape == (4, 3, 16, 16) and captions == captions_again and torch.equal(images, again)
+    assert captions[0] == captions[1] and captions[2] == captions[3] and captions[0] != captions[2]
+    distinct = list(dict.fromkeys(all_captions))
+    positions = [distinct.index(captions[0]), distinct.index(captions[2])]
+    assert positions == sorted(positions)  # chosen prompts keep their order
+    for k, position in enumerate(positions):
+        expected = everything[2 * position : 2 * position + 2]
+        assert torch.allclose(images[2 * k : 2 * k + 2], expected, atol=1e-5)

@@ -1,0 +1,202 @@
+"""The noise-magnitude check: one score per distinct training caption, flagged against a holdout quantile."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from memaudit.data import ImageCaptionDataset
+from memaudit.policy import load_policy
+from memaudit.sampling.scheduler import make_scheduler
+from memaudit.sampling.seeds import sample_seed
+from memaudit.sampling.text import encode_prompts
+from memaudit.scan.context import ScanContext
+from memaudit.scan.noise_check import run_noise_magnitude
+from memaudit.scan.progress import SilentProgress
+from memaudit.tiny.memorizer import build_memorizer
+from tests.images import write_png
+
+POLICY = """
+name: noise-test
+sampling: {{seed: 0, scheduler: ddim, num_inference_steps: 3, guidance_scale: {guidance}, batch_size: 3}}
+checks:
+  noise_magnitude: {{steps: {steps}, generations: 2, calibration_quantile: {quantile}, required: {required}}}
+  nearest_neighbour: {{extractor: pixels}}
+rules:
+  noise-flags: {{metric: noise_magnitude.flagged_fraction, at_most: 0.5}}
+"""
+
+TRAIN_CAPTIONS = [
+    "no acute cardiopulmonary process",
+    "small left pleural effusion",
+    "no acute cardiopulmonary process",
+    "heart size normal",
+    "small left pleural effusion",
+    "large right pneumothorax",
+    "stable cardiomegaly",
+]
+HOLDOUT_CAPTIONS = [
+    "mild cardiomegaly",
+    "left lower lobe consolidation",
+    "no acute process",
+    "support devices",
+    "clear",
+]
+
+
+def _policy(folder, *, steps=1, quantile=0.5, required="true", guidance=7.5):
+    path = folder / f"policy-{steps}-{quantile}-{required}-{guidance}.yaml"
+    path.write_text(POLICY.format(steps=steps, quantile=quantile, required=required, guidance=guidance))
+    return load_policy(path).policy
+
+
+def _dataset(folder, captions: list[str], *, prefix: str) -> ImageCaptionDataset:
+    rng = np.random.default_rng(len(captions))
+    rows = []
+    for index, caption in enumerate(captions):
+        write_png(folder / f"{index}.png", rng.integers(0, 256, (16, 16), dtype=np.uint8))
+        rows.append({"id": f"{prefix}-{index}", "file_name": f"{index}.png", "text": caption})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return ImageCaptionDataset(folder)
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.stages: dict[str, list[int]] = {}
+
+    def stage(self, description: str, total: int):
+        self.stages[description] = [total, 0]
+
+        def advance(units: int) -> None:
+            self.stages[description][1] += units
+
+        return advance
+
+
+@pytest.fixture(scope="module")
+def context(tiny_pipeline, tmp_path_factory) -> ScanContext:
+    root = tmp_path_factory.mktemp("noise")
+    return ScanContext(
+        policy=_policy(root),
+        train=_dataset(root / "train", TRAIN_CAPTIONS, prefix="train"),
+        holdout=_dataset(root / "holdout", HOLDOUT_CAPTIONS, prefix="holdout"),
+        progress=SilentProgress(),
+        pipeline=tiny_pipeline,
+        image_side=16,
+    )
+
+
+@pytest.fixture(scope="module")
+def scanned(context):
+    return run_noise_magnitude(context)
+
+
+def test_one_score_per_distinct_training_caption(scanned):
+    outcome, scores = scanned
+    evidence = outcome.noise_magnitude
+    assert outcome.status == "ok" and outcome.required is True
+    assert [p.item_ids for p in evidence.train] == [
+        ["train-0", "train-2"],
+        ["train-1", "train-4"],
+        ["train-3"],
+        ["train-5"],
+        ["train-6"],
+    ]
+    assert len(evidence.holdout_scores) == len(HOLDOUT_CAPTIONS)
+    assert scores.shape == (5,) and [p.score for p in evidence.train] == pytest.approx(scores.tolist(), abs=0)
+    assert evidence.steps == 1 and evidence.generations == 2 and evidence.calibration_quantile == 0.5
+    assert all(s > 0 for s in [p.score for p in evidence.train] + evidence.holdout_scores)
+
+
+def test_threshold_is_the_holdout_quantile(scanned):
+    evidence = scanned[0].noise_magnitude
+    expected = float(np.quantile(np.array(evidence.holdout_scores), 0.5))  # linear interpolation
+    assert evidence.threshold == pytest.approx(expected, rel=1e-12)
+    assert evidence.threshold == pytest.approx(sorted(evidence.holdout_scores)[2], rel=1e-12)  # median of five
+
+
+def test_flagged_exactly_when_above_the_threshold(scanned):
+    outcome, _ = scanned
+    evidence = outcome.noise_magnitude
+    flags = [p.flagged for p in evidence.train]
+    assert any(flags) and not all(flags), "the fixture should flag some prompts and not others"
+    assert flags == [p.score > evidence.threshold for p in evidence.train]
+    assert evidence.flagged_item_ids == [item for p in evidence.train if p.flagged for item in p.item_ids]
+    count = sum(flags)
+    assert outcome.metrics == {
+        "noise_magnitude.flagged_count": float(count),
+        "noise_magnitude.flagged_fraction": pytest.approx(count / 5),
+    }
+    assert outcome.message == f"{count} of 5 distinct training prompts above the holdout 0.5 quantile"
+
+
+def test_scores_are_the_first_step_conditional_noise_magnitude(context, scanned, tiny_pipeline):
+    """Recompute Wen et al.'s score from the UNet directly: mean over generations of ||eps(x, e_p) - eps(x, e_0)||."""
+    evidence = scanned[0].noise_magnitude
+    sampler = make_scheduler(tiny_pipeline, "ddim", 3)
+    timestep = sampler.timesteps[0]
+    empty = encode_prompts(tiny_pipeline, [""])
+
+    def score(caption: str, position: int) -> float:
+        embedding = encode_prompts(tiny_pipeline, [caption])
+        magnitudes = []
+        for generation in range(2):
+            seed = sample_seed(0, "noise-probe", position * 2 + generation)
+            latent = torch.randn((1, 4, 8, 8), generator=torch.Generator().manual_seed(seed)) * sampler.init_noise_sigma
+            with torch.no_grad():
+                conditional = tiny_pipeline.unet(latent, timestep, encoder_hidden_states=embedding).sample
+                unconditional = tiny_pipeline.unet(latent, timestep, encoder_hidden_states=empty).sample
+            magnitudes.append(float((conditional.double() - unconditional.double()).norm()))
+        return sum(magnitudes) / 2
+
+    distinct = list(dict.fromkeys(TRAIN_CAPTIONS))
+    assert [p.score for p in evidence.train] == pytest.approx([score(c, i) for i, c in enumerate(distinct)], rel=1e-4)
+    expected_holdout = [score(c, i) for i, c in enumerate(HOLDOUT_CAPTIONS)]
+    assert evidence.holdout_scores == pytest.approx(expected_holdout, rel=1e-4)
+
+
+def test_reruns_give_identical_scores_and_report_progress(context, scanned):
+    progress = RecordingProgress()
+    outcome, _ = run_noise_magnitude(dataclasses.replace(context, progress=progress))
+    assert outcome == scanned[0]
+    assert progress.stages == {
+        "noise magnitude: training prompts": [5 * 2, 5 * 2],
+        "noise magnitude: holdout prompts": [5 * 2, 5 * 2],
+    }
+
+
+def test_required_follows_the_policy(context, tmp_path):
+    outcome, _ = run_noise_magnitude(dataclasses.replace(context, policy=_policy(tmp_path, required="false")))
+    assert outcome.status == "ok" and outcome.required is False
+
+
+def test_more_probe_steps_than_sampler_steps_is_refused(context, tmp_path):
+    with pytest.raises(ValueError, match="`steps`.*num_inference_steps=3.*got 4"):
+        run_noise_magnitude(dataclasses.replace(context, policy=_policy(tmp_path, steps=4)))
+
+
+def test_flags_exactly_the_prompts_a_model_memorized(tiny_pipeline, tmp_path):
+    """The closed-form memorizer's conditional noise differs from the unconditional only for planted prompts."""
+    checkpoint, train, holdout, planted_ids = build_memorizer(tiny_pipeline, tmp_path, planted=2, generic=4, holdout=6)
+    context = ScanContext(
+        policy=_policy(tmp_path, quantile=0.99, guidance=1.0),
+        train=ImageCaptionDataset(train),
+        holdout=ImageCaptionDataset(holdout),
+        progress=SilentProgress(),
+        pipeline=checkpoint.pipeline,
+        image_side=16,
+    )
+    outcome, _ = run_noise_magnitude(context)
+    evidence = outcome.noise_magnitude
+    assert evidence.holdout_scores == [0.0] * 6 and evidence.threshold == 0.0
+    assert evidence.flagged_item_ids == planted_ids
+    assert [p.item_ids for p in evidence.train if not p.flagged] == [
+        ["train-002", "train-003"],
+        ["train-004"],
+        ["train-005"],
+    ]
+    assert outcome.metrics["noise_magnitude.flagged_fraction"] == pytest.approx(2 / 5)
