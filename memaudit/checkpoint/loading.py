@@ -46,8 +46,19 @@ def quiet_hub_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+REQUIRED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
 def _component_folders(root: Path) -> list[Path]:
-    index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
+    try:
+        index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{root / 'model_index.json'}: not readable JSON ({error})") from error
+    absent = [name for name in REQUIRED_COMPONENTS if not (root / name).is_dir()]
+    if absent:
+        raise CheckpointError(
+            f"{root}: a Stable Diffusion folder needs {', '.join(REQUIRED_COMPONENTS)}; missing: {', '.join(absent)}"
+        )
     return [
         root / name
         for name, value in index.items()
@@ -112,6 +123,14 @@ def _load_single_file(path: Path, config_dir: Path | None, *, allow_pickle: bool
     return pipeline, [path]
 
 
+def _refuse_missing_tensors(path: Path, component: str, module: torch.nn.Module) -> None:
+    """A weight file that lacks tensors leaves them unmaterialised ('meta'); name them now, not mid-scan."""
+    missing = [name for name, tensor in (*module.named_parameters(), *module.named_buffers()) if tensor.is_meta]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise CheckpointError(f"{path}: the {component} weights lack {len(missing)} tensor(s): {shown}")
+
+
 def load_checkpoint(
     path: Path | str,
     *,
@@ -144,8 +163,10 @@ def load_checkpoint(
     except _LOAD_ERRORS as error:
         raise CheckpointError(f"{path}: cannot load checkpoint: {error}") from error
     pipeline.set_progress_bar_config(disable=True)
-    for module in (pipeline.unet, pipeline.vae, pipeline.text_encoder):
+    for name in ("unet", "vae", "text_encoder"):
+        module = getattr(pipeline, name)
         module.eval()
+        _refuse_missing_tensors(path, name, module)
     return Checkpoint(
         source=path,
         format=checkpoint_format,

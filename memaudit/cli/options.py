@@ -18,14 +18,6 @@ CONFIG_DIR = typer.Option(
 )
 
 
-def require_signing_key(path) -> None:
-    """Refuse a missing --sign-key before any work is done."""
-    from memaudit.errors import MemauditError
-
-    if path is not None and not path.is_file():
-        raise MemauditError(f"{path}: no such signing key (create one with `memaudit keygen --out DIR`)")
-
-
 ALLOW_PICKLE = typer.Option(
     False,
     "--allow-pickle",

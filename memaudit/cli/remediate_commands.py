@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.console import stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, DEFAULT_CACHE, EXIT_FOR_VERDICT, require_signing_key
+from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, DEFAULT_CACHE, EXIT_FOR_VERDICT
 from memaudit.errors import ExitCode
 from memaudit.paths import REPORTS_DIR
 
@@ -43,8 +43,9 @@ def remediate(
     from memaudit.cli.progress import RichStages
     from memaudit.remediate.request import RemediateRequest
     from memaudit.remediate.run import remediate as run_remediation
+    from memaudit.scan.preflight import check_run_options
 
-    require_signing_key(sign_key)
+    check_run_options(out=out, sign_key=sign_key, device=device)
     request = RemediateRequest(
         model=model,
         base=base,

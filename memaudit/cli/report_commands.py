@@ -18,20 +18,12 @@ def render(
     out: Path = typer.Option(..., "--out", help="Folder for report.html, report.pdf, junit.xml, model-card.md."),
 ) -> None:
     """Render HTML, PDF, JUnit and the model-card snippet from result.json (and run.json beside it)."""
-    from pydantic import ValidationError
-
-    from memaudit.errors import MemauditError
     from memaudit.render.outputs import write_views
-    from memaudit.results.scan_result import RunRecord, ScanResult
+    from memaudit.results.reading import read_run_record, read_scan_result
 
-    try:
-        parsed = ScanResult.model_validate_json(result.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise MemauditError(f"{result}: cannot read ({error.strerror or error})") from error
-    except ValidationError as error:
-        raise MemauditError(f"{result}: not a memaudit result ({error.error_count()} problems)") from error
+    parsed = read_scan_result(result)
     run_path = result.parent / "run.json"
-    run = RunRecord.model_validate_json(run_path.read_text()) if run_path.is_file() else None
+    run = read_run_record(run_path) if run_path.is_file() else None
     for path in write_views(parsed, out, run):
         stdout.print(f"wrote {path}", markup=False)
 

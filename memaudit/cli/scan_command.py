@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.console import stderr, stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, DEFAULT_CACHE, EXIT_FOR_VERDICT, require_signing_key
+from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, DEFAULT_CACHE, EXIT_FOR_VERDICT
 from memaudit.cli.progress import RichStages
 from memaudit.errors import MemauditError
 from memaudit.paths import REPORTS_DIR
@@ -45,7 +45,9 @@ def scan(
     """Audit a model (or its synthetic images) for memorized training images against a policy."""
     if (model is None) == (images is None):
         raise MemauditError("give a MODEL to scan, or --images DIR to audit generated images (not both)")
-    require_signing_key(sign_key)
+    from memaudit.scan.preflight import check_run_options
+
+    check_run_options(out=out, sign_key=sign_key, device=device)
     if remediate_on_fail or base is not None:
         from memaudit.remediate.request import RemediateRequest
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from memaudit.data.dataset import ImageCaptionDataset
+from memaudit.data.overlap import find_overlap
 
 
 class DatasetFacts(BaseModel):
@@ -68,17 +69,9 @@ def check_datasets(
         )
     if holdout is not None:
         report.holdout = _facts(holdout, progress)
-        train_patients = {r.patient_id for r in train.records if r.patient_id}
-        holdout_patients = {r.patient_id for r in holdout.records if r.patient_id}
-        report.shared_patients = sorted(train_patients & holdout_patients)
-        train_by_digest: dict[str, list[str]] = defaultdict(list)
-        for record, digest in zip(train.records, train.image_digests, strict=True):
-            train_by_digest[digest].append(record.id)
-        report.shared_images = [
-            [*train_by_digest[digest], record.id]
-            for record, digest in zip(holdout.records, holdout.image_digests, strict=True)
-            if digest in train_by_digest
-        ]
+        overlap = find_overlap(train, holdout)
+        report.shared_patients = overlap.patients
+        report.shared_images = [[*train_ids, holdout_id] for holdout_id, train_ids in overlap.images]
         if report.shared_patients:
             report.findings.append(
                 f"{len(report.shared_patients)} patient(s) appear in both train and holdout; holdout "

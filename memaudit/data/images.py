@@ -41,6 +41,8 @@ def _decode_pil(path: Path) -> torch.Tensor:
             else:
                 array = np.asarray(image.convert("RGB"), dtype=np.float64)
             return _to_tensor(array / 255.0)
+    except Image.DecompressionBombError as error:
+        raise DataError(f"{path}: refused, larger than Pillow's decompression-bomb limit ({error})") from error
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise DataError(f"{path}: cannot decode image ({error})") from error
 

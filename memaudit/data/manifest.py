@@ -45,7 +45,7 @@ def _record(raw: dict, *, manifest: Path, row: int) -> Record:
 
 def _read_jsonl(path: Path) -> list[Record]:
     records = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # -sig: a byte-order mark (Excel, Notepad) is read
         for row, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -60,7 +60,7 @@ def _read_jsonl(path: Path) -> list[Record]:
 
 
 def _read_csv(path: Path) -> list[Record]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         absent = [name for name in REQUIRED_FIELDS if name not in header]
@@ -82,12 +82,15 @@ def read_manifest(path: Path | str) -> tuple[Path, Path, list[Record]]:
     else:
         raise DataError(f"{path}: no such dataset file or folder")
     suffix = manifest.suffix.lower()
-    if suffix == ".jsonl":
-        records = _read_jsonl(manifest)
-    elif suffix == ".csv":
-        records = _read_csv(manifest)
-    else:
+    readers = {".jsonl": _read_jsonl, ".csv": _read_csv}
+    if suffix not in readers:
         raise DataError(f"{manifest}: unsupported manifest type {suffix or '(none)'}; use .csv, .jsonl or a folder")
+    try:
+        records = readers[suffix](manifest)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{manifest}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8") from error
+    except OSError as error:
+        raise DataError(f"{manifest}: cannot read ({error.strerror or error})") from error
     if not records:
         raise DataError(f"{manifest}: the manifest has no rows")
     seen: dict[str, int] = {}

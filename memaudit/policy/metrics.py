@@ -15,6 +15,8 @@ class MetricSpec:
     check: CheckName
     higher_is_better: bool
     description: str
+    low: float = 0.0  # the smallest value the metric can take
+    high: float = float("inf")  # the largest (1 for fractions and rates)
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -31,6 +33,7 @@ METRICS: dict[str, MetricSpec] = {
             "noise_magnitude",
             False,
             "fraction of training prompts flagged by noise magnitude",
+            high=1.0,
         ),
         MetricSpec(
             "extraction.extracted_count",
@@ -43,18 +46,21 @@ METRICS: dict[str, MetricSpec] = {
             "extraction",
             False,
             "fraction of attacked prompts from which a training image was extracted",
+            high=1.0,
         ),
         MetricSpec(
             "nearest_neighbour.amd",
             "nearest_neighbour",
             True,
             "average over generated samples of the minimum cosine distance to the training set",
+            high=2.0,
         ),
         MetricSpec(
             "nearest_neighbour.near_copy_rate",
             "nearest_neighbour",
             False,
             "fraction of generated samples closer to a training image than the holdout-calibrated tau",
+            high=1.0,
         ),
         MetricSpec("fid.fid", "fid", False, "Frechet distance between holdout-real and generated features"),
         MetricSpec(
@@ -62,6 +68,8 @@ METRICS: dict[str, MetricSpec] = {
             "alignment",
             True,
             "mean BioViL-T cosine between generated images and their report text",
+            low=-1.0,
+            high=1.0,
         ),
     )
 }

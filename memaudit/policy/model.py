@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import types
+import typing
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,10 +20,27 @@ RULE_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a misspelled threshold must never be silently ignored."""
+def _numeric(annotation) -> bool:
+    """Whether a field holds a number (int or float, possibly optional)."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
+    return annotation in (int, float) or any(option in (int, float) for option in options)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a misspelled threshold must never be silently ignored. Numbers are
+    finite (no NaN or infinity) and never booleans (YAML's `true` is not the number 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data):
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(name)
+                if isinstance(value, bool) and _numeric(field.annotation):
+                    raise ValueError(f"'{name}' must be a number, got the boolean {str(value).lower()}")
+        return data
 
 
 class Severity(StrEnum):
@@ -130,6 +149,16 @@ class Remediation(StrictModel):
     selection: Literal["normalized-mean", "best-fid-within-constraint"] = "normalized-mean"
 
 
+class DataSettings(StrictModel):
+    """How the training and holdout sets must relate."""
+
+    allow_train_holdout_overlap: bool = Field(
+        False,
+        description="calibrating on images the model was trained on makes every threshold too small; a scan "
+        "refuses train/holdout overlap (by image digest or patient id) unless this is true",
+    )
+
+
 class Checks(StrictModel):
     noise_magnitude: NoiseMagnitudeCheck = NoiseMagnitudeCheck()
     extraction: ExtractionCheck = ExtractionCheck()
@@ -162,6 +191,12 @@ class Rule(StrictModel):
     def _one_bound(self) -> Rule:
         if (self.at_most is None) == (self.at_least is None):
             raise ValueError("give exactly one of at_most or at_least")
+        spec = METRICS[self.metric]
+        if not spec.low <= self.threshold <= spec.high:
+            raise ValueError(
+                f"{self.direction} {self.threshold:g} is outside what {self.metric} can be "
+                f"([{spec.low:g}, {spec.high:g}])"
+            )
         return self
 
     @property
@@ -183,6 +218,7 @@ class Policy(StrictModel):
     name: str = Field(min_length=1)
     description: str = ""
     sampling: Sampling = Sampling()
+    data: DataSettings = DataSettings()
     checks: Checks = Checks()
     rules: dict[str, Rule] = Field(min_length=1)
     remediation: Remediation = Remediation()

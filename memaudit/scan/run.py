@@ -26,6 +26,7 @@ from memaudit.results.scan_result import (
 from memaudit.scan.battery import image_checks, model_checks
 from memaudit.scan.context import ScanContext
 from memaudit.scan.judge import judge
+from memaudit.scan.preflight import check_datasets, check_images
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.request import ScanRequest
 
@@ -69,6 +70,7 @@ def run_scan(
     effective = effective_policy(request.policy, request.overrides)
     policy = effective.policy
     train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
+    check_datasets(train, holdout, policy=policy, progress=progress)
     shared = {
         "policy": policy,
         "train": train,
@@ -99,6 +101,7 @@ def run_scan(
         outcomes = model_checks(context)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
+        check_images(released, "released", progress)
         image_side = policy.sampling.resolution or int(released.load_image(0).shape[-1])
         context = ScanContext(pipeline=None, image_side=image_side, **shared)
         images = released.load_images(size=image_side, channels=3)

@@ -1,0 +1,82 @@
+"""Before any model work: every input a long scan needs is checked first, so that a bad one fails in
+seconds (exit 2, naming it) instead of after hours, and nothing is written to the output folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from memaudit.attest.keys import load_private_key
+from memaudit.data import ImageCaptionDataset
+from memaudit.data.overlap import find_overlap
+from memaudit.errors import DataError, MemauditError
+from memaudit.policy import Policy
+from memaudit.scan.progress import Progress
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_output_folder(out: Path) -> None:
+    """``out`` is a folder, or can be made one, and can be written; it is not created here."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MemauditError(f"--out {out}: a file is in the way; give a folder")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MemauditError(f"--out {out}: {existing} is a file, so the folder cannot be created")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MemauditError(f"--out {out}: {existing} is not writable")
+
+
+def check_device(device: str) -> None:
+    """A torch device this machine has: cpu, cuda[:N] with CUDA present, or mps where available."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise MemauditError(f"--device {device}: not a device name (use cpu, cuda, cuda:N or mps)") from error
+    if parsed.type not in DEVICE_TYPES:
+        raise MemauditError(f"--device {device}: memaudit runs on {', '.join(DEVICE_TYPES)}")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MemauditError(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__})")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise MemauditError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise MemauditError(f"--device {device}: Apple MPS is not available on this machine")
+
+
+def check_run_options(*, out: Path, sign_key: Path | None, device: str) -> None:
+    """The options a command can check in milliseconds: output folder, signing key, device."""
+    check_output_folder(out)
+    if sign_key is not None:
+        if not Path(sign_key).is_file():
+            raise MemauditError(f"{sign_key}: no such signing key (create one with `memaudit keygen --out DIR`)")
+        load_private_key(sign_key)  # an Ed25519 private key, not a public key or anything else
+    check_device(device)
+
+
+def check_images(dataset: ImageCaptionDataset, label: str, progress: Progress) -> None:
+    """Decode every image once (a corrupt, empty or oversized file is named here, not mid-scan)."""
+    advance = progress.stage(f"checking {label} images", len(dataset))
+    for index in range(len(dataset)):
+        dataset.load_image(index)
+        advance(1)
+
+
+def check_datasets(
+    train: ImageCaptionDataset, holdout: ImageCaptionDataset, *, policy: Policy, progress: Progress
+) -> None:
+    """Train and holdout must not overlap (unless the policy allows it), and every image must decode."""
+    overlap = find_overlap(train, holdout)
+    if overlap and not policy.data.allow_train_holdout_overlap:
+        raise DataError(
+            f"training set {train.source} and holdout set {holdout.source} overlap: {overlap.describe()}. "
+            "Calibrating on training images makes every threshold too small; give a holdout of unseen "
+            "images (or set data.allow_train_holdout_overlap in the policy)"
+        )
+    check_images(train, "training", progress)
+    check_images(holdout, "holdout", progress)
