@@ -5,8 +5,8 @@
 Prints, for each stage, the time of both and their ratio:
 1. noise magnitude: batched first-step probe (S=1, G=4) vs the reference code's way, one prompt at a
    time with all 50 steps and 4 generations;
-2. extraction: tiled-L2 matrix + exact maximum clique over N=500 generations vs a per-pair Python
-   loop with connected components;
+2. extraction: tiled-L2 matrix + exact maximum clique vs a per-pair Python loop with connected
+   components, at N = 50, 200 and 500 generations with 0, 10, 40 and 90% copies;
 3. nearest neighbour: chunked exact search vs building the full distance matrix;
 4. a second feature extraction of a dataset with the feature cache vs the first.
 """
@@ -64,35 +64,45 @@ def bench_noise(prompts: int) -> None:
     )
 
 
-def bench_extraction(count: int) -> None:
-    import networkx as nx
-
-    from memaudit.metrics.cliques import max_clique
-    from memaudit.metrics.tiled_l2 import tiled_l2
-
+def _generations(count: int, fraction: float) -> torch.Tensor:
+    """``count`` random 32 px images, a ``fraction`` of them near-identical copies of the first."""
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(count, 3, 32, 32, generator=generator)
-    images[: count // 10] = images[0] + 0.01 * torch.randn(count // 10, 3, 32, 32, generator=generator)
+    copies = int(count * fraction)
+    images[:copies] = images[0] + 0.01 * torch.randn(copies, 3, 32, 32, generator=generator)
+    return images
 
-    def ours():
-        return max_clique(tiled_l2(images, images), 0.1)
 
-    def baseline():
-        arrays = images.numpy().astype(np.float64)
-        tiles = arrays.reshape(count, 3, 4, 8, 4, 8)
-        graph = nx.Graph()
-        graph.add_nodes_from(range(count))
-        for i in range(count):
-            for j in range(i + 1, count):
-                diff = tiles[i] - tiles[j]
-                if np.sqrt((diff**2).mean(axis=(0, 2, 4))).max() <= 0.1:
-                    graph.add_edge(i, j)
-        return max(nx.connected_components(graph), key=len)
+def _per_pair_components(images: torch.Tensor) -> set[int]:
+    """The MemControl reference's way: tiled L2 pair by pair in Python, then connected components."""
+    import networkx as nx
 
-    clique, ours_time = timed(ours)
-    component, baseline_time = timed(baseline)
-    assert len(clique) == len(component) == count // 10
-    row(f"extraction stage, N={count} generations", ours_time, baseline_time)
+    count = images.shape[0]
+    tiles = images.numpy().astype(np.float64).reshape(count, 3, 4, 8, 4, 8)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(count))
+    for i in range(count):
+        for j in range(i + 1, count):
+            diff = tiles[i] - tiles[j]
+            if np.sqrt((diff**2).mean(axis=(0, 2, 4))).max() <= 0.1:
+                graph.add_edge(i, j)
+    return max(nx.connected_components(graph), key=len)
+
+
+def bench_extraction(counts: list[int], fractions: list[float]) -> None:
+    """The clique stage across its range, from no copies to nearly all: N generations of one prompt."""
+    from memaudit.metrics.cliques import maximum_clique
+    from memaudit.metrics.tiled_l2 import tiled_l2
+
+    for count in counts:
+        for fraction in fractions:
+            images = _generations(count, fraction)
+            search, ours = timed(lambda images=images: maximum_clique(tiled_l2(images, images), 0.1, min_size=3))
+            component, baseline = timed(_per_pair_components, images)
+            copies = int(count * fraction)
+            assert search.exact and len(search.members) == (copies if copies >= 2 else len(search.members))
+            assert copies < 2 or len(component) == copies
+            row(f"extraction stage, N={count}, {fraction:.0%} copies (clique {len(search.members)})", ours, baseline)
 
 
 def bench_neighbours(queries: int, references: int, dim: int) -> None:
@@ -153,7 +163,7 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     bench_noise(4 if args.quick else 16)
-    bench_extraction(100 if args.quick else 500)
+    bench_extraction([50, 100] if args.quick else [50, 200, 500], [0.0, 0.1, 0.4, 0.9])
     bench_neighbours(500, 5000, 256) if args.quick else bench_neighbours(2000, 20000, 1024)
     bench_cache(8 if args.quick else 64)
 

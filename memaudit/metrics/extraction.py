@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import torch
 
 from memaudit.metrics.calibration import holdout_quantile
-from memaudit.metrics.cliques import max_clique, medoid
+from memaudit.metrics.cliques import maximum_clique, medoid
 from memaudit.metrics.tiled_l2 import tiled_l2
 
 
 @dataclass(frozen=True)
 class PromptAttack:
     clique: list[int]
+    clique_exact: bool  # False when the clique search hit its budget (the clique is then a lower bound)
     candidate: int | None  # index into the prompt's generations
     nearest_train: int | None  # index into the training images
     distance: float | None  # tiled L2 from the candidate to that training image
@@ -64,13 +65,17 @@ def attack_prompt(
     if min_clique < 2:
         raise ValueError(f"`min_clique` must be at least 2, got {min_clique}")
     distances = tiled_l2(generations, generations, tiles=tiles)
-    clique = max_clique(distances, edge_threshold)
+    search = maximum_clique(distances, edge_threshold, min_size=min_clique)
+    clique = search.members
     if len(clique) < min_clique:
-        return PromptAttack(clique=clique, candidate=None, nearest_train=None, distance=None, extracted=False)
+        return PromptAttack(
+            clique=clique, clique_exact=search.exact, candidate=None, nearest_train=None, distance=None, extracted=False
+        )
     candidate = medoid(distances, clique)
     distance, nearest = nearest_tiled_l2(generations[candidate : candidate + 1], train_images, tiles=tiles)
     return PromptAttack(
         clique=clique,
+        clique_exact=search.exact,
         candidate=candidate,
         nearest_train=int(nearest[0]),
         distance=float(distance[0]),

@@ -90,6 +90,7 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
                 item_ids=context.ids(group.rows),
                 reason=reason,
                 clique_size=len(attack.clique),
+                clique_exact=attack.clique_exact,
                 nearest_train_id=nearest_id,
                 distance=attack.distance,
                 extracted=attack.extracted,
