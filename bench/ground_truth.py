@@ -34,7 +34,8 @@ from memaudit.checkpoint import load_checkpoint
 from memaudit.data import ImageCaptionDataset, conform
 from memaudit.finetune.config import Mitigation
 from memaudit.finetune.run import finetune
-from memaudit.metrics.extraction import attack_prompt, calibrated_verify_threshold
+from memaudit.metrics.calibration import holdout_quantile
+from memaudit.metrics.extraction import attack_prompt, nearest_tiled_l2
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.sampling.generate import generate_images
 from memaudit.sampling.probe import noise_magnitude_scores
@@ -89,7 +90,8 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
     train = ImageCaptionDataset(data.train)
     train_images, train_files = unique_images(train, image_size)
     holdout_images, _ = unique_images(ImageCaptionDataset(data.holdout), image_size)
-    threshold = calibrated_verify_threshold(holdout_images, train_images, quantile=0.01)
+    # The bench's own attack keeps the interpolated 0.01 quantile its published table was measured with.
+    threshold = holdout_quantile(nearest_tiled_l2(holdout_images, train_images)[0], 0.01)
     planted_ids = set(data.planted_ids)
     own_file = {record.text: record.file_name for record in train.records if record.id in planted_ids}
     planted_files = set(own_file.values())

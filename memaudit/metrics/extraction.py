@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import torch
 
-from memaudit.metrics.calibration import holdout_quantile
 from memaudit.metrics.cliques import maximum_clique, medoid
 from memaudit.metrics.tiled_l2 import tiled_l2
 
@@ -43,13 +42,6 @@ def nearest_tiled_l2(
         index[better] = chunk_index[better] + start
     return best, index
 
-
-def calibrated_verify_threshold(
-    holdout_images: torch.Tensor, train_images: torch.Tensor, *, quantile: float, tiles: int = 4
-) -> float:
-    """The ``quantile`` of holdout->nearest-training tiled L2."""
-    distances, _ = nearest_tiled_l2(holdout_images, train_images, tiles=tiles)
-    return holdout_quantile(distances, quantile)
 
 
 def attack_prompt(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from memaudit.metrics.calibration import holdout_quantile
-
 
 def _check_features(features: torch.Tensor, name: str) -> None:
     if features.dim() != 2 or features.shape[0] == 0:
@@ -46,10 +44,6 @@ def average_min_distance(min_distances: torch.Tensor) -> float:
         raise ValueError("AMD needs at least one generated sample")
     return float(min_distances.double().mean())
 
-
-def calibrated_threshold(holdout_min_distances: torch.Tensor, quantile: float) -> float:
-    """tau: the ``quantile`` of holdout->train minimum distances."""
-    return holdout_quantile(holdout_min_distances, quantile)
 
 
 def near_copy_rate(min_distances: torch.Tensor, tau: float) -> float:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from memaudit.metrics.calibration import holdout_quantile
-
 
 def step_magnitude(eps_conditional: torch.Tensor, eps_unconditional: torch.Tensor) -> torch.Tensor:
     """Per-sample L2 norm of the text-conditional noise difference: ``[B, ...]`` x 2 -> ``[B]`` float64."""
@@ -23,10 +21,6 @@ def step_magnitude(eps_conditional: torch.Tensor, eps_unconditional: torch.Tenso
         )
     return (eps_conditional.double() - eps_unconditional.double()).flatten(1).norm(dim=1)
 
-
-def flag_threshold(holdout_scores: torch.Tensor, quantile: float) -> float:
-    """The ``quantile`` of holdout prompt scores; training prompts above it are flagged."""
-    return holdout_quantile(holdout_scores, quantile)
 
 
 def flagged(scores: torch.Tensor, threshold: float) -> torch.Tensor:

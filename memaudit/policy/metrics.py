@@ -15,6 +15,7 @@ class MetricSpec:
     check: CheckName
     higher_is_better: bool
     description: str
+    rate: bool = False  # a share of a sample: judged with a one-sided binomial test on the sample size
     low: float = 0.0  # the smallest value the metric can take
     high: float = float("inf")  # the largest (1 for fractions and rates)
 
@@ -33,6 +34,7 @@ METRICS: dict[str, MetricSpec] = {
             "noise_magnitude",
             False,
             "fraction of training prompts flagged by noise magnitude",
+            rate=True,
             high=1.0,
         ),
         MetricSpec(
@@ -46,6 +48,7 @@ METRICS: dict[str, MetricSpec] = {
             "extraction",
             False,
             "fraction of attacked prompts from which a training image was extracted",
+            rate=True,
             high=1.0,
         ),
         MetricSpec(
@@ -60,6 +63,7 @@ METRICS: dict[str, MetricSpec] = {
             "nearest_neighbour",
             False,
             "fraction of generated samples closer to a training image than the holdout-calibrated tau",
+            rate=True,
             high=1.0,
         ),
         MetricSpec("fid.fid", "fid", False, "Frechet distance between holdout-real and generated features"),

@@ -159,6 +159,21 @@ class DataSettings(StrictModel):
     )
 
 
+class CalibrationSettings(StrictModel):
+    """How sure the holdout-calibrated thresholds and the rate rules must be (DESIGN 3.5)."""
+
+    confidence: Probability = Field(
+        0.95,
+        description="each threshold keeps the share of unseen items beyond it within its quantile at this confidence",
+    )
+    small_holdout: Literal["error", "warn"] = Field(
+        "error", description="a holdout too small for a quantile: an error naming the size needed, or a warning"
+    )
+    rate_confidence: Probability = Field(
+        0.99, description="a rate rule fails when its sample exceeds the threshold at this one-sided confidence"
+    )
+
+
 class Checks(StrictModel):
     noise_magnitude: NoiseMagnitudeCheck = NoiseMagnitudeCheck()
     extraction: ExtractionCheck = ExtractionCheck()
@@ -219,6 +234,7 @@ class Policy(StrictModel):
     description: str = ""
     sampling: Sampling = Sampling()
     data: DataSettings = DataSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
     checks: Checks = Checks()
     rules: dict[str, Rule] = Field(min_length=1)
     remediation: Remediation = Remediation()

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memaudit.checkpoint.files import WeightFile
 
-RESULT_SCHEMA_VERSION = "1.0"
+RESULT_SCHEMA_VERSION = "2.0"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -21,6 +21,19 @@ Verdict = Literal["pass", "fail", "error"]
 
 class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CalibrationRecord(Frozen):
+    """How a threshold was calibrated: the k-th smallest (lower tail) or largest (upper tail) of n
+    holdout values, bounding the share of unseen items beyond it by ``bound`` at ``confidence``."""
+
+    tail: Literal["lower", "upper"]
+    n: int
+    k: int
+    false_alarm: float
+    confidence: float
+    bound: float
+    sufficient: bool
 
 
 class PromptScore(Frozen):
@@ -34,6 +47,7 @@ class PromptScore(Frozen):
 class NoiseMagnitudeEvidence(Frozen):
     threshold: float
     calibration_quantile: float
+    calibration: CalibrationRecord
     steps: int
     generations: int
     train: list[PromptScore]
@@ -55,8 +69,9 @@ class ExtractionEvidence(Frozen):
     generations: int
     edge_threshold: float
     min_clique: int
-    verify_threshold: float  # the holdout quantile: closer than unseen real images ever get
+    verify_threshold: float  # the holdout order statistic: closer than unseen real images come
     verify_quantile: float
+    calibration: CalibrationRecord
     attacked: list[AttackedPrompt]
     extracted_train_ids: list[str]
 
@@ -66,6 +81,7 @@ class NearestNeighbourEvidence(Frozen):
     extractor_weights_sha256: str
     tau: float
     near_copy_quantile: float
+    calibration: CalibrationRecord
     generated_min_distances: list[float]
     holdout_min_distances: list[float]
     near_copy_train_ids: list[str]
@@ -96,6 +112,8 @@ class CheckOutcome(Frozen):
     required: bool
     message: str = ""
     metrics: dict[str, float] = {}
+    sample_sizes: dict[str, int] = {}  # the n behind each rate metric
+    warnings: list[str] = []  # e.g. a threshold calibrated on a holdout too small for its quantile
     noise_magnitude: NoiseMagnitudeEvidence | None = None
     extraction: ExtractionEvidence | None = None
     nearest_neighbour: NearestNeighbourEvidence | None = None
@@ -114,6 +132,8 @@ class RuleOutcome(Frozen):
     severity: Literal["fail", "warn"]
     status: RuleStatus
     message: str
+    samples: int | None = None  # rate rules: the sample size the verdict rests on
+    p_value: float | None = None  # rate rules: one-sided binomial p-value of the excess over the threshold
 
 
 class DatasetRecord(Frozen):

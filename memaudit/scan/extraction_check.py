@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from memaudit.metrics.extraction import attack_prompt, calibrated_verify_threshold, nearest_tiled_l2
+from memaudit.metrics.extraction import attack_prompt, nearest_tiled_l2
 from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, EvidenceImage, ExtractionEvidence
 from memaudit.sampling.seeds import sample_seed
+from memaudit.scan.calibration import Calibrated, calibrated_threshold
 from memaudit.scan.context import PromptGroup, ScanContext
 from memaudit.scan.evidence import evidence_image
 
@@ -33,7 +34,7 @@ def _outcome(
     context: ScanContext,
     attacked: list[AttackedPrompt],
     *,
-    threshold: float,
+    calibration: Calibrated,
     generations: int,
     evidence: list[EvidenceImage],
 ) -> CheckOutcome:
@@ -48,12 +49,15 @@ def _outcome(
             "extraction.extracted_count": float(len(extracted_ids)),
             "extraction.extraction_rate": extracted_prompts / len(attacked) if attacked else 0.0,
         },
+        sample_sizes={"extraction.extraction_rate": len(attacked)},
+        warnings=calibration.warnings,
         extraction=ExtractionEvidence(
             generations=generations,
             edge_threshold=settings.edge_threshold,
             min_clique=settings.effective_min_clique,
-            verify_threshold=threshold,
+            verify_threshold=calibration.threshold,
             verify_quantile=settings.verify_quantile,
+            calibration=calibration.record,
             attacked=attacked,
             extracted_train_ids=extracted_ids,
         ),
@@ -61,16 +65,19 @@ def _outcome(
     )
 
 
-def _verify_threshold(context: ScanContext) -> float:
+def _verify_threshold(context: ScanContext) -> Calibrated:
+    """Closer to a training image than all but a bounded share of unseen holdout images come."""
     settings = context.policy.checks.extraction
-    return calibrated_verify_threshold(
-        context.holdout_pixels, context.train_pixels, quantile=settings.verify_quantile, tiles=settings.tiles
+    distances, _ = nearest_tiled_l2(context.holdout_pixels, context.train_pixels, tiles=settings.tiles)
+    return calibrated_threshold(
+        context, distances, false_alarm=settings.verify_quantile, tail="lower", what="the extraction verify threshold"
     )
 
 
 def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> CheckOutcome:
     settings = context.policy.checks.extraction
-    threshold = _verify_threshold(context)
+    calibration = _verify_threshold(context)
+    threshold = calibration.threshold
     attacked, evidence = [], []
     for group, reason in chosen:
         images = context.generate(
@@ -105,13 +112,14 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
                     train=context.train_pixels[attack.nearest_train],
                 )
             )
-    return _outcome(context, attacked, threshold=threshold, generations=settings.generations, evidence=evidence)
+    return _outcome(context, attacked, calibration=calibration, generations=settings.generations, evidence=evidence)
 
 
 def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: list[str]) -> CheckOutcome:
     """Release audit: each image is a candidate; it is a copy when it is closer than the holdout quantile."""
     settings = context.policy.checks.extraction
-    threshold = _verify_threshold(context)
+    calibration = _verify_threshold(context)
+    threshold = calibration.threshold
     distances, nearest = nearest_tiled_l2(images, context.train_pixels, tiles=settings.tiles)
     attacked = [
         AttackedPrompt(
@@ -134,4 +142,4 @@ def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: li
         for position, item in enumerate(attacked)
         if item.extracted and context.include_evidence_images
     ]
-    return _outcome(context, attacked, threshold=threshold, generations=1, evidence=evidence)
+    return _outcome(context, attacked, calibration=calibration, generations=1, evidence=evidence)

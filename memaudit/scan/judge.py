@@ -1,7 +1,13 @@
-"""Judge check outcomes against a policy's rules: fail closed, and say by how much."""
+"""Judge check outcomes against a policy's rules: fail closed, and say by how much.
+
+A rate (a share of a drawn sample) fails its rule only when the sample shows the excess at the
+policy's rate confidence (a one-sided binomial test against the threshold), so that 3 near copies
+among 24 samples do not fail a 10% rule by chance; the rule outcome states n and the p-value.
+"""
 
 from __future__ import annotations
 
+from memaudit.metrics.calibration import binomial_cdf, binomial_exceedance
 from memaudit.policy import METRICS, Policy
 from memaudit.results.scan_result import CheckOutcome, RuleOutcome, Verdict
 
@@ -27,6 +33,9 @@ def judge_rule(rule_id: str, policy: Policy, checks: dict[str, CheckOutcome]) ->
         return RuleOutcome(**common, value=None, status=status, message=f"not measured: {reason}")
     value = outcome.metrics[rule.metric]
     comparison = "<=" if rule.direction == "at_most" else ">="
+    samples = outcome.sample_sizes.get(rule.metric) if spec.rate else None
+    if samples and not rule.passes(value):
+        return _judge_rate(rule, common, value=value, samples=samples, confidence=policy.calibration.rate_confidence)
     if rule.passes(value):
         return RuleOutcome(**common, value=value, status="pass", message=f"{value:.6g} {comparison} {rule.threshold:g}")
     excess = value - rule.threshold if rule.direction == "at_most" else rule.threshold - value
@@ -36,6 +45,24 @@ def judge_rule(rule_id: str, policy: Policy, checks: dict[str, CheckOutcome]) ->
         status=rule.severity.value,
         message=f"{value:.6g} violates {comparison} {rule.threshold:g} by {excess:.6g}",
     )
+
+
+def _judge_rate(rule, common: dict, *, value: float, samples: int, confidence: float) -> RuleOutcome:
+    """A rate beyond its threshold: fail only if the excess is significant on this sample size."""
+    count = round(value * samples)
+    if rule.direction == "at_most":
+        p_value = binomial_exceedance(count, samples, rule.threshold)
+    else:
+        p_value = binomial_cdf(count, samples, rule.threshold)
+    significant = p_value <= 1.0 - confidence
+    side = "above" if rule.direction == "at_most" else "below"
+    verdict = "<= {:.3g}: the excess is significant" if significant else "> {:.3g}: within chance"
+    message = (
+        f"{value:.6g} ({count} of {samples}) is {side} {rule.threshold:g}; one-sided binomial p = {p_value:.3g} "
+        + verdict.format(1 - confidence)
+    )
+    status = rule.severity.value if significant else "pass"
+    return RuleOutcome(**common, value=value, status=status, message=message, samples=samples, p_value=p_value)
 
 
 def judge(policy: Policy, checks: dict[str, CheckOutcome]) -> tuple[Verdict, list[RuleOutcome], str]:
@@ -55,4 +82,7 @@ def judge(policy: Policy, checks: dict[str, CheckOutcome]) -> tuple[Verdict, lis
         summary = f"PASSED: all {len(rules)} rules hold"
     if warnings:
         summary += f"; warnings: {', '.join(warnings)}"
+    notes = [note for outcome in checks.values() for note in outcome.warnings]
+    if notes:
+        summary += "; calibration warning: " + "; ".join(notes)
     return verdict, rules, summary

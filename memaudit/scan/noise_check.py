@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from memaudit.metrics.noise_magnitude import flag_threshold, flagged
+from memaudit.metrics.noise_magnitude import flagged
 from memaudit.results.scan_result import CheckOutcome, NoiseMagnitudeEvidence, PromptScore
 from memaudit.sampling.probe import noise_magnitude_scores
+from memaudit.scan.calibration import calibrated_threshold
 from memaudit.scan.context import ScanContext
 
 
@@ -34,7 +35,14 @@ def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tenso
     settings = context.policy.checks.noise_magnitude
     train_scores = _scores(context, [g.caption for g in context.train_groups], "noise magnitude: training prompts")
     holdout_scores = _scores(context, [g.caption for g in context.holdout_groups], "noise magnitude: holdout prompts")
-    threshold = flag_threshold(holdout_scores, settings.calibration_quantile)
+    calibration = calibrated_threshold(
+        context,
+        holdout_scores,
+        false_alarm=1.0 - settings.calibration_quantile,
+        tail="upper",
+        what="the noise-magnitude flag threshold",
+    )
+    threshold = calibration.threshold
     is_flagged = flagged(train_scores, threshold)
     prompts = [
         PromptScore(item_ids=context.ids(group.rows), score=float(score), flagged=bool(flag))
@@ -46,9 +54,11 @@ def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tenso
         status="ok",
         required=settings.required,
         message=(
-            f"{count} of {len(prompts)} distinct training prompts above the holdout "
-            f"{settings.calibration_quantile:g} quantile"
+            f"{count} of {len(prompts)} distinct training prompts above the flag threshold (holdout score "
+            f"{calibration.record.k} from the top of {calibration.record.n})"
         ),
+        sample_sizes={"noise_magnitude.flagged_fraction": len(prompts)},
+        warnings=calibration.warnings,
         metrics={
             "noise_magnitude.flagged_count": float(count),
             "noise_magnitude.flagged_fraction": count / len(prompts),
@@ -56,6 +66,7 @@ def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tenso
         noise_magnitude=NoiseMagnitudeEvidence(
             threshold=threshold,
             calibration_quantile=settings.calibration_quantile,
+            calibration=calibration.record,
             steps=settings.steps,
             generations=settings.generations,
             train=prompts,

@@ -12,6 +12,7 @@ from memaudit.attest.keys import load_private_key
 from memaudit.data import ImageCaptionDataset
 from memaudit.data.overlap import find_overlap
 from memaudit.errors import DataError, MemauditError
+from memaudit.metrics.calibration import minimum_holdout
 from memaudit.policy import Policy
 from memaudit.scan.progress import Progress
 
@@ -67,10 +68,42 @@ def check_images(dataset: ImageCaptionDataset, label: str, progress: Progress) -
         advance(1)
 
 
+def check_holdout_size(holdout: ImageCaptionDataset, *, policy: Policy, with_model: bool) -> None:
+    """Each calibrated threshold needs enough holdout values for its quantile at the policy's confidence
+    (DESIGN 3.5); too few is an error naming the size needed, unless the policy accepts a warning."""
+    if policy.calibration.small_holdout == "warn":
+        return
+    checks, confidence = policy.checks, policy.calibration.confidence
+    needs = []  # (setting, false-alarm share, holdout values it is calibrated on)
+    if checks.noise_magnitude.enabled and with_model:
+        captions = len(set(holdout.captions))
+        needs.append(("checks.noise_magnitude.calibration_quantile", 1 - checks.noise_magnitude.calibration_quantile,
+                      captions, "distinct captions"))  # fmt: skip
+    if checks.extraction.enabled:
+        needs.append(("checks.extraction.verify_quantile", checks.extraction.verify_quantile, len(holdout), "images"))
+    if checks.nearest_neighbour.enabled:
+        quantile = checks.nearest_neighbour.near_copy_quantile
+        needs.append(("checks.nearest_neighbour.near_copy_quantile", quantile, len(holdout), "images"))
+    for setting, false_alarm, available, unit in needs:
+        required = minimum_holdout(false_alarm, confidence)
+        if available < required:
+            raise DataError(
+                f"holdout set {holdout.source} has {available} {unit}; policy {policy.name}'s {setting} "
+                f"(a false-alarm share of {false_alarm:.3g}) at calibration.confidence {confidence:g} needs at "
+                f"least {required}. Give a larger holdout, a larger quantile, or calibration.small_holdout: warn"
+            )
+
+
 def check_datasets(
-    train: ImageCaptionDataset, holdout: ImageCaptionDataset, *, policy: Policy, progress: Progress
+    train: ImageCaptionDataset,
+    holdout: ImageCaptionDataset,
+    *,
+    policy: Policy,
+    progress: Progress,
+    with_model: bool = True,
 ) -> None:
-    """Train and holdout must not overlap (unless the policy allows it), and every image must decode."""
+    """Train and holdout must not overlap (unless the policy allows it), the holdout must be large
+    enough for the policy's calibration, and every image must decode."""
     overlap = find_overlap(train, holdout)
     if overlap and not policy.data.allow_train_holdout_overlap:
         raise DataError(
@@ -78,5 +111,6 @@ def check_datasets(
             "Calibrating on training images makes every threshold too small; give a holdout of unseen "
             "images (or set data.allow_train_holdout_overlap in the policy)"
         )
+    check_holdout_size(holdout, policy=policy, with_model=with_model)
     check_images(train, "training", progress)
     check_images(holdout, "holdout", progress)

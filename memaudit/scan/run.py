@@ -70,7 +70,7 @@ def run_scan(
     effective = effective_policy(request.policy, request.overrides)
     policy = effective.policy
     train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
-    check_datasets(train, holdout, policy=policy, progress=progress)
+    check_datasets(train, holdout, policy=policy, progress=progress, with_model=request.model is not None)
     shared = {
         "policy": policy,
         "train": train,

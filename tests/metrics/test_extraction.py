@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from memaudit.metrics.extraction import attack_prompt, calibrated_verify_threshold, nearest_tiled_l2
+from memaudit.metrics.extraction import attack_prompt, nearest_tiled_l2
 from memaudit.metrics.tiled_l2 import tiled_l2
 
 
@@ -46,10 +45,3 @@ def test_small_clique_yields_no_candidate():
     attack = attack_prompt(_images(10, 8), _images(3, 9), edge_threshold=0.1, min_clique=3, verify_threshold=0.5)
     assert attack.candidate is None and not attack.extracted
 
-
-def test_verify_threshold_is_the_holdout_quantile():
-    train = torch.zeros(2, 1, 4, 4)
-    train[1] = 1.0
-    holdout = torch.stack([torch.full((1, 4, 4), v) for v in (0.1, 0.2, 0.3, 0.4, 0.45)])
-    # nearest distances: 0.1, 0.2, 0.3, 0.4, 0.45 -> the 0.25 quantile is 0.2
-    assert calibrated_verify_threshold(holdout, train, quantile=0.25) == pytest.approx(0.2)

@@ -10,6 +10,7 @@ from memaudit.tiny.memorizer import build_memorizer
 POLICY = """
 name: remediation-test
 sampling: {seed: 0, scheduler: ddim, num_inference_steps: 4, guidance_scale: 1.0, batch_size: 16}
+calibration: {small_holdout: warn}
 checks:
   noise_magnitude: {steps: 1, generations: 1, calibration_quantile: 0.99}
   extraction: {generations: 4, prompts: triage, random_prompts: 1, verify_quantile: 0.01}

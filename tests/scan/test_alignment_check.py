@@ -27,6 +27,7 @@ from tests.images import write_png
 
 POLICY = """
 name: alignment-test
+calibration: {{small_holdout: warn}}
 checks:
   nearest_neighbour: {{enabled: false}}
   fid: {{enabled: false}}

@@ -18,6 +18,7 @@ from tests.images import write_png
 POLICY = """
 name: context-test
 sampling: {seed: 0, scheduler: ddim, num_inference_steps: 3, guidance_scale: 7.5, batch_size: 2}
+calibration: {small_holdout: warn}
 checks:
   nearest_neighbour: {extractor: pixels}
 rules:

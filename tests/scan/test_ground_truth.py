@@ -16,6 +16,7 @@ from memaudit.tiny.memorizer import build_memorizer
 POLICY = """
 name: ground-truth
 sampling: {seed: 0, scheduler: ddim, num_inference_steps: 10, guidance_scale: 1.0, batch_size: 16}
+calibration: {small_holdout: warn}
 checks:
   noise_magnitude: {steps: 1, generations: 2, calibration_quantile: 0.99}
   extraction: {generations: 12, prompts: triage, random_prompts: 3, verify_quantile: 0.01}

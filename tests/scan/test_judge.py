@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
+import pytest
+
 from memaudit.policy import Policy
 from memaudit.render import junit_xml
 from memaudit.results.scan_result import CheckOutcome
@@ -89,3 +91,52 @@ def test_junit_has_one_case_per_rule():
     assert [c.get("name") for c in cases] == ["extracted", "amd"]
     assert cases[0].find("failure") is not None and cases[1].find("error") is not None
     assert root.find("testsuite").get("failures") == "1" and root.find("testsuite").get("errors") == "1"
+
+
+RATE_POLICY = Policy.model_validate(
+    {
+        "name": "rates",
+        "checks": {"nearest_neighbour": {"extractor": "pixels"}},
+        "rules": {"near-copies": {"metric": "nearest_neighbour.near_copy_rate", "at_most": 0.10}},
+    }
+)
+
+
+def _rate(count: int, samples: int) -> dict[str, CheckOutcome]:
+    outcome = CheckOutcome(
+        status="ok",
+        required=True,
+        metrics={"nearest_neighbour.near_copy_rate": count / samples, "nearest_neighbour.amd": 0.1},
+        sample_sizes={"nearest_neighbour.near_copy_rate": samples},
+    )
+    return {"nearest_neighbour": outcome}
+
+
+def test_a_rate_above_its_threshold_by_chance_passes_and_says_on_how_many_samples():
+    from scipy.stats import binom
+
+    verdict, (rule,), _ = judge(RATE_POLICY, _rate(5, 24))  # 0.21 > 0.10, but 5 of 24 happens by chance
+    assert verdict == "pass" and rule.samples == 24
+    assert rule.p_value == pytest.approx(binom.sf(4, 24, 0.10))  # reference: scipy
+    assert "5 of 24" in rule.message and "within chance" in rule.message
+
+
+def test_a_rate_significantly_above_its_threshold_fails():
+    verdict, (rule,), _ = judge(RATE_POLICY, _rate(9, 24))
+    assert verdict == "fail" and rule.p_value <= 0.01 and "significant" in rule.message
+    verdict, (rule,), _ = judge(RATE_POLICY, _rate(40, 200))  # 0.20 on a larger sample: significant
+    assert verdict == "fail"
+
+
+def test_a_rate_within_its_threshold_passes_without_a_test():
+    verdict, (rule,), _ = judge(RATE_POLICY, _rate(2, 24))
+    assert verdict == "pass" and rule.p_value is None
+
+
+def test_calibration_warnings_reach_the_summary():
+    outcomes = _rate(0, 24)
+    outcomes["nearest_neighbour"] = outcomes["nearest_neighbour"].model_copy(
+        update={"warnings": ["the near-copy tau rests on 24 holdout values"]}
+    )
+    _, _, summary = judge(RATE_POLICY, outcomes)
+    assert summary.endswith("; calibration warning: the near-copy tau rests on 24 holdout values")

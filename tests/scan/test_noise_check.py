@@ -23,6 +23,8 @@ from tests.images import write_png
 POLICY = """
 name: noise-test
 sampling: {{seed: 0, scheduler: ddim, num_inference_steps: 3, guidance_scale: {guidance}, batch_size: 3}}
+# Confidence 0.5 makes the threshold for a 0.5 quantile of five holdout scores their median (k = 3).
+calibration: {{small_holdout: warn, confidence: 0.5}}
 checks:
   noise_magnitude: {{steps: {steps}, generations: 2, calibration_quantile: {quantile}, required: {required}}}
   nearest_neighbour: {{extractor: pixels}}
@@ -112,11 +114,15 @@ def test_one_score_per_distinct_training_caption(scanned):
     assert all(s > 0 for s in [p.score for p in evidence.train] + evidence.holdout_scores)
 
 
-def test_threshold_is_the_holdout_quantile(scanned):
+def test_threshold_is_the_order_statistic_the_binomial_bound_picks(scanned):
+    from scipy.stats import binom
+
     evidence = scanned[0].noise_magnitude
-    expected = float(np.quantile(np.array(evidence.holdout_scores), 0.5))  # linear interpolation
-    assert evidence.threshold == pytest.approx(expected, rel=1e-12)
-    assert evidence.threshold == pytest.approx(sorted(evidence.holdout_scores)[2], rel=1e-12)  # median of five
+    n = len(evidence.holdout_scores)
+    k = max(k for k in range(1, n + 1) if binom.cdf(k - 1, n, 0.5) <= 1 - 0.5)  # reference: scipy
+    assert (evidence.calibration.n, evidence.calibration.k, evidence.calibration.tail) == (n, k, "upper")
+    assert evidence.threshold == pytest.approx(sorted(evidence.holdout_scores, reverse=True)[k - 1], rel=1e-12)
+    assert evidence.threshold == pytest.approx(float(np.median(evidence.holdout_scores)), rel=1e-12)
 
 
 def test_flagged_exactly_when_above_the_threshold(scanned):
@@ -131,7 +137,8 @@ def test_flagged_exactly_when_above_the_threshold(scanned):
         "noise_magnitude.flagged_count": float(count),
         "noise_magnitude.flagged_fraction": pytest.approx(count / 5),
     }
-    assert outcome.message == f"{count} of 5 distinct training prompts above the holdout 0.5 quantile"
+    expected = f"{count} of 5 distinct training prompts above the flag threshold (holdout score 3 from the top of 5)"
+    assert outcome.message == expected
 
 
 def test_scores_are_the_first_step_conditional_noise_magnitude(context, scanned, tiny_pipeline):
