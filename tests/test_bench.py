@@ -18,7 +18,8 @@ def test_scan_benchmark_runs_quick():
         [sys.executable, str(BENCH / "scan_bench.py"), "--quick"], capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("speed-up") == 4
+    assert result.stdout.count("speed-up") == 11  # noise, 2 x 4 clique-stage points, neighbours, cache
+    assert "extraction stage, N=100, 90% copies (clique 90)" in result.stdout
 
 
 def test_peft_counts_script_prints_every_method():
@@ -82,3 +83,16 @@ def test_remediation_budget_script_runs_on_a_tiny_hospital_pair(tmp_path):
     assert record["policy"]["name"] == "demo-2-step-retrain"
     assert json.loads((tmp_path / "work" / "run" / "remediated" / "method.json").read_text())["steps"] == 2
     assert record["fid_ratio"] == record["after"]["fid"] / record["before"]["fid"] and record["wall_seconds"] >= 0
+
+
+@pytest.mark.slow
+def test_false_fail_benchmark_runs_small(tmp_path):
+    out = tmp_path / "false-fail.json"
+    argv = [sys.executable, str(BENCH / "false_fail.py"), "--releases", "2", "--release-size", "4"]
+    argv += ["--train", "40", "--holdout", "300", "--out", str(out)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert set(figures["policies"]) == {"ci", "hospital-release"}
+    assert all(0 <= entry["failed"] <= 2 for entry in figures["policies"].values())
+    assert "innocent releases failed" in result.stdout
