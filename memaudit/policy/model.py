@@ -86,6 +86,9 @@ class ExtractionCheck(CheckSettings):
     )
     verify_quantile: Probability = 0.01
     prompts: Literal["triage", "all"] = "triage"
+    ranked_prompts: int = Field(
+        0, ge=0, description="the highest-scoring unflagged prompts attacked too (triage ranks even when it flags none)"
+    )
     random_prompts: int = Field(20, ge=0, description="unflagged prompts attacked in addition to the flagged ones")
     max_prompts: int | None = Field(None, ge=1)
 

@@ -57,7 +57,7 @@ class NoiseMagnitudeEvidence(Frozen):
 
 class AttackedPrompt(Frozen):
     item_ids: list[str]
-    reason: Literal["flagged", "sampled", "all", "image"]
+    reason: Literal["flagged", "ranked", "sampled", "all", "image"]
     clique_size: int
     clique_exact: bool = True  # False: the clique search hit its budget; clique_size is a lower bound
     nearest_train_id: str | None

@@ -13,20 +13,27 @@ from memaudit.scan.evidence import evidence_image
 
 
 def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: list[bool] | None):
-    """(group, reason) pairs: flagged prompts by descending score, then a seeded random sample."""
+    """(group, reason) pairs: flagged prompts by descending score, then the next ``ranked_prompts``
+    highest-scoring ones whether flagged or not, then a seeded random sample of the rest.
+
+    A threshold calibrated on holdout captions (novel to the model, so they score high) can flag no
+    memorized prompt at all while the score still ranks them first: the ranked budget attacks them.
+    """
     settings = context.policy.checks.extraction
     groups = context.train_groups
     if settings.prompts == "all":
         chosen = [(group, "all") for group in groups]
     else:
         flags = flags or [False] * len(groups)
-        flagged = [g for g, f in zip(groups, flags, strict=True) if f]
-        if scores is not None:
-            flagged.sort(key=lambda g: -float(scores[g.index]))
-        rest = [g for g, f in zip(groups, flags, strict=True) if not f]
+        by_score = sorted(groups, key=lambda g: -float(scores[g.index])) if scores is not None else []
+        flagged = [g for g in by_score if flags[g.index]] or [g for g, f in zip(groups, flags, strict=True) if f]
+        ranked = [g for g in by_score if not flags[g.index]][: settings.ranked_prompts]
+        taken = {g.index for g in flagged} | {g.index for g in ranked}
+        rest = [g for g in groups if g.index not in taken]
         generator = torch.Generator().manual_seed(sample_seed(context.policy.sampling.seed, "extraction-sample", 0))
         picks = sorted(torch.randperm(len(rest), generator=generator)[: settings.random_prompts].tolist())
-        chosen = [(g, "flagged") for g in flagged] + [(rest[i], "sampled") for i in picks]
+        chosen = [(g, "flagged") for g in flagged] + [(g, "ranked") for g in ranked]
+        chosen += [(rest[i], "sampled") for i in picks]
     return chosen[: settings.max_prompts] if settings.max_prompts else chosen
 
 

@@ -289,3 +289,20 @@ def test_attack_evidence_shows_the_clique_medoid_beside_the_training_image(memor
     distance = outcome.extraction.attacked[0].distance
     assert _tiled_l2(generated / 255.0, train / 255.0) == pytest.approx(distance, abs=1 / 255)
     assert "generated_png" not in outcome.model_dump_json()
+
+
+def test_the_ranked_budget_attacks_the_top_scores_even_when_nothing_is_flagged(prompt_data):
+    nothing_flagged = [False] * len(FLAGS)
+    chosen = _choose(prompt_data, "{ranked_prompts: 2, random_prompts: 1}", flags=nothing_flagged)
+    by_score = [f"c{i}" for i in sorted(range(len(SCORES)), key=lambda i: -float(SCORES[i]))]
+    assert chosen[:2] == [(by_score[0], "ranked"), (by_score[1], "ranked")]
+    assert [reason for _, reason in chosen[2:]] == ["sampled"] and chosen[2][0] not in by_score[:2]
+
+
+def test_ranked_prompts_follow_the_flagged_ones_without_repeating_them(prompt_data):
+    chosen = _choose(prompt_data, "{ranked_prompts: 2, random_prompts: 0}")
+    flagged = [caption for caption, reason in chosen if reason == "flagged"]
+    ranked = [caption for caption, reason in chosen if reason == "ranked"]
+    assert flagged == ["c3", "c4", "c1"] and len(ranked) == 2 and not set(ranked) & set(flagged)
+    unflagged_by_score = sorted((i for i in range(len(FLAGS)) if not FLAGS[i]), key=lambda i: -float(SCORES[i]))
+    assert ranked == [f"c{i}" for i in unflagged_by_score[:2]]
