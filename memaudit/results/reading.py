@@ -26,7 +26,7 @@ def _read_json(path: Path, what: str) -> object:
         raise MemauditError(f"{path}: not a memaudit {what} (not JSON: {error})") from error
 
 
-def _validate(model: type[BaseModel], data: object, path: Path, what: str):
+def _validate(model: type[BaseModel], data: object, *, path: Path, what: str):
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -45,8 +45,8 @@ def read_scan_result(path: Path) -> ScanResult:
             f"{path}: result schema version {version!r} is not one this memaudit reads "
             f"({', '.join(SUPPORTED_SCAN_VERSIONS)}); render it with the memaudit that wrote it"
         )
-    return _validate(ScanResult, data, path, "result")
+    return _validate(ScanResult, data, path=path, what="result")
 
 
 def read_run_record(path: Path) -> RunRecord:
-    return _validate(RunRecord, _read_json(path, "run record"), path, "run record")
+    return _validate(RunRecord, _read_json(path, "run record"), path=path, what="run record")

@@ -1,0 +1,88 @@
+"""The policy's checks: which run, with what budgets, and whether they are required."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from memaudit.policy.strict import Probability, StrictModel
+
+
+class CheckSettings(StrictModel):
+    enabled: bool = True
+    required: bool = Field(True, description="a required check that cannot run makes the scan an error")
+
+
+class NoiseMagnitudeCheck(CheckSettings):
+    """Wen et al.: text-conditional noise magnitude over the first ``steps`` sampler steps."""
+
+    steps: int = Field(1, ge=1)
+    generations: int = Field(4, ge=1)
+    calibration_quantile: Probability = 0.99
+
+
+class ExtractionCheck(CheckSettings):
+    """Carlini et al.: generate many images per prompt, find a large clique of near-identical ones."""
+
+    generations: int = Field(50, ge=2)
+    tiles: int = Field(4, ge=1, description="the tiled L2 uses a tiles x tiles grid")
+    edge_threshold: float = Field(0.1, gt=0.0, description="tiled L2 at or below which two generations are linked")
+    min_clique: int | None = Field(
+        None, ge=2, description="default: max(3, ceil(generations / 50)), i.e. 10 at Carlini's 500"
+    )
+    verify_quantile: Probability = 0.01
+    prompts: Literal["triage", "all"] = "triage"
+    ranked_prompts: int = Field(
+        0, ge=0, description="the highest-scoring unflagged prompts attacked too (triage ranks even when it flags none)"
+    )
+    random_prompts: int = Field(20, ge=0, description="unflagged prompts attacked in addition to the flagged ones")
+    max_prompts: int | None = Field(None, ge=1)
+
+    @property
+    def effective_min_clique(self) -> int:
+        return self.min_clique if self.min_clique is not None else max(3, math.ceil(self.generations / 50))
+
+
+class NearestNeighbourCheck(CheckSettings):
+    """AMD and the holdout-calibrated near-copy rate in a feature space."""
+
+    extractor: str = "xrv-densenet121"
+    extractor_weights: Path | None = None
+    generations_per_prompt: int = Field(1, ge=1)
+    max_prompts: int | None = Field(None, ge=1)
+    near_copy_quantile: Probability = 0.05
+    chunk_size: int = Field(4096, ge=1)
+
+    @field_validator("extractor")
+    @classmethod
+    def _known_extractor(cls, value: str) -> str:
+        from memaudit.features import extractor_names
+
+        if value not in extractor_names():
+            raise ValueError(f"unknown extractor '{value}'; available: {', '.join(extractor_names())}")
+        return value
+
+
+class FidCheck(CheckSettings):
+    """FID between holdout and generated images, on the nearest-neighbour extractor's features."""
+
+    min_samples: int = Field(2, ge=2)
+
+
+class AlignmentCheck(CheckSettings):
+    """BioViL-T image-text alignment; needs local hi-ml-multimodal weights."""
+
+    enabled: bool = False
+    required: bool = False
+    weights: Path | None = None
+
+
+class Checks(StrictModel):
+    noise_magnitude: NoiseMagnitudeCheck = NoiseMagnitudeCheck()
+    extraction: ExtractionCheck = ExtractionCheck()
+    nearest_neighbour: NearestNeighbourCheck = NearestNeighbourCheck()
+    fid: FidCheck = FidCheck()
+    alignment: AlignmentCheck = AlignmentCheck()
