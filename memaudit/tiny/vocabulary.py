@@ -1,12 +1,13 @@
 """A CLIP byte-level BPE vocabulary trained from a word list, so no tokenizer is ever downloaded.
 
-BPE merges are learned with the ``tokenizers`` trainer over the given words, using CLIP's own
-normalisation and pre-tokenisation; the trainer runs until every word is a single token. All 256
+BPE merges are learned over the given words after CLIP's own normalisation and pre-tokenisation (from
+``tokenizers``), deterministically, until every word is a single token. All 256
 byte symbols, alone and as word ends, stay in the vocabulary, so any other text still tokenizes.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,7 +26,7 @@ CLIP_WORD_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]
 
 def build_vocabulary(words: Iterable[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Token ids and ranked merges learned from ``words``; special tokens take the last two ids."""
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
     tokenizer = Tokenizer(models.BPE(end_of_word_suffix=WORD_END, continuing_subword_prefix=""))
     tokenizer.normalizer = normalizers.Sequence(
@@ -38,18 +39,16 @@ def build_vocabulary(words: Iterable[str]) -> tuple[dict[str, int], list[tuple[s
         ]
     )
     alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1_000_000,  # no cap: merge until every training word is whole
-        min_frequency=1,
-        initial_alphabet=alphabet,
-        end_of_word_suffix=WORD_END,
-        show_progress=False,
+    pieces = sorted(
+        {
+            piece
+            for word in set(words)
+            for piece, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(word))
+        }
     )
-    tokenizer.train_from_iterator(sorted(set(words)), trainer=trainer)
-    model = json.loads(tokenizer.to_str())["model"]
-    merges = [tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in model["merges"]]
-    # The trainer's token ids depend on hash order; lay them out as CLIP does instead: byte symbols,
-    # byte symbols ending a word, each merge's result in merge order, then the special tokens.
+    merges = _learn_merges(pieces)
+    # Token ids as CLIP lays them out: byte symbols, byte symbols ending a word, each merge's result in
+    # merge order, then the special tokens.
     symbols = sorted(alphabet, key=lambda symbol: BYTE_ORDER[symbol])
     vocab: dict[str, int] = {}
     for token in [*symbols, *(symbol + WORD_END for symbol in symbols), *(left + right for left, right in merges)]:
@@ -57,6 +56,33 @@ def build_vocabulary(words: Iterable[str]) -> tuple[dict[str, int], list[tuple[s
     vocab[START_TOKEN] = len(vocab)
     vocab[END_TOKEN] = len(vocab)
     return vocab, merges
+
+
+def _learn_merges(pieces: list[str]) -> list[tuple[str, str]]:
+    """Byte-pair merges until every piece is one token: the most frequent adjacent pair first, ties to
+    the alphabetically first pair. (The ``tokenizers`` trainer breaks ties by hash order, which
+    changes from one process to the next, and with it every tiny model's token ids.)"""
+    words = [[*piece[:-1], piece[-1] + WORD_END] for piece in pieces]
+    merges: list[tuple[str, str]] = []
+    while True:
+        counts: dict[tuple[str, str], int] = {}
+        for symbols in words:
+            for pair in itertools.pairwise(symbols):
+                counts[pair] = counts.get(pair, 0) + 1
+        if not counts:
+            return merges
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        for index, symbols in enumerate(words):
+            merged, position = [], 0
+            while position < len(symbols):
+                if position + 1 < len(symbols) and (symbols[position], symbols[position + 1]) == best:
+                    merged.append(symbols[position] + symbols[position + 1])
+                    position += 2
+                else:
+                    merged.append(symbols[position])
+                    position += 1
+            words[index] = merged
 
 
 def write_vocabulary(words: Iterable[str], directory: Path) -> tuple[Path, Path]:

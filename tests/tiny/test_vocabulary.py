@@ -38,3 +38,29 @@ def test_tiny_pipeline_is_reproducible_from_its_seed():
     for key, value in first.unet.state_dict().items():
         assert value.equal(second.unet.state_dict()[key])
     assert TinySDConfig().image_size == 16
+
+
+def test_vocabulary_is_the_same_in_every_process():
+    """The tokenizers trainer broke ties by a per-process hash order: tiny models tokenized differently."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json; from memaudit.tiny.pipeline import DEFAULT_WORDS; "
+        "from memaudit.tiny.vocabulary import build_vocabulary; print(json.dumps(build_vocabulary(DEFAULT_WORDS)))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(outputs) == 1
+    vocab, merges = json.loads(outputs.pop())
+    assert "effusion</w>" in vocab and len(merges) > 0
