@@ -75,7 +75,7 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
 def test_remediation_budget_script_runs_on_a_tiny_hospital_pair(tmp_path):
     models, figures = _tiny_hospital_pair(tmp_path), tmp_path / "figures.json"
     command = [sys.executable, str(BENCH / "remediation_budget.py"), "--models", str(models)]
-    command += ["--work", str(tmp_path / "work"), "--figures", str(figures)]
+    command += ["--work", str(tmp_path / "work"), "--figures", str(figures), "--accept-small-holdout"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     record = json.loads(figures.read_text())
