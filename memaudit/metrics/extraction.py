@@ -2,8 +2,11 @@
 
 Generations of one prompt -> pairwise tiled L2 -> exact maximum clique of near-duplicates -> if the
 clique is large enough, its medoid is the candidate -> the candidate counts as extracted when it is
-closer to its nearest training image than the verify threshold. The threshold is calibrated: the
-q-quantile of holdout->nearest-training distances, i.e. closer than unseen real images ever get.
+closer to its nearest training image than the verify threshold and, when a ratio threshold is given,
+specific to it: its distance to the nearest distinct training image over the distance to the second
+nearest is below the ratio threshold. A copy sits on one training image (ratio near 0); a look-alike
+where the training set is dense is about as close to several (ratio near 1). Both thresholds are
+calibrated on holdout images (memaudit.metrics.calibration); the references must be distinct images.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class PromptAttack:
     nearest_train: int | None  # index into the training images
     distance: float | None  # tiled L2 from the candidate to that training image
     extracted: bool
+    distance_ratio: float | None = None  # nearest over second-nearest training image distance
 
 
 def nearest_tiled_l2(
@@ -44,6 +48,30 @@ def nearest_tiled_l2(
 
 
 
+def two_nearest_tiled_l2(
+    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each query, (nearest distance, its reference index, second-nearest distance); exact, chunked."""
+    if references.shape[0] < 2:
+        raise ValueError("`references` must hold at least two images")
+    best = torch.full((queries.shape[0], 2), float("inf"), dtype=torch.float64)
+    index = torch.zeros(queries.shape[0], 2, dtype=torch.long)
+    for start in range(0, references.shape[0], chunk_size):
+        distances = tiled_l2(queries, references[start : start + chunk_size], tiles=tiles)
+        merged = torch.cat([best, distances], dim=1)
+        merged_index = torch.cat([index, torch.arange(start, start + distances.shape[1]).expand_as(distances)], dim=1)
+        order = torch.sort(merged, dim=1, stable=True)  # stable: equal distances keep the lower index first
+        best = order.values[:, :2]
+        index = torch.gather(merged_index, 1, order.indices[:, :2])
+    return best[:, 0], index[:, 0], best[:, 1]
+
+
+def distance_ratio(nearest: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Nearest over second-nearest distance, in [0, 1]; 1 where both are 0 (no image to single out)."""
+    nearest, second = nearest.double(), second.double()
+    return torch.where(second > 0, nearest / second.clamp_min(1e-300), torch.ones_like(nearest))
+
+
 def attack_prompt(
     generations: torch.Tensor,
     train_images: torch.Tensor,
@@ -51,9 +79,10 @@ def attack_prompt(
     edge_threshold: float,
     min_clique: int,
     verify_threshold: float,
+    ratio_threshold: float | None = None,
     tiles: int = 4,
 ) -> PromptAttack:
-    """Run the clique attack on one prompt's ``[N, C, H, W]`` generations."""
+    """Run the clique attack on one prompt's ``[N, C, H, W]`` generations against distinct training images."""
     if min_clique < 2:
         raise ValueError(f"`min_clique` must be at least 2, got {min_clique}")
     distances = tiled_l2(generations, generations, tiles=tiles)
@@ -64,12 +93,21 @@ def attack_prompt(
             clique=clique, clique_exact=search.exact, candidate=None, nearest_train=None, distance=None, extracted=False
         )
     candidate = medoid(distances, clique)
-    distance, nearest = nearest_tiled_l2(generations[candidate : candidate + 1], train_images, tiles=tiles)
+    query = generations[candidate : candidate + 1]
+    if ratio_threshold is None:
+        distance, nearest = nearest_tiled_l2(query, train_images, tiles=tiles)
+        ratio = None
+        extracted = bool(distance[0] < verify_threshold)
+    else:
+        distance, nearest, second = two_nearest_tiled_l2(query, train_images, tiles=tiles)
+        ratio = float(distance_ratio(distance, second)[0])
+        extracted = bool(distance[0] < verify_threshold) and ratio < ratio_threshold
     return PromptAttack(
         clique=clique,
         clique_exact=search.exact,
         candidate=candidate,
         nearest_train=int(nearest[0]),
         distance=float(distance[0]),
-        extracted=bool(distance[0] < verify_threshold),
+        extracted=extracted,
+        distance_ratio=ratio,
     )

@@ -34,6 +34,11 @@ class ExtractionCheck(CheckSettings):
         None, ge=2, description="default: max(3, ceil(generations / 50)), i.e. 10 at Carlini's 500"
     )
     verify_quantile: Probability = 0.01
+    specificity_quantile: Probability | None = Field(
+        0.05,
+        description="a candidate is a copy only if its nearest/second-nearest distinct training image distance "
+        "ratio is below this quantile of the holdout images' ratios (DESIGN 3.6); null: off",
+    )
     prompts: Literal["triage", "all"] = "triage"
     ranked_prompts: int = Field(
         0, ge=0, description="the highest-scoring unflagged prompts attacked too (triage ranks even when it flags none)"

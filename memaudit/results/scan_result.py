@@ -63,6 +63,7 @@ class AttackedPrompt(Frozen):
     nearest_train_id: str | None
     distance: float | None
     extracted: bool
+    distance_ratio: float | None = None  # nearest over second-nearest distinct training image distance
 
 
 class ExtractionEvidence(Frozen):
@@ -72,6 +73,9 @@ class ExtractionEvidence(Frozen):
     verify_threshold: float  # the holdout order statistic: closer than unseen real images come
     verify_quantile: float
     calibration: CalibrationRecord
+    ratio_threshold: float | None = None  # a copy is specific: its distance ratio is below this
+    specificity_quantile: float | None = None
+    ratio_calibration: CalibrationRecord | None = None
     attacked: list[AttackedPrompt]
     extracted_train_ids: list[str]
 

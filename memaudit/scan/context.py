@@ -75,6 +75,22 @@ class ScanContext:
         return torch.stack(images)
 
     @cached_property
+    def distinct_train_rows(self) -> list[int]:
+        """One row per distinct training image file content (its first row): a study listed many times
+        is one image, so that nearest and second-nearest are two different images."""
+        seen: set[str] = set()
+        rows = []
+        for row, digest in enumerate(self.train.image_digests):
+            if digest not in seen:
+                seen.add(digest)
+                rows.append(row)
+        return rows
+
+    @cached_property
+    def distinct_train_pixels(self) -> torch.Tensor:
+        return self.train_pixels[self.distinct_train_rows]
+
+    @cached_property
     def holdout_pixels(self) -> torch.Tensor:
         return torch.stack([self._conform(self.holdout.load_image(i)) for i in range(len(self.holdout))])
 

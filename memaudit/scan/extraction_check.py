@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from memaudit.metrics.extraction import attack_prompt, nearest_tiled_l2
+from memaudit.metrics.extraction import attack_prompt, distance_ratio, nearest_tiled_l2, two_nearest_tiled_l2
 from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, EvidenceImage, ExtractionEvidence
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.calibration import Calibrated, calibrated_threshold
@@ -37,17 +39,57 @@ def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: lis
     return chosen[: settings.max_prompts] if settings.max_prompts else chosen
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """What a candidate must meet to count as extracted, both calibrated on the holdout images."""
+
+    verify: Calibrated  # closer to its nearest training image than unseen images come
+    ratio: Calibrated | None  # and specific to it: nearest/second-nearest distance ratio below this
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.verify.warnings + (self.ratio.warnings if self.ratio else [])
+
+    def extracted(self, distance: float, ratio: float | None) -> bool:
+        specific = self.ratio is None or (ratio is not None and ratio < self.ratio.threshold)
+        return distance < self.verify.threshold and specific
+
+
+def _thresholds(context: ScanContext) -> Thresholds:
+    settings = context.policy.checks.extraction
+    references = context.distinct_train_pixels
+    specificity = settings.specificity_quantile is not None and references.shape[0] >= 2
+    if not specificity:
+        distances, _ = nearest_tiled_l2(context.holdout_pixels, references, tiles=settings.tiles)
+    else:
+        distances, _, second = two_nearest_tiled_l2(context.holdout_pixels, references, tiles=settings.tiles)
+    verify = calibrated_threshold(
+        context, distances, false_alarm=settings.verify_quantile, tail="lower", what="the extraction verify threshold"
+    )
+    ratio = None
+    if specificity:
+        ratio = calibrated_threshold(
+            context,
+            distance_ratio(distances, second),
+            false_alarm=settings.specificity_quantile,
+            tail="lower",
+            what="the extraction specificity (distance ratio) threshold",
+        )
+    return Thresholds(verify=verify, ratio=ratio)
+
+
 def _outcome(
     context: ScanContext,
     attacked: list[AttackedPrompt],
     *,
-    calibration: Calibrated,
+    thresholds: Thresholds,
     generations: int,
     evidence: list[EvidenceImage],
 ) -> CheckOutcome:
     settings = context.policy.checks.extraction
     extracted_ids = sorted({a.nearest_train_id for a in attacked if a.extracted and a.nearest_train_id})
     extracted_prompts = sum(a.extracted for a in attacked)
+    ratio = thresholds.ratio
     return CheckOutcome(
         status="ok",
         required=settings.required,
@@ -57,14 +99,17 @@ def _outcome(
             "extraction.extraction_rate": extracted_prompts / len(attacked) if attacked else 0.0,
         },
         sample_sizes={"extraction.extraction_rate": len(attacked)},
-        warnings=calibration.warnings,
+        warnings=thresholds.warnings,
         extraction=ExtractionEvidence(
             generations=generations,
             edge_threshold=settings.edge_threshold,
             min_clique=settings.effective_min_clique,
-            verify_threshold=calibration.threshold,
+            verify_threshold=thresholds.verify.threshold,
             verify_quantile=settings.verify_quantile,
-            calibration=calibration.record,
+            calibration=thresholds.verify.record,
+            ratio_threshold=ratio.threshold if ratio else None,
+            specificity_quantile=settings.specificity_quantile if ratio else None,
+            ratio_calibration=ratio.record if ratio else None,
             attacked=attacked,
             extracted_train_ids=extracted_ids,
         ),
@@ -72,19 +117,10 @@ def _outcome(
     )
 
 
-def _verify_threshold(context: ScanContext) -> Calibrated:
-    """Closer to a training image than all but a bounded share of unseen holdout images come."""
-    settings = context.policy.checks.extraction
-    distances, _ = nearest_tiled_l2(context.holdout_pixels, context.train_pixels, tiles=settings.tiles)
-    return calibrated_threshold(
-        context, distances, false_alarm=settings.verify_quantile, tail="lower", what="the extraction verify threshold"
-    )
-
-
 def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> CheckOutcome:
     settings = context.policy.checks.extraction
-    calibration = _verify_threshold(context)
-    threshold = calibration.threshold
+    thresholds = _thresholds(context)
+    rows = context.distinct_train_rows
     attacked, evidence = [], []
     for group, reason in chosen:
         images = context.generate(
@@ -92,13 +128,15 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
         )
         attack = attack_prompt(
             images,
-            context.train_pixels,
+            context.distinct_train_pixels,
             edge_threshold=settings.edge_threshold,
             min_clique=settings.effective_min_clique,
-            verify_threshold=threshold,
+            verify_threshold=thresholds.verify.threshold,
+            ratio_threshold=thresholds.ratio.threshold if thresholds.ratio else None,
             tiles=settings.tiles,
         )
-        nearest_id = context.train.records[attack.nearest_train].id if attack.nearest_train is not None else None
+        row = rows[attack.nearest_train] if attack.nearest_train is not None else None
+        nearest_id = context.train.records[row].id if row is not None else None
         attacked.append(
             AttackedPrompt(
                 item_ids=context.ids(group.rows),
@@ -108,6 +146,7 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
                 nearest_train_id=nearest_id,
                 distance=attack.distance,
                 extracted=attack.extracted,
+                distance_ratio=attack.distance_ratio,
             )
         )
         if attack.extracted and context.include_evidence_images:
@@ -116,37 +155,44 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
                     f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {nearest_id}",
                     nearest_id,
                     generated=images[attack.candidate],
-                    train=context.train_pixels[attack.nearest_train],
+                    train=context.train_pixels[row],
                 )
             )
-    return _outcome(context, attacked, calibration=calibration, generations=settings.generations, evidence=evidence)
+    return _outcome(context, attacked, thresholds=thresholds, generations=settings.generations, evidence=evidence)
 
 
 def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: list[str]) -> CheckOutcome:
-    """Release audit: each image is a candidate; it is a copy when it is closer than the holdout quantile."""
+    """Release audit: each image is a candidate, a copy when it meets both calibrated thresholds."""
     settings = context.policy.checks.extraction
-    calibration = _verify_threshold(context)
-    threshold = calibration.threshold
-    distances, nearest = nearest_tiled_l2(images, context.train_pixels, tiles=settings.tiles)
+    thresholds = _thresholds(context)
+    rows = context.distinct_train_rows
+    references = context.distinct_train_pixels
+    if thresholds.ratio is None:
+        distances, nearest = nearest_tiled_l2(images, references, tiles=settings.tiles)
+        ratios = [None] * len(distances)
+    else:
+        distances, nearest, second = two_nearest_tiled_l2(images, references, tiles=settings.tiles)
+        ratios = [float(r) for r in distance_ratio(distances, second)]
     attacked = [
         AttackedPrompt(
             item_ids=[image_id],
             reason="image",
             clique_size=1,
-            nearest_train_id=context.train.records[int(index)].id,
+            nearest_train_id=context.train.records[rows[int(index)]].id,
             distance=float(distance),
-            extracted=bool(distance < threshold),
+            extracted=thresholds.extracted(float(distance), ratio),
+            distance_ratio=ratio,
         )
-        for image_id, distance, index in zip(image_ids, distances, nearest, strict=True)
+        for image_id, distance, index, ratio in zip(image_ids, distances, nearest, ratios, strict=True)
     ]
     evidence = [
         evidence_image(
             f"{item.item_ids[0]} vs {item.nearest_train_id}",
             item.nearest_train_id,
             generated=images[position],
-            train=context.train_pixels[int(nearest[position])],
+            train=context.train_pixels[rows[int(nearest[position])]],
         )
         for position, item in enumerate(attacked)
         if item.extracted and context.include_evidence_images
     ]
-    return _outcome(context, attacked, calibration=calibration, generations=1, evidence=evidence)
+    return _outcome(context, attacked, thresholds=thresholds, generations=1, evidence=evidence)

@@ -81,6 +81,9 @@ def check_holdout_size(holdout: ImageCaptionDataset, *, policy: Policy, with_mod
                       captions, "distinct captions"))  # fmt: skip
     if checks.extraction.enabled:
         needs.append(("checks.extraction.verify_quantile", checks.extraction.verify_quantile, len(holdout), "images"))
+        if checks.extraction.specificity_quantile is not None:
+            quantile = checks.extraction.specificity_quantile
+            needs.append(("checks.extraction.specificity_quantile", quantile, len(holdout), "images"))
     if checks.nearest_neighbour.enabled:
         quantile = checks.nearest_neighbour.near_copy_quantile
         needs.append(("checks.nearest_neighbour.near_copy_quantile", quantile, len(holdout), "images"))

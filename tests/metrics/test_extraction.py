@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from memaudit.metrics.extraction import attack_prompt, nearest_tiled_l2
@@ -45,3 +46,38 @@ def test_small_clique_yields_no_candidate():
     attack = attack_prompt(_images(10, 8), _images(3, 9), edge_threshold=0.1, min_clique=3, verify_threshold=0.5)
     assert attack.candidate is None and not attack.extracted
 
+
+
+def test_two_nearest_agree_with_a_full_sort_across_chunks():
+    from memaudit.metrics.extraction import two_nearest_tiled_l2
+    from memaudit.metrics.tiled_l2 import tiled_l2
+
+    generator = torch.Generator().manual_seed(5)
+    queries, references = torch.rand(6, 1, 8, 8, generator=generator), torch.rand(300, 1, 8, 8, generator=generator)
+    nearest, index, second = two_nearest_tiled_l2(queries, references, chunk_size=64)
+    ordered = tiled_l2(queries, references).sort(dim=1)
+    assert torch.allclose(nearest, ordered.values[:, 0]) and torch.allclose(second, ordered.values[:, 1])
+    assert torch.equal(index, ordered.indices[:, 0])
+
+
+def test_distance_ratio_singles_out_a_copy_and_not_a_look_alike():
+    from memaudit.metrics.extraction import distance_ratio
+
+    ratios = distance_ratio(torch.tensor([0.0, 0.04, 0.0]), torch.tensor([0.3, 0.045, 0.0]))
+    assert ratios.tolist() == pytest.approx([0.0, 0.04 / 0.045, 1.0])  # copy, look-alike, nothing to single out
+
+
+def test_a_look_alike_in_a_dense_region_is_close_but_not_specific():
+    """Two training images 0.02 apart: a generation between them is near both (ratio ~1), a copy of one is not."""
+    train = torch.zeros(3, 1, 8, 8)
+    train[1] = 0.04
+    train[2] = 0.9
+    look_alike = torch.full((16, 1, 8, 8), 0.02)
+    copy = train[2:3].expand(16, -1, -1, -1).clone()
+    common = dict(edge_threshold=0.05, min_clique=3, verify_threshold=0.1, ratio_threshold=0.5)
+    near = attack_prompt(look_alike, train, **common)
+    assert near.distance == pytest.approx(0.02) and near.distance_ratio == pytest.approx(1.0)
+    assert not near.extracted
+    assert attack_prompt(look_alike, train, **(common | {"ratio_threshold": None})).extracted  # distance alone: yes
+    copied = attack_prompt(copy, train, **common)
+    assert copied.extracted and copied.nearest_train == 2 and copied.distance_ratio == pytest.approx(0.0)
