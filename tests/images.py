@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +43,13 @@ def write_dicom(path: Path, array: np.ndarray, *, bits: int = 12, monochrome1: b
     path.parent.mkdir(parents=True, exist_ok=True)
     dataset.save_as(path, enforce_file_format=True)
     return path
+
+
+def write_dataset(folder: Path, images: list[np.ndarray], captions: list[str], *, prefix: str) -> Path:
+    """A dataset folder: one PNG per image and a metadata.jsonl with ids ``<prefix>-<k>``."""
+    rows = []
+    for index, (image, caption) in enumerate(zip(images, captions, strict=True)):
+        write_png(folder / f"{index}.png", image)
+        rows.append({"id": f"{prefix}-{index}", "file_name": f"{index}.png", "text": caption})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder

@@ -25,12 +25,17 @@ def test_the_package_keeps_every_contract():
     assert "Contracts: 3 kept, 0 broken." in done.stdout
 
 
+def _lint_with_an_import(root, *, module: str, imported: str) -> subprocess.CompletedProcess:
+    """Lint a copy of the package in which ``module`` also imports ``imported``."""
+    shutil.copytree(ROOT / "memaudit", root / "memaudit", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", root)
+    with (root / "memaudit" / module).open("a") as source:
+        source.write(f"import {imported}  # noqa: E402, F401\n")
+    return _lint(root)
+
+
 def test_production_code_importing_a_demo_tool_breaks_the_contract(tmp_path):
-    shutil.copytree(ROOT / "memaudit", tmp_path / "memaudit", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    with (tmp_path / "memaudit" / "finetune" / "run.py").open("a") as module:
-        module.write("import memaudit.tiny.pipeline  # noqa: E402, F401\n")
-    done = _lint(tmp_path)
+    done = _lint_with_an_import(tmp_path, module="finetune/run.py", imported="memaudit.tiny.pipeline")
     assert done.returncode == 1
     assert "memaudit.finetune is not allowed to import memaudit.tiny" in done.stdout
     assert "memaudit.finetune.run -> memaudit.tiny.pipeline" in done.stdout
@@ -38,10 +43,6 @@ def test_production_code_importing_a_demo_tool_breaks_the_contract(tmp_path):
 
 
 def test_a_lower_layer_importing_a_higher_one_breaks_the_contract(tmp_path):
-    shutil.copytree(ROOT / "memaudit", tmp_path / "memaudit", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    with (tmp_path / "memaudit" / "metrics" / "fid.py").open("a") as module:
-        module.write("import memaudit.scan.judge  # noqa: E402, F401\n")
-    done = _lint(tmp_path)
+    done = _lint_with_an_import(tmp_path, module="metrics/fid.py", imported="memaudit.scan.judge")
     assert done.returncode == 1
     assert "memaudit.metrics.fid -> memaudit.scan.judge" in done.stdout

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,8 @@ from memaudit.scan.battery import sample_checks
 from memaudit.scan.context import ScanContext
 from memaudit.scan.judge import judge
 from memaudit.scan.progress import SilentProgress
-from tests.images import write_png
+from tests.images import write_dataset
+from tests.scan.recording_progress import RecordingProgress
 
 POLICY = """
 name: alignment-test
@@ -48,25 +48,9 @@ def _policy(folder: Path, alignment: str, rule: str = ALIGNMENT_RULE):
 
 def _dataset(folder: Path, *, prefix: str) -> ImageCaptionDataset:
     rng = np.random.default_rng(0)
-    rows = []
-    for index, caption in enumerate(CAPTIONS):
-        write_png(folder / f"{index}.png", rng.integers(0, 256, (16, 16), dtype=np.uint8))
-        rows.append({"id": f"{prefix}-{index}", "file_name": f"{index}.png", "text": caption})
-    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return ImageCaptionDataset(folder)
+    images = [rng.integers(0, 256, (16, 16), dtype=np.uint8) for _ in CAPTIONS]
+    return ImageCaptionDataset(write_dataset(folder, images, CAPTIONS, prefix=prefix))
 
-
-class RecordingProgress:
-    def __init__(self) -> None:
-        self.stages: dict[str, list[int]] = {}
-
-    def stage(self, description: str, total: int):
-        self.stages[description] = [total, 0]
-
-        def advance(units: int) -> None:
-            self.stages[description][1] += units
-
-        return advance
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from memaudit.policy import load_policy
 from memaudit.scan.context import PromptGroup, ScanContext, prompt_groups
 from memaudit.scan.progress import SilentProgress
 from tests.images import write_png
+from tests.scan.recording_progress import RecordingProgress
 
 POLICY = """
 name: context-test
@@ -41,18 +42,6 @@ def _random_images(count: int, *, seed: int, side: int = 16, channels: int = 3) 
     shape = (side, side, channels) if channels == 3 else (side, side)
     return [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(count)]
 
-
-class RecordingProgress:
-    def __init__(self) -> None:
-        self.stages: dict[str, list[int]] = {}
-
-    def stage(self, description: str, total: int):
-        self.stages[description] = [total, 0]
-
-        def advance(units: int) -> None:
-            self.stages[description][1] += units
-
-        return advance
 
 
 def _context(tmp_path, captions, *, pipeline=None, image_side=16, images=None, progress=None, **extra) -> ScanContext:

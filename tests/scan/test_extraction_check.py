@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts, run_extraction, run_image_matching
 from memaudit.scan.progress import SilentProgress
 from memaudit.tiny.memorizer import build_memorizer
-from tests.images import write_png
+from tests.images import write_dataset, write_png
 
 POLICY = """
 name: extraction-test
@@ -38,15 +37,6 @@ def _policy(folder: Path, extraction: str = "{}", *, seed: int = 0):
     path = folder / f"policy-{hashlib.sha256(f'{extraction}{seed}'.encode()).hexdigest()[:12]}.yaml"
     path.write_text(POLICY.format(extraction=extraction, seed=seed))
     return load_policy(path).policy
-
-
-def _write_dataset(folder: Path, images: list[np.ndarray], captions: list[str], *, prefix: str) -> Path:
-    rows = []
-    for index, (image, caption) in enumerate(zip(images, captions, strict=True)):
-        write_png(folder / f"{index}.png", image)
-        rows.append({"id": f"{prefix}-{index}", "file_name": f"{index}.png", "text": caption})
-    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return folder
 
 
 def _uniform(rng, count: int) -> list[np.ndarray]:
@@ -86,8 +76,8 @@ SCORES = torch.tensor([0.1, 0.2, 0.3, 0.9, 0.5, 0.0])
 def prompt_data(tmp_path_factory) -> tuple[Path, Path, Path]:
     root = tmp_path_factory.mktemp("prompts")
     rng = np.random.default_rng(0)
-    train = _write_dataset(root / "train", _uniform(rng, len(CAPTIONS)), CAPTIONS, prefix="train")
-    holdout = _write_dataset(root / "holdout", _uniform(rng, 2), ["h0", "h1"], prefix="holdout")
+    train = write_dataset(root / "train", _uniform(rng, len(CAPTIONS)), CAPTIONS, prefix="train")
+    holdout = write_dataset(root / "holdout", _uniform(rng, 2), ["h0", "h1"], prefix="holdout")
     return root, train, holdout
 
 
@@ -144,9 +134,9 @@ def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("release")
     rng = np.random.default_rng(7)
     train_arrays = _uniform(rng, 5)
-    train = _write_dataset(root / "train", train_arrays, [f"case {k}" for k in range(5)], prefix="train")
+    train = write_dataset(root / "train", train_arrays, [f"case {k}" for k in range(5)], prefix="train")
     holdout_arrays = _uniform(rng, 12)
-    holdout = _write_dataset(root / "holdout", holdout_arrays, [f"h {k}" for k in range(12)], prefix="holdout")
+    holdout = write_dataset(root / "holdout", holdout_arrays, [f"h {k}" for k in range(12)], prefix="holdout")
     # Black-and-white noise sits farther from uniform noise than uniform noise does from itself.
     far = [(rng.integers(0, 2, (SIDE, SIDE, 3)) * 255).astype(np.uint8) for _ in range(3)]
     released_arrays = {"a.png": far[0], "b.png": train_arrays[2], "c.png": far[1], "d.png": far[2]}

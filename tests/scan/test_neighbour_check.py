@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from memaudit.policy import load_policy
 from memaudit.scan.context import ScanContext
 from memaudit.scan.neighbour_check import generated_features, generated_sample, run_fid, run_nearest_neighbour
 from memaudit.scan.progress import SilentProgress
-from tests.images import write_png
+from tests.images import write_dataset
 
 POLICY = """
 name: neighbour-test
@@ -38,15 +37,6 @@ def _policy(folder: Path, *, neighbour: str = "", fid: str = "{}"):
     return load_policy(path).policy
 
 
-def _write_dataset(folder: Path, images: list[np.ndarray], captions: list[str], *, prefix: str) -> Path:
-    rows = []
-    for index, (image, caption) in enumerate(zip(images, captions, strict=True)):
-        write_png(folder / f"{index}.png", image)
-        rows.append({"id": f"{prefix}-{index}", "file_name": f"{index}.png", "text": caption})
-    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return folder
-
-
 def _centred(images: np.ndarray) -> np.ndarray:
     flat = images.reshape(len(images), -1).astype(np.float64)
     return flat - flat.mean(axis=1, keepdims=True)
@@ -66,8 +56,8 @@ def data(tmp_path_factory):
     rng = np.random.default_rng(3)
     train_arrays = rng.integers(0, 256, (6, SIDE, SIDE), dtype=np.uint8)
     holdout_arrays = rng.integers(0, 256, (10, SIDE, SIDE), dtype=np.uint8)
-    train = _write_dataset(root / "train", list(train_arrays), [f"case {k}" for k in range(6)], prefix="train")
-    holdout = _write_dataset(root / "holdout", list(holdout_arrays), [f"h {k}" for k in range(10)], prefix="holdout")
+    train = write_dataset(root / "train", list(train_arrays), [f"case {k}" for k in range(6)], prefix="train")
+    holdout = write_dataset(root / "holdout", list(holdout_arrays), [f"h {k}" for k in range(10)], prefix="holdout")
     generated_arrays = np.stack([train_arrays[3], *rng.integers(0, 256, (3, SIDE, SIDE), dtype=np.uint8)])
     generated = torch.from_numpy(generated_arrays / 255.0).float()[:, None].expand(-1, 3, -1, -1)  # RGB of gray
     context = ScanContext(
@@ -148,10 +138,10 @@ def sampling_context(tiny_pipeline, tmp_path_factory):
     captions = ["no acute cardiopulmonary process", "small left pleural effusion", "no acute cardiopulmonary process"]
     captions += ["heart size normal", "cardiomegaly", "large right pneumothorax"]
     rng = np.random.default_rng(5)
-    train = _write_dataset(
+    train = write_dataset(
         root / "train", list(rng.integers(0, 256, (6, 16, 16), dtype=np.uint8)), captions, prefix="t"
     )
-    holdout = _write_dataset(
+    holdout = write_dataset(
         root / "holdout", list(rng.integers(0, 256, (3, 16, 16), dtype=np.uint8)), ["a", "b", "c"], prefix="h"
     )
     return ScanContext(

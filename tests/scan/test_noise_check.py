@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
@@ -18,7 +17,8 @@ from memaudit.scan.context import ScanContext
 from memaudit.scan.noise_check import run_noise_magnitude
 from memaudit.scan.progress import SilentProgress
 from memaudit.tiny.memorizer import build_memorizer
-from tests.images import write_png
+from tests.images import write_dataset
+from tests.scan.recording_progress import RecordingProgress
 
 POLICY = """
 name: noise-test
@@ -58,25 +58,10 @@ def _policy(folder, *, steps=1, quantile=0.5, required="true", guidance=7.5):
 
 def _dataset(folder, captions: list[str], *, prefix: str) -> ImageCaptionDataset:
     rng = np.random.default_rng(len(captions))
-    rows = []
-    for index, caption in enumerate(captions):
-        write_png(folder / f"{index}.png", rng.integers(0, 256, (16, 16), dtype=np.uint8))
-        rows.append({"id": f"{prefix}-{index}", "file_name": f"{index}.png", "text": caption})
-    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    images = [rng.integers(0, 256, (16, 16), dtype=np.uint8) for _ in captions]
+    write_dataset(folder, images, captions, prefix=prefix)
     return ImageCaptionDataset(folder)
 
-
-class RecordingProgress:
-    def __init__(self) -> None:
-        self.stages: dict[str, list[int]] = {}
-
-    def stage(self, description: str, total: int):
-        self.stages[description] = [total, 0]
-
-        def advance(units: int) -> None:
-            self.stages[description][1] += units
-
-        return advance
 
 
 @pytest.fixture(scope="module")
