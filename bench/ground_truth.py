@@ -143,11 +143,11 @@ def extraction_counts(outcomes: list[dict]) -> dict:
     }
 
 
-def scan_figures(checkpoint, data, work: Path) -> dict:
+def scan_figures(checkpoint, data, work: Path, *, policy: Path = POLICY) -> dict:
     request = ScanRequest(
         train=data.train,
         holdout=data.holdout,
-        policy=POLICY,
+        policy=policy,
         model=checkpoint.source,
         feature_cache=work / "feature-cache",
     )
@@ -183,7 +183,9 @@ def train_variant(variant: str, mitigation: str, base: Path, data: HospitalData,
     return out / "model"
 
 
-def evaluate(name: str, model: Path, data: HospitalData, work: Path, *, generations: int, holdout: int):
+def evaluate(
+    name: str, model: Path, data: HospitalData, work: Path, *, generations: int, holdout: int, policy: Path = POLICY
+):
     checkpoint = load_checkpoint(model)  # loaded once: the probes, the attack and the scan share it
     pipeline = checkpoint.pipeline
     planted = list(data.planted_captions)
@@ -194,7 +196,7 @@ def evaluate(name: str, model: Path, data: HospitalData, work: Path, *, generati
     figures["extraction"] = extraction(
         pipeline, data, planted, holdout_captions[:holdout], generations=generations, image_size=data.recipe.image_size
     )
-    figures |= scan_figures(checkpoint, data, work)
+    figures |= scan_figures(checkpoint, data, work, policy=policy)
     figures["seconds"] = round(time.monotonic() - started, 1)
     return figures
 
@@ -232,6 +234,7 @@ def main() -> None:
     parser.add_argument("--mitigations", default="none")
     parser.add_argument("--generations", type=int, default=32, help="Generations per attacked prompt.")
     parser.add_argument("--holdout-prompts", type=int, default=24, help="Holdout captions attacked.")
+    parser.add_argument("--policy", type=Path, default=POLICY, help="The policy of the scan-verdict column.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data = data_for_model(args.models / "hospital", args.out / "data")
@@ -247,7 +250,9 @@ def main() -> None:
                 model = args.models / "hospital"  # the hospital recipe is this fine-tune
             else:
                 model = train_variant(variant, mitigation, args.models / "base", data, work)
-            figures = evaluate(name, model, data, work, generations=args.generations, holdout=args.holdout_prompts)
+            figures = evaluate(
+                name, model, data, work, generations=args.generations, holdout=args.holdout_prompts, policy=args.policy
+            )
             (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
             print(f"{name}: {json.dumps({k: v for k, v in figures.items() if k != 'extraction'})}")
     results = [json.loads(path.read_text()) for path in args.out.glob("*/figures.json")]
