@@ -30,39 +30,38 @@ class PromptAttack:
     distance_ratio: float | None = None  # nearest over second-nearest training image distance
 
 
+def _smallest_tiled_l2(
+    queries: torch.Tensor, references: torch.Tensor, *, k: int, tiles: int, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per query, the ``k`` smallest tiled L2 to the references and their indices ``[Q, k]`` (exact, chunked;
+    equal distances keep the lower index first)."""
+    if references.shape[0] < k:
+        raise ValueError(f"`references` must hold at least {'one image' if k == 1 else f'{k} images'}")
+    best = torch.full((queries.shape[0], k), float("inf"), dtype=torch.float64)
+    index = torch.zeros(queries.shape[0], k, dtype=torch.long)
+    for start in range(0, references.shape[0], chunk_size):
+        distances = tiled_l2(queries, references[start : start + chunk_size], tiles=tiles)
+        merged = torch.cat([best, distances], dim=1)
+        merged_index = torch.cat([index, torch.arange(start, start + distances.shape[1]).expand_as(distances)], dim=1)
+        order = torch.sort(merged, dim=1, stable=True)
+        best = order.values[:, :k]
+        index = torch.gather(merged_index, 1, order.indices[:, :k])
+    return best, index
+
+
 def nearest_tiled_l2(
     queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each query image, the smallest tiled L2 to any reference image and its index (exact, chunked)."""
-    if references.shape[0] == 0:
-        raise ValueError("`references` must hold at least one image")
-    best = torch.full((queries.shape[0],), float("inf"), dtype=torch.float64)
-    index = torch.zeros(queries.shape[0], dtype=torch.long)
-    for start in range(0, references.shape[0], chunk_size):
-        distances = tiled_l2(queries, references[start : start + chunk_size], tiles=tiles)
-        chunk_best, chunk_index = distances.min(dim=1)
-        better = chunk_best < best
-        best[better] = chunk_best[better]
-        index[better] = chunk_index[better] + start
-    return best, index
-
+    best, index = _smallest_tiled_l2(queries, references, k=1, tiles=tiles, chunk_size=chunk_size)
+    return best[:, 0], index[:, 0]
 
 
 def two_nearest_tiled_l2(
     queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each query, (nearest distance, its reference index, second-nearest distance); exact, chunked."""
-    if references.shape[0] < 2:
-        raise ValueError("`references` must hold at least two images")
-    best = torch.full((queries.shape[0], 2), float("inf"), dtype=torch.float64)
-    index = torch.zeros(queries.shape[0], 2, dtype=torch.long)
-    for start in range(0, references.shape[0], chunk_size):
-        distances = tiled_l2(queries, references[start : start + chunk_size], tiles=tiles)
-        merged = torch.cat([best, distances], dim=1)
-        merged_index = torch.cat([index, torch.arange(start, start + distances.shape[1]).expand_as(distances)], dim=1)
-        order = torch.sort(merged, dim=1, stable=True)  # stable: equal distances keep the lower index first
-        best = order.values[:, :2]
-        index = torch.gather(merged_index, 1, order.indices[:, :2])
+    best, index = _smallest_tiled_l2(queries, references, k=2, tiles=tiles, chunk_size=chunk_size)
     return best[:, 0], index[:, 0], best[:, 1]
 
 
