@@ -36,6 +36,17 @@ class Calibration:
     sufficient: bool  # bound <= false_alarm; False only when a small holdout was accepted with a warning
 
 
+def _log_pmf(successes: int, trials: int, probability: float) -> float:
+    """log P(Binomial(trials, probability) = successes), for 0 < probability < 1."""
+    return (
+        math.lgamma(trials + 1)
+        - math.lgamma(successes + 1)
+        - math.lgamma(trials - successes + 1)
+        + successes * math.log(probability)
+        + (trials - successes) * math.log1p(-probability)
+    )
+
+
 def binomial_cdf(successes: int, trials: int, probability: float) -> float:
     """P(Binomial(trials, probability) <= successes), summed in log space (exact for any trials)."""
     if successes < 0:
@@ -44,11 +55,7 @@ def binomial_cdf(successes: int, trials: int, probability: float) -> float:
         return 1.0
     if probability >= 1.0:
         return 0.0
-    log_p, log_q = math.log(probability), math.log1p(-probability)
-    terms = [
-        math.lgamma(trials + 1) - math.lgamma(i + 1) - math.lgamma(trials - i + 1) + i * log_p + (trials - i) * log_q
-        for i in range(successes + 1)
-    ]
+    terms = [_log_pmf(i, trials, probability) for i in range(successes + 1)]
     top = max(terms)
     return min(1.0, math.exp(top) * sum(math.exp(term - top) for term in terms))
 
@@ -64,12 +71,9 @@ def _order(n: int, false_alarm: float, confidence: float) -> int:
 
     The CDF is accumulated term by term, so this is linear in k (n = 10^5 takes milliseconds).
     """
-    log_p, log_q = math.log(false_alarm), math.log1p(-false_alarm)
     cumulative, k = 0.0, 0
     while k < n:
-        cumulative += math.exp(
-            math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q
-        )
+        cumulative += math.exp(_log_pmf(k, n, false_alarm))
         if cumulative > (1.0 - confidence) * (1.0 + 1e-12):  # equality qualifies, whatever the sum rounds to
             break
         k += 1
