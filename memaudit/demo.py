@@ -103,8 +103,8 @@ def run_demo(out_dir: Path, *, models: Path = DEMO_MODELS_DIR, progress: Progres
     out_dir = Path(out_dir)
     clock = _Clock()
     with clock.time("load the shipped models, save and reload the base as a single file"):
-        base = load_checkpoint(models / "base")
-        load_checkpoint(models / "hospital")  # a folder that cannot be used is named before any work
+        loaded = {name: load_checkpoint(models / name) for name in ("base", "hospital")}
+        base = loaded["base"]
         weights, config = save_single_file_twin(
             base.pipeline, out_dir / "base-single-file" / "base.safetensors", out_dir / "base-single-file" / "config"
         )
@@ -129,6 +129,7 @@ def run_demo(out_dir: Path, *, models: Path = DEMO_MODELS_DIR, progress: Progres
                     sign_key=private_key,
                 ),
                 progress=progress,
+                checkpoint=loaded[name],
             )
         reports = out_dir / f"scan-{name}"
         verified.append(verify_attestation(reports / ATTESTATION_NAME, public_key, model=models / name).valid)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from memaudit.atomic_files import write_atomic
+from memaudit.checkpoint import Checkpoint
 from memaudit.publish import publish_scan
 from memaudit.remediate.request import RemediateRequest
 from memaudit.remediate.run import remediate, scan_model
@@ -29,12 +30,15 @@ class GateResult:
         return self.remediation.after.verdict if self.remediation else self.submitted.verdict
 
 
-def gate(request: RemediateRequest, *, progress: Progress | None = None) -> GateResult:
+def gate(
+    request: RemediateRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
+) -> GateResult:
     """Scan ``request.model`` into OUT; on a fail, remediate into OUT/remediation and rewrite OUT/junit.xml
-    with both models' rules (the submitted model's failures stay visible to CI)."""
+    with both models' rules (the submitted model's failures stay visible to CI). ``checkpoint``: the
+    submitted model already loaded."""
     progress = progress or SilentProgress()
     out = Path(request.out)
-    submitted, run = scan_model(request, request.model, progress=progress)
+    submitted, run = scan_model(request, request.model, progress=progress, checkpoint=checkpoint)
     publish_scan(submitted, run, out, sign_key=request.sign_key)
     if submitted.verdict != "fail":
         return GateResult(submitted=submitted, remediation=None)
