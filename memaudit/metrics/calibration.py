@@ -80,7 +80,7 @@ def _order(n: int, false_alarm: float, confidence: float) -> int:
     return k
 
 
-def _bound(n: int, k: int, confidence: float) -> float:
+def order_statistic_bound(n: int, k: int, confidence: float) -> float:
     """The ``confidence`` quantile of Beta(k, n + 1 - k): solve P(Binomial(n, b) >= k) = confidence."""
     low, high = 0.0, 1.0
     for _ in range(100):
@@ -131,7 +131,7 @@ def calibrate(
         k=k,
         false_alarm=false_alarm,
         confidence=confidence,
-        bound=_bound(n, k, confidence),
+        bound=order_statistic_bound(n, k, confidence),
         sufficient=sufficient,
     )
 

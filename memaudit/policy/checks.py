@@ -39,6 +39,12 @@ class ExtractionCheck(CheckSettings):
         description="a candidate is a copy only if its nearest/second-nearest distinct training image distance "
         "ratio is below this quantile of the holdout images' ratios (DESIGN 3.6); null: off",
     )
+    family_false_alarm: Probability | None = Field(
+        0.01,
+        description="the chance that a model or release copying nothing shows any extracted image: candidates "
+        "must also be significant together (Benjamini-Hochberg over every attacked prompt or released image, "
+        "on holdout p-values; DESIGN 3.5); null: off",
+    )
     prompts: Literal["triage", "all"] = "triage"
     ranked_prompts: int = Field(
         0, ge=0, description="the highest-scoring unflagged prompts attacked too (triage ranks even when it flags none)"

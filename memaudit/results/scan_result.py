@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from memaudit.checkpoint.files import WeightFile
 
-RESULT_SCHEMA_VERSION = "2.0"
+RESULT_SCHEMA_VERSION = "2.1"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -34,6 +34,18 @@ class CalibrationRecord(Frozen):
     confidence: float
     bound: float
     sufficient: bool
+
+
+class TailRecord(Frozen):
+    """The holdout's fitted lower tail (metrics/tail.py): p-values below ``anchor`` (the k-th smallest
+    of n holdout distances) extrapolate a power law with exponent ``dimension_low``."""
+
+    n: int
+    k: int
+    anchor: float
+    anchor_bound: float
+    dimension: float
+    dimension_low: float
 
 
 class PromptScore(Frozen):
@@ -64,6 +76,7 @@ class AttackedPrompt(Frozen):
     distance: float | None
     extracted: bool
     distance_ratio: float | None = None  # nearest over second-nearest distinct training image distance
+    p_value: float | None = None  # how often an unseen image comes this close (None: no candidate)
 
 
 class ExtractionEvidence(Frozen):
@@ -76,6 +89,8 @@ class ExtractionEvidence(Frozen):
     ratio_threshold: float | None = None  # a copy is specific: its distance ratio is below this
     specificity_quantile: float | None = None
     ratio_calibration: CalibrationRecord | None = None
+    family_false_alarm: float | None = None  # Benjamini-Hochberg level over all attacked candidates
+    tail: TailRecord | None = None  # None: conformal p-values only
     attacked: list[AttackedPrompt]
     extracted_train_ids: list[str]
 

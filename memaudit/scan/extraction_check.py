@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from memaudit.metrics.extraction import attack_prompt, distance_ratio, nearest_tiled_l2, two_nearest_tiled_l2
 from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, EvidenceImage, ExtractionEvidence
 from memaudit.sampling.seeds import sample_seed
-from memaudit.scan.calibration import Calibrated, calibrated_threshold
 from memaudit.scan.context import PromptGroup, ScanContext
 from memaudit.scan.evidence import evidence_image
+from memaudit.scan.extraction_thresholds import Thresholds, extraction_thresholds
 
 
 def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: list[bool] | None):
@@ -37,45 +35,6 @@ def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: lis
         chosen = [(g, "flagged") for g in flagged] + [(g, "ranked") for g in ranked]
         chosen += [(rest[i], "sampled") for i in picks]
     return chosen[: settings.max_prompts] if settings.max_prompts else chosen
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """What a candidate must meet to count as extracted, both calibrated on the holdout images."""
-
-    verify: Calibrated  # closer to its nearest training image than unseen images come
-    ratio: Calibrated | None  # and specific to it: nearest/second-nearest distance ratio below this
-
-    @property
-    def warnings(self) -> list[str]:
-        return self.verify.warnings + (self.ratio.warnings if self.ratio else [])
-
-    def extracted(self, distance: float, ratio: float | None) -> bool:
-        specific = self.ratio is None or (ratio is not None and ratio < self.ratio.threshold)
-        return distance < self.verify.threshold and specific
-
-
-def _thresholds(context: ScanContext) -> Thresholds:
-    settings = context.policy.checks.extraction
-    references = context.distinct_train_pixels
-    specificity = settings.specificity_quantile is not None and references.shape[0] >= 2
-    if not specificity:
-        distances, _ = nearest_tiled_l2(context.holdout_pixels, references, tiles=settings.tiles)
-    else:
-        distances, _, second = two_nearest_tiled_l2(context.holdout_pixels, references, tiles=settings.tiles)
-    verify = calibrated_threshold(
-        context, distances, false_alarm=settings.verify_quantile, tail="lower", what="the extraction verify threshold"
-    )
-    ratio = None
-    if specificity:
-        ratio = calibrated_threshold(
-            context,
-            distance_ratio(distances, second),
-            false_alarm=settings.specificity_quantile,
-            tail="lower",
-            what="the extraction specificity (distance ratio) threshold",
-        )
-    return Thresholds(verify=verify, ratio=ratio)
 
 
 def _outcome(
@@ -110,6 +69,8 @@ def _outcome(
             ratio_threshold=ratio.threshold if ratio else None,
             specificity_quantile=settings.specificity_quantile if ratio else None,
             ratio_calibration=ratio.record if ratio else None,
+            family_false_alarm=thresholds.family_false_alarm,
+            tail=thresholds.tail_record(),
             attacked=attacked,
             extracted_train_ids=extracted_ids,
         ),
@@ -119,9 +80,9 @@ def _outcome(
 
 def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> CheckOutcome:
     settings = context.policy.checks.extraction
-    thresholds = _thresholds(context)
+    thresholds = extraction_thresholds(context)
     rows = context.distinct_train_rows
-    attacked, evidence = [], []
+    attacked, pending = [], {}  # pending: evidence of candidates that meet the per-candidate thresholds
     for group, reason in chosen:
         images = context.generate(
             [group], per_group=settings.generations, stream="extraction", label=f"extraction: prompt {group.index}"
@@ -150,21 +111,22 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
             )
         )
         if attack.extracted and context.include_evidence_images:
-            evidence.append(
-                evidence_image(
-                    f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {nearest_id}",
-                    nearest_id,
-                    generated=images[attack.candidate],
-                    train=context.train_pixels[row],
-                )
+            pending[len(attacked) - 1] = evidence_image(
+                f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {nearest_id}",
+                nearest_id,
+                generated=images[attack.candidate],
+                train=context.train_pixels[row],
             )
+    attacked = thresholds.judge(attacked)
+    evidence = [image for position, image in pending.items() if attacked[position].extracted]
     return _outcome(context, attacked, thresholds=thresholds, generations=settings.generations, evidence=evidence)
 
 
 def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: list[str]) -> CheckOutcome:
-    """Release audit: each image is a candidate, a copy when it meets both calibrated thresholds."""
+    """Release audit: each image is a candidate, a copy when it meets the calibrated thresholds and the
+    family test over the whole release selects it."""
     settings = context.policy.checks.extraction
-    thresholds = _thresholds(context)
+    thresholds = extraction_thresholds(context)
     rows = context.distinct_train_rows
     references = context.distinct_train_pixels
     if thresholds.ratio is None:
@@ -180,11 +142,12 @@ def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: li
             clique_size=1,
             nearest_train_id=context.train.records[rows[int(index)]].id,
             distance=float(distance),
-            extracted=thresholds.extracted(float(distance), ratio),
+            extracted=thresholds.candidate(float(distance), ratio),
             distance_ratio=ratio,
         )
         for image_id, distance, index, ratio in zip(image_ids, distances, nearest, ratios, strict=True)
     ]
+    attacked = thresholds.judge(attacked)
     evidence = [
         evidence_image(
             f"{item.item_ids[0]} vs {item.nearest_train_id}",

@@ -197,6 +197,38 @@ def test_two_copies_of_one_training_image_count_once(release):
     assert ids == ["a.png", "b.png", "c.png", "d.png"]
 
 
+def test_a_near_twin_among_many_images_is_not_a_copy_but_a_byte_copy_is(release):
+    """Per image, a near-twin just below every holdout distance meets the verify threshold; across a
+    release of 24 it is what chance produces, and the family test keeps it out; a byte copy stays in."""
+    root, train, holdout, images, *_ = release
+    twin_of = images[1]  # train-2
+    unseen = torch.rand(images[1].shape, generator=torch.Generator().manual_seed(3))
+    context = _context(root, policy=_policy(root), train=train, holdout=holdout)
+    threshold = _match(release).extraction.verify_threshold
+    step = unseen - twin_of
+    scale = 0.97 * threshold / _tiled_l2(step.permute(1, 2, 0).numpy(), np.zeros_like(step.permute(1, 2, 0).numpy()))
+    twin = twin_of + scale * step  # tiled L2 is linear in the difference: 0.97 x the threshold from train-2
+    far = [images[0], images[2], images[3]] * 8
+    release_images = torch.stack([twin, twin_of, *far[:22]])
+    ids = ["twin", "copy"] + [f"far-{k}" for k in range(22)]
+
+    def judged(extraction: str):
+        policy = _policy(root, "{specificity_quantile: null, " + extraction + "}")
+        context = _context(root, policy=policy, train=train, holdout=holdout)
+        return run_image_matching(context, release_images, ids).extraction
+
+    alone = judged("family_false_alarm: null")
+    assert [a.extracted for a in alone.attacked[:2]] == [True, True]  # both meet the per-image threshold
+    assert all(a.p_value is None for a in alone.attacked) and alone.tail is None
+    family = judged("family_false_alarm: 0.01")
+    twin_outcome, copy_outcome = family.attacked[:2]
+    assert (twin_outcome.extracted, copy_outcome.extracted) == (False, True)
+    assert copy_outcome.p_value == 0.0 and 0.0 < twin_outcome.p_value <= 1 / 13
+    assert family.extracted_train_ids == ["train-2"] and family.family_false_alarm == 0.01
+    assert family.tail is not None and family.tail.n == 12 and family.tail.k == 3
+    assert context.policy.checks.extraction.family_false_alarm == 0.01  # the default
+
+
 def _decode(png: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(png)) as image:
         assert image.format == "PNG"
