@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from memaudit.policy.strict import Probability, StrictModel
 
@@ -17,11 +17,33 @@ class CheckSettings(StrictModel):
 
 
 class NoiseMagnitudeCheck(CheckSettings):
-    """Wen et al.: text-conditional noise magnitude over the first ``steps`` sampler steps."""
+    """Triage: a memorization score per training prompt, flagged against holdout captions. The default
+    detector is Wen et al.'s text-conditional noise magnitude over the first ``steps`` sampler steps."""
 
-    steps: int = Field(1, ge=1)
+    detector: str = Field("wen", description="a registered triage detector (DESIGN 3.7): wen, asthana, ...")
+    steps: int = Field(1, ge=1, description="denoising steps averaged (wen only; the others use the first step)")
     generations: int = Field(4, ge=1)
     calibration_quantile: Probability = 0.99
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, value: str) -> str:
+        from memaudit.metrics.triage import DETECTORS
+
+        if value not in DETECTORS:
+            raise ValueError(f"unknown triage detector '{value}'; available: {', '.join(DETECTORS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _detector_budget(self) -> NoiseMagnitudeCheck:
+        from memaudit.metrics.triage import DETECTORS
+
+        spec = DETECTORS[self.detector]
+        if self.generations < spec.min_generations:
+            raise ValueError(f"detector '{self.detector}' needs generations >= {spec.min_generations}")
+        if spec.first_step_only and self.steps != 1:
+            raise ValueError(f"detector '{self.detector}' scores the first step only: steps must be 1")
+        return self
 
 
 class ExtractionCheck(CheckSettings):

@@ -6,6 +6,7 @@ from collections import Counter
 
 import yaml
 
+from memaudit.metrics.triage import DETECTORS
 from memaudit.paths import TEMPLATES_DIR
 from memaudit.render.plots import all_plots, png_data_uri
 from memaudit.results.scan_result import AttackedPrompt, RunRecord, ScanResult
@@ -71,4 +72,5 @@ def render_html(result: ScanResult, run: RunRecord | None = None) -> str:
         ids=_ids,
         reasons=_reasons,
         data_uri=png_data_uri,
+        detectors=DETECTORS,
     )

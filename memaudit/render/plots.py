@@ -58,7 +58,7 @@ def noise_magnitude_plot(result: ScanResult) -> str | None:
         linestyle="--",
         label=f"flag threshold (holdout q={evidence.calibration_quantile:g})",
     )
-    axes.set_xlabel("text-conditional noise magnitude")
+    axes.set_xlabel("text-conditional noise magnitude" if evidence.detector == "wen" else f"{evidence.detector} score")
     axes.set_ylabel("prompts")
     axes.legend(fontsize=8, framealpha=0.92, edgecolor="#dddddd")
     return _data_uri(plt, figure)

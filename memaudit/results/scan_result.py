@@ -57,6 +57,8 @@ class PromptScore(Frozen):
 
 
 class NoiseMagnitudeEvidence(Frozen):
+    detector: str = "wen"
+    unet_passes: int | None = None  # UNet sample evaluations per prompt-generation
     threshold: float
     calibration_quantile: float
     calibration: CalibrationRecord

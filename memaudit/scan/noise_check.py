@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from memaudit.metrics.noise_magnitude import flagged
+from memaudit.metrics.triage import DETECTORS
 from memaudit.results.scan_result import CheckOutcome, NoiseMagnitudeEvidence, PromptScore
-from memaudit.sampling.probe import noise_magnitude_scores
+from memaudit.sampling.triage import triage_scores
 from memaudit.scan.calibration import calibrated_threshold
 from memaudit.scan.context import ScanContext
 
@@ -14,10 +15,11 @@ from memaudit.scan.context import ScanContext
 def _scores(context: ScanContext, captions: list[str], label: str) -> torch.Tensor:
     settings, sampling = context.policy.checks.noise_magnitude, context.policy.sampling
     advance = context.progress.stage(label, len(captions) * settings.generations)
-    return noise_magnitude_scores(
+    return triage_scores(
         context.pipeline,
         context.embed(captions),
         context.empty_embedding,
+        detector=settings.detector,
         generations=settings.generations,
         steps=settings.steps,
         num_inference_steps=sampling.num_inference_steps,
@@ -54,7 +56,8 @@ def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tenso
         status="ok",
         required=settings.required,
         message=(
-            f"{count} of {len(prompts)} distinct training prompts above the flag threshold (holdout score "
+            f"{count} of {len(prompts)} distinct training prompts above the {settings.detector} flag threshold "
+            "(holdout score "
             f"{calibration.record.k} from the top of {calibration.record.n})"
         ),
         sample_sizes={"noise_magnitude.flagged_fraction": len(prompts)},
@@ -64,6 +67,8 @@ def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tenso
             "noise_magnitude.flagged_fraction": count / len(prompts),
         },
         noise_magnitude=NoiseMagnitudeEvidence(
+            detector=settings.detector,
+            unet_passes=DETECTORS[settings.detector].unet_passes(settings.steps),
             threshold=threshold,
             calibration_quantile=settings.calibration_quantile,
             calibration=calibration.record,

@@ -111,3 +111,22 @@ def test_unknown_extractor_is_refused_with_the_registry_names(tmp_path):
     path = _write(tmp_path, MINIMAL + "checks:\n  nearest_neighbour:\n    extractor: inception\n")
     with pytest.raises(PolicyError, match="unknown extractor 'inception'; available: pixels, xrv-densenet121"):
         load_policy(path)
+
+
+@pytest.mark.parametrize(
+    ("noise", "message"),
+    [
+        ("{detector: hessian}", "unknown triage detector 'hessian'; available: wen, asthana, consistency, attention"),
+        ("{detector: consistency, generations: 1}", "detector 'consistency' needs generations >= 2"),
+        ("{detector: asthana, steps: 3}", "detector 'asthana' scores the first step only: steps must be 1"),
+    ],
+)
+def test_triage_detector_settings_are_checked_naming_the_file(tmp_path, noise, message):
+    path = _write(tmp_path, MINIMAL + f"checks:\n  noise_magnitude: {noise}\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path)
+    assert str(path) in str(caught.value) and message in str(caught.value)
+
+
+def test_the_default_detector_is_wen():
+    assert load_policy("ci").policy.checks.noise_magnitude.detector == "wen"

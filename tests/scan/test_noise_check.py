@@ -122,7 +122,9 @@ def test_flagged_exactly_when_above_the_threshold(scanned):
         "noise_magnitude.flagged_count": float(count),
         "noise_magnitude.flagged_fraction": pytest.approx(count / 5),
     }
-    expected = f"{count} of 5 distinct training prompts above the flag threshold (holdout score 3 from the top of 5)"
+    expected = (
+        f"{count} of 5 distinct training prompts above the wen flag threshold (holdout score 3 from the top of 5)"
+    )
     assert outcome.message == expected
 
 

@@ -1,0 +1,123 @@
+"""Triage detectors side by side on models whose memorized studies are known (DESIGN 3.7).
+
+    .venv/bin/python bench/triage_detectors.py [--models models/demo] [--variants hospital,base] \
+        [--finetunes bench/results] [--out bench/results/triage-detectors.json]
+
+For each model and each registered detector at 1 and 4 generations (seed consistency needs 2 or
+more), prints the AUC and TPR at 1% FPR of the planted captions against (a) the holdout captions
+(never trained on; what a flag threshold is calibrated on) and (b) the generic training captions
+(trained on once; what the attack budget competes with), the UNet passes per prompt-generation, and
+prompts per second on this machine. `hospital` is the shipped full fine-tune and `base` the base
+model (nothing memorized: AUCs near 0.5 are the right answer); other variants are the ground-truth
+bench's fine-tunes (`<finetunes>/<variant>/finetune/model`), where present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ground_truth import SAMPLING  # the bench's sampling (this folder is on sys.path when run as a script)
+
+import memaudit  # noqa: F401  (runtime guards)
+from memaudit.checkpoint import load_checkpoint
+from memaudit.data import ImageCaptionDataset
+from memaudit.metrics.roc import roc_auc, tpr_at_fpr
+from memaudit.metrics.triage import DETECTORS
+from memaudit.sampling.text import encode_prompts
+from memaudit.sampling.triage import ASTHANA_COSINE_WEIGHT, triage_scores
+from memaudit.tiny.assets import DEMO_MODELS_DIR
+from memaudit.tiny.hospital import data_for_model
+
+HERE = Path(__file__).resolve().parent
+
+
+def settings_to_measure() -> list[tuple[str, int]]:
+    """(detector, generations): each at 1 and 4 seeds, consistency at 2 and 4."""
+    return [(name, g) for name, spec in DETECTORS.items() for g in ((2, 4) if spec.min_generations > 1 else (1, 4))]
+
+
+def model_path(variant: str, models: Path, finetunes: Path) -> Path:
+    if variant in ("hospital", "base"):
+        return models / variant
+    return finetunes / variant / "finetune" / "model"
+
+
+def measure(pipeline, captions: dict[str, list[str]], *, latent_size: int) -> list[dict]:
+    every = captions["planted"] + captions["holdout"] + captions["generic"]
+    embeddings, empty = encode_prompts(pipeline, every), encode_prompts(pipeline, [""])
+    planted_count, holdout_count = len(captions["planted"]), len(captions["holdout"])
+    rows, computed = [], {}
+    for detector, generations in settings_to_measure():
+        started = time.perf_counter()
+        scores = triage_scores(
+            pipeline, embeddings, empty, detector=detector, generations=generations, steps=1, latent_size=latent_size,
+            seed=0, batch_size=64, **SAMPLING,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        computed[detector, generations] = scores
+        rows.append(_row(detector, generations, scores, planted_count, holdout_count, len(every) / seconds))
+    for generations in (1, 4):  # Asthana's two terms apart: same latents, so the cosine term is the excess over Wen
+        cosine = (computed["asthana", generations] - computed["wen", generations]) / ASTHANA_COSINE_WEIGHT
+        rows.append(_row("asthana cosine term", generations, cosine, planted_count, holdout_count, None))
+    return rows
+
+
+def _row(detector, generations, scores, planted_count, holdout_count, prompts_per_second) -> dict:
+    planted = scores[:planted_count]
+    holdout = scores[planted_count : planted_count + holdout_count]
+    generic = scores[planted_count + holdout_count :]
+    row = {
+        "detector": detector,
+        "generations": generations,
+        "unet_passes": DETECTORS[detector].unet_passes(1) if detector in DETECTORS else None,
+        "auc_vs_holdout": roc_auc(planted, holdout),
+        "tpr1_vs_holdout": tpr_at_fpr(planted, holdout, 0.01),
+        "auc_vs_generic": roc_auc(planted, generic),
+        "tpr1_vs_generic": tpr_at_fpr(planted, generic, 0.01),
+        "prompts_per_second": prompts_per_second,
+    }
+    print(
+        f"  {detector:<12} G{generations}  passes {row['unet_passes']}  "
+        f"AUC/TPR@1% vs holdout {row['auc_vs_holdout']:.3f}/{row['tpr1_vs_holdout']:.3f}  "
+        f"vs generic {row['auc_vs_generic']:.3f}/{row['tpr1_vs_generic']:.3f}  "
+        + (f"{prompts_per_second:.1f} prompts/s" if prompts_per_second else "(derived)")
+    )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, default=DEMO_MODELS_DIR, help="Folder with base/ and hospital/.")
+    parser.add_argument("--variants", default="hospital,base")
+    parser.add_argument("--finetunes", type=Path, default=HERE / "results")
+    parser.add_argument("--data", type=Path, default=Path("build/triage-detectors"), help="Where data is regenerated.")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "triage-detectors.json")
+    args = parser.parse_args()
+    data = data_for_model(args.models / "hospital", args.data)
+    planted = list(data.planted_captions)
+    training = list(dict.fromkeys(ImageCaptionDataset(data.train).captions))
+    captions = {
+        "planted": planted,
+        "holdout": list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions)),
+        "generic": [caption for caption in training if caption not in set(planted)],
+    }
+    print({name: len(values) for name, values in captions.items()})
+    figures = {"captions": {name: len(values) for name, values in captions.items()}, "models": {}}
+    for variant in args.variants.split(","):
+        path = model_path(variant, args.models, args.finetunes)
+        if not path.is_dir():
+            print(f"{variant}: no model at {path}, skipped")
+            continue
+        print(variant)
+        pipeline = load_checkpoint(path).pipeline
+        figures["models"][variant] = measure(pipeline, captions, latent_size=data.recipe.image_size // 2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Triage scores per prompt from the registered detectors (formulas in ``memaudit.metrics.triage``).
+
+Every detector starts from the same seeded latents as the noise-magnitude probe (sample k of the
+stream is the same noise whatever the batch), so detectors can be compared prompt by prompt. Batches
+hold whole prompts (all G generations of each), because seed consistency compares a prompt's seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from memaudit.metrics.noise_magnitude import step_magnitude
+from memaudit.metrics.triage import DETECTORS, channel_cosine, seed_consistency, token_entropy
+from memaudit.sampling.attention import recording
+from memaudit.sampling.denoise import predict_noise
+from memaudit.sampling.probe import noise_magnitude_scores
+from memaudit.sampling.scheduler import make_scheduler
+from memaudit.sampling.seeds import initial_latents, sample_seed
+
+ASTHANA_COSINE_WEIGHT = 2.0  # the paper's weight for Stable Diffusion 1.x (norm weight 1)
+
+
+def triage_scores(
+    pipeline,
+    prompt_embeddings: torch.Tensor,
+    empty_embedding: torch.Tensor,
+    *,
+    detector: str,
+    generations: int,
+    steps: int,
+    num_inference_steps: int,
+    guidance_scale: float,
+    latent_size: int,
+    seed: int,
+    scheduler: str = "ddim",
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """``[P]`` float64 scores of ``detector`` (higher: more likely memorized)."""
+    spec = DETECTORS.get(detector)
+    if spec is None:
+        raise ValueError(f"unknown triage detector '{detector}'; available: {', '.join(DETECTORS)}")
+    if generations < spec.min_generations:
+        raise ValueError(f"detector '{detector}' needs at least {spec.min_generations} generations, got {generations}")
+    common = dict(generations=generations, num_inference_steps=num_inference_steps, latent_size=latent_size, seed=seed)
+    common |= dict(scheduler=scheduler, batch_size=batch_size, progress=progress)
+    if detector == "wen":
+        return noise_magnitude_scores(
+            pipeline, prompt_embeddings, empty_embedding, steps=steps, guidance_scale=guidance_scale, **common
+        )
+    return _first_step_scores(pipeline, prompt_embeddings, empty_embedding, detector=detector, **common)
+
+
+@torch.no_grad()
+def _first_step_scores(
+    pipeline,
+    prompt_embeddings: torch.Tensor,
+    empty_embedding: torch.Tensor,
+    *,
+    detector: str,
+    generations: int,
+    num_inference_steps: int,
+    latent_size: int,
+    seed: int,
+    scheduler: str,
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+) -> torch.Tensor:
+    unet = pipeline.unet
+    device, dtype = unet.device, unet.dtype
+    prompts = prompt_embeddings.shape[0]
+    shape = (unet.config.in_channels, latent_size, latent_size)
+    per_batch = max(1, batch_size // generations)
+    scores = torch.zeros(prompts, dtype=torch.float64)
+    uncond = empty_embedding.to(device, dtype)
+    for first in range(0, prompts, per_batch):
+        chosen = list(range(first, min(first + per_batch, prompts)))
+        items = [p * generations + g for p in chosen for g in range(generations)]
+        sampler = make_scheduler(pipeline, scheduler, num_inference_steps)
+        start = sampler.timesteps[0]
+        seeds = [sample_seed(seed, "noise-probe", item) for item in items]
+        latents = initial_latents(shape, seeds, dtype=dtype).to(device) * sampler.init_noise_sigma
+        cond = prompt_embeddings[[item // generations for item in items]].to(device, dtype)
+        if detector == "attention":
+            with recording(unet) as recorder:
+                unet(sampler.scale_model_input(latents, start), start, encoder_hidden_states=cond)
+            item_scores = torch.stack([token_entropy(layer) for layer in recorder.layers]).mean(dim=0)
+        else:
+            eps_cond, eps_uncond = predict_noise(unet, sampler, latents, timestep=start, cond=cond, uncond=uncond)
+            if detector == "consistency":
+                difference = (eps_cond - eps_uncond).cpu().view(len(chosen), generations, *shape)
+                scores[chosen] = seed_consistency(difference)
+                _advance(progress, len(items))
+                continue
+            low = sampler.timesteps[-3] if len(sampler.timesteps) >= 3 else sampler.timesteps[-1]
+            low_cond, low_uncond = predict_noise(unet, sampler, latents, timestep=low, cond=cond, uncond=uncond)
+            item_scores = (
+                step_magnitude(eps_cond, eps_uncond).cpu()
+                + ASTHANA_COSINE_WEIGHT * channel_cosine(low_uncond, low_cond - low_uncond).cpu()
+            )
+        scores[chosen] = item_scores.view(len(chosen), generations).mean(dim=1)
+        _advance(progress, len(items))
+    return scores
+
+
+def _advance(progress: Callable[[int], None] | None, count: int) -> None:
+    if progress:
+        progress(count)
