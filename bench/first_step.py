@@ -23,8 +23,8 @@ from ground_truth import SAMPLING  # the bench's sampling (this folder is on sys
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
 from memaudit.data import ImageCaptionDataset
-from memaudit.finetune.training import encode_latents
 from memaudit.metrics.roc import roc_auc
+from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.probe import noise_magnitude_scores
 from memaudit.sampling.text import encode_prompts
 from memaudit.tiny.assets import DEMO_MODELS_DIR

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import torch
 
-from memaudit.data import ImageCaptionDataset, conform
+from memaudit.data import ImageCaptionDataset
 from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.methods import AppliedMethod, load_trained_state, trained_state
 from memaudit.finetune.mitigations import random_word_addition, threshold_keep, whole_words
 from memaudit.metrics.noise_magnitude import step_magnitude
+from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.seeds import sample_seed
 from memaudit.sampling.text import encode_prompts
 
@@ -31,19 +32,6 @@ class TrainingLog:
     losses: list[float] = field(default_factory=list)
     dropped_samples: int = 0
     resumed_from: int | None = None
-
-
-@torch.no_grad()
-def encode_latents(pipeline, dataset: ImageCaptionDataset, *, image_size: int, batch_size: int = 16) -> torch.Tensor:
-    """Scaled VAE latent means of every training image (the VAE is frozen: computed once)."""
-    vae = pipeline.vae
-    latents = []
-    for start in range(0, len(dataset), batch_size):
-        rows = range(start, min(start + batch_size, len(dataset)))
-        images = torch.stack([conform(dataset.load_image(i), size=image_size, channels=3) for i in rows])
-        encoded = vae.encode(images.to(vae.device, vae.dtype) * 2 - 1).latent_dist.mean
-        latents.append(encoded.float().cpu() * vae.config.scaling_factor)
-    return torch.cat(latents)
 
 
 def config_digest(config: TrainConfig, data_digest: str) -> str:

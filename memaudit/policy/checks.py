@@ -113,9 +113,26 @@ class AlignmentCheck(CheckSettings):
     weights: Path | None = None
 
 
+class MembershipCheck(CheckSettings):
+    """PIA (Kong et al., ICLR 2024): can an attacker tell a training study from an unseen one?"""
+
+    enabled: bool = False
+    timestep: int = Field(200, ge=1, description="PIA's re-noising timestep on the training schedule (of 1000)")
+    p: float = Field(4.0, ge=1.0, description="the L_p distance between the two noise predictions")
+    max_train: int | None = Field(None, ge=2, description="a seeded sample of distinct training items (default all)")
+    max_holdout: int | None = Field(None, ge=2, description="a seeded sample of holdout items (default all)")
+    family_false_alarm: Probability = Field(
+        0.01,
+        description="a training study counts as identified when the Benjamini-Hochberg step-up over all scored "
+        "training studies selects it on holdout p-values; if the model leaks no membership, the chance that any "
+        "study is identified is at most this",
+    )
+
+
 class Checks(StrictModel):
     noise_magnitude: NoiseMagnitudeCheck = NoiseMagnitudeCheck()
     extraction: ExtractionCheck = ExtractionCheck()
     nearest_neighbour: NearestNeighbourCheck = NearestNeighbourCheck()
     fid: FidCheck = FidCheck()
     alignment: AlignmentCheck = AlignmentCheck()
+    membership: MembershipCheck = MembershipCheck()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-CheckName = Literal["noise_magnitude", "extraction", "nearest_neighbour", "fid", "alignment"]
+CheckName = Literal["noise_magnitude", "extraction", "nearest_neighbour", "fid", "alignment", "membership"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,36 @@ METRICS: dict[str, MetricSpec] = {
             True,
             "mean BioViL-T cosine between generated images and their report text",
             low=-1.0,
+            high=1.0,
+        ),
+        MetricSpec(
+            "membership.auc",
+            "membership",
+            False,
+            "probability that the membership attack scores a random training study above a random unseen one",
+            high=1.0,
+        ),
+        MetricSpec(
+            "membership.identified_count",
+            "membership",
+            False,
+            "training studies singled out as members: their membership score is beyond what unseen studies "
+            "reach, significant over all scored studies (Benjamini-Hochberg on holdout p-values)",
+        ),
+        MetricSpec(
+            "membership.tpr_at_1pct_fpr",
+            "membership",
+            False,
+            "share of training studies the membership attack identifies while accusing at most 1% of unseen ones",
+            rate=True,
+            high=1.0,
+        ),
+        MetricSpec(
+            "membership.tpr_at_01pct_fpr",
+            "membership",
+            False,
+            "the same at 0.1% of unseen studies (needs at least 1,000 holdout studies to mean anything)",
+            rate=True,
             high=1.0,
         ),
     )

@@ -116,10 +116,27 @@ def clique_plot(result: ScanResult) -> str | None:
     return _data_uri(plt, figure)
 
 
+def membership_plot(result: ScanResult) -> str | None:
+    check = result.checks.get("membership")
+    if check is None or check.membership is None:
+        return None
+    train = [item.score for item in check.membership.train]
+    holdout = [item.score for item in check.membership.holdout]
+    plt, figure, axes = _figure()
+    bins = _bins(train, holdout, [])
+    axes.hist(holdout, bins=bins, alpha=0.6, color=COLOURS["holdout"], label="holdout studies", density=True)
+    axes.hist(train, bins=bins, alpha=0.6, color=COLOURS["train"], label="training studies", density=True)
+    axes.set_xlabel("membership score (PIA; higher: looks like a training study)")
+    axes.set_ylabel("share of studies")
+    axes.legend(fontsize=8, framealpha=0.92, edgecolor="#dddddd")
+    return _data_uri(plt, figure)
+
+
 def all_plots(result: ScanResult) -> dict[str, str]:
     plots = {
         "noise_magnitude": noise_magnitude_plot(result),
         "nearest_neighbour": nearest_neighbour_plot(result),
         "extraction": clique_plot(result),
+        "membership": membership_plot(result),
     }
     return {name: uri for name, uri in plots.items() if uri}

@@ -69,6 +69,22 @@ class NoiseMagnitudeEvidence(Frozen):
     flagged_item_ids: list[str]
 
 
+class ItemScore(Frozen):
+    id: str
+    score: float
+    p_value: float | None = None  # how often an unseen study scores at least this (training studies only)
+
+
+class MembershipEvidence(Frozen):
+    attack: Literal["pia"] = "pia"
+    timestep: int
+    p: float
+    train: list[ItemScore]  # by id only: a study's score says how exposed that patient is
+    holdout: list[ItemScore]
+    family_false_alarm: float | None = None
+    identified_ids: list[str] = []  # training studies singled out as members
+
+
 class AttackedPrompt(Frozen):
     item_ids: list[str]
     reason: Literal["flagged", "ranked", "sampled", "all", "image"]
@@ -139,6 +155,7 @@ class CheckOutcome(Frozen):
     extraction: ExtractionEvidence | None = None
     nearest_neighbour: NearestNeighbourEvidence | None = None
     fid: FidEvidence | None = None
+    membership: MembershipEvidence | None = None
     # Thumbnails of copies, when the scan was asked for them; the result gathers them in `evidence_images`.
     evidence_images: list[EvidenceImage] = Field(default=[], exclude=True)
 

@@ -17,7 +17,7 @@ class CrossAttentionRecorder:
     def __init__(self) -> None:
         self.layers: list[torch.Tensor] = []  # one [B, tokens] per cross-attention layer called
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
+    def __call__(self, attn, hidden_states, *, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         if encoder_hidden_states is None:
             raise ValueError("the cross-attention recorder was installed on a self-attention layer")
         residual = hidden_states

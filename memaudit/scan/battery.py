@@ -1,7 +1,8 @@
 """The battery: run the policy's enabled checks on a built context, in order, and collect their outcomes.
 
 triage (noise magnitude over all distinct training prompts) -> extraction on the flagged prompts
-plus a seeded sample (or all) -> nearest neighbour and FID on a generated sample -> alignment.
+plus a seeded sample (or all) -> membership inference (when enabled) -> nearest neighbour and FID on
+a generated sample -> alignment.
 A check that cannot run records an error outcome; the judge turns that into an error verdict if the
 check is required (fail closed) and a warning otherwise.
 """
@@ -17,6 +18,7 @@ from memaudit.results.scan_result import CheckOutcome
 from memaudit.scan.alignment_check import run_alignment
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts, run_extraction, run_image_matching
+from memaudit.scan.membership_check import run_membership
 from memaudit.scan.neighbour_check import generated_features, generated_sample, run_fid, run_nearest_neighbour
 from memaudit.scan.noise_check import run_noise_magnitude
 
@@ -44,6 +46,8 @@ def model_checks(context: ScanContext) -> dict[str, CheckOutcome]:
     if checks.extraction.enabled:
         chosen = choose_prompts(context, scores, flags)
         outcomes["extraction"] = _guarded(checks.extraction.required, lambda: run_extraction(context, chosen))
+    if checks.membership.enabled:
+        outcomes["membership"] = _guarded(checks.membership.required, lambda: run_membership(context))
     if checks.nearest_neighbour.enabled or checks.alignment.enabled:
         try:
             outcomes |= sample_checks(context, *generated_sample(context))
@@ -98,4 +102,8 @@ def image_checks(
         )
     if checks.extraction.enabled:
         outcomes["extraction"] = _guarded(checks.extraction.required, lambda: run_image_matching(context, images, ids))
+    if checks.membership.enabled:
+        outcomes["membership"] = CheckOutcome(
+            status="not_applicable", required=False, message="membership inference needs the model, not its images"
+        )
     return outcomes | sample_checks(context, images, captions)

@@ -1,0 +1,97 @@
+"""The membership check: which studies are scored, what the outcome and evidence say, and when it runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from memaudit.data import ImageCaptionDataset
+from memaudit.errors import PolicyError
+from memaudit.metrics.roc import roc_auc, tpr_at_fpr
+from memaudit.policy import load_policy
+from memaudit.policy.checks import MembershipCheck
+from memaudit.scan.battery import image_checks
+from memaudit.scan.context import ScanContext
+from memaudit.scan.membership_check import run_membership
+from memaudit.scan.progress import SilentProgress
+from memaudit.tiny.memorizer import build_memorizer
+
+POLICY = """
+name: membership-test
+sampling: {{seed: 0, scheduler: ddim, num_inference_steps: 3, guidance_scale: 1.0, batch_size: 4}}
+calibration: {{small_holdout: warn}}
+checks:
+  membership: {membership}
+  nearest_neighbour: {{extractor: pixels}}
+rules:
+  membership-tpr: {{metric: membership.tpr_at_1pct_fpr, at_most: 0.05}}
+"""
+
+
+@pytest.fixture(scope="module")
+def memorizer(tiny_pipeline, tmp_path_factory):
+    root = tmp_path_factory.mktemp("membership")
+    checkpoint, train, holdout, planted = build_memorizer(tiny_pipeline, root, planted=3, generic=6, holdout=8)
+    return root, checkpoint, train, holdout, planted
+
+
+def _context(memorizer, membership: str = "{enabled: true}"):
+    root, checkpoint, train, holdout, _ = memorizer
+    path = root / f"policy-{abs(hash(membership))}.yaml"
+    path.write_text(POLICY.format(membership=membership))
+    return ScanContext(
+        policy=load_policy(path).policy,
+        train=ImageCaptionDataset(train),
+        holdout=ImageCaptionDataset(holdout),
+        progress=SilentProgress(),
+        pipeline=checkpoint.pipeline,
+        image_side=16,
+    )
+
+
+def test_every_distinct_training_and_holdout_study_is_scored_by_id(memorizer):
+    context = _context(memorizer)
+    outcome = run_membership(context)
+    evidence = outcome.membership
+    # The memorizer's training set lists "no acute cardiopulmonary process" three times, with three images.
+    assert [item.id for item in evidence.train] == context.train.ids
+    assert [item.id for item in evidence.holdout] == context.holdout.ids
+    assert (evidence.attack, evidence.timestep, evidence.p) == ("pia", 200, 4.0)
+    train = [item.score for item in evidence.train]
+    holdout = [item.score for item in evidence.holdout]
+    assert outcome.metrics == {
+        "membership.identified_count": float(len(evidence.identified_ids)),
+        "membership.auc": roc_auc(train, holdout),
+        "membership.tpr_at_1pct_fpr": tpr_at_fpr(train, holdout, 0.01),
+        "membership.tpr_at_01pct_fpr": tpr_at_fpr(train, holdout, 0.001),
+    }
+    assert outcome.sample_sizes["membership.tpr_at_1pct_fpr"] == len(train)
+    assert "separates 9 training from 8 holdout studies" in outcome.message
+    assert all(0.0 <= item.p_value <= 1.0 for item in evidence.train) and evidence.family_false_alarm == 0.01
+
+
+def test_identified_studies_are_exactly_those_the_step_up_selects(memorizer):
+    """Benjamini-Hochberg keeps every study at or below its largest selected p-value, and only training ids."""
+    outcome = run_membership(_context(memorizer))
+    evidence = outcome.membership
+    by_id = {item.id: item.p_value for item in evidence.train}
+    cut = max((by_id[i] for i in evidence.identified_ids), default=None)
+    assert set(evidence.identified_ids) <= set(by_id)
+    if cut is not None:
+        assert {i for i, p in by_id.items() if p <= cut} == set(evidence.identified_ids)
+
+
+def test_a_sample_is_seeded_and_in_row_order(memorizer):
+    first = run_membership(_context(memorizer, "{enabled: true, max_train: 4, max_holdout: 3}")).membership
+    again = run_membership(_context(memorizer, "{enabled: true, max_train: 4, max_holdout: 3}")).membership
+    assert first == again and len(first.train) == 4 and len(first.holdout) == 3
+    ids = ImageCaptionDataset(memorizer[2]).ids
+    assert [item.id for item in first.train] == sorted((item.id for item in first.train), key=ids.index)
+
+
+def test_membership_is_off_unless_a_policy_asks_and_not_applicable_to_a_folder_of_images(memorizer):
+    assert MembershipCheck().enabled is False
+    with pytest.raises(PolicyError, match="judges membership.tpr_at_1pct_fpr, but checks.membership is disabled"):
+        _context(memorizer, "{}")
+    context = _context(memorizer)
+    outcomes = image_checks(context, context.holdout.load_images(size=16, channels=3), ids=["a"] * 8, captions=[])
+    assert outcomes["membership"].status == "not_applicable"
