@@ -5,8 +5,8 @@
         [--generations 32] [--holdout-prompts 24]
 
 For each variant (full fine-tuning without mitigation is the hospital model itself: the same base, data,
-config and seed; the others are fine-tuned here from the base on the same hospital data with the engine
-of `memaudit finetune`), it measures:
+config and seed; `base` is the base model, which never saw the hospital data; the others are fine-tuned
+here from the base on the same hospital data with the engine of `memaudit finetune`), it measures:
 - detection: noise-magnitude AUC and TPR@1%FPR of the planted captions against the holdout captions
   (style-matched, never trained on), at 1 and 10 denoising steps and 1 and 4 generations;
 - extraction: the clique attack on every planted caption and on holdout captions; recall = planted
@@ -17,7 +17,10 @@ of `memaudit finetune`), it measures:
 - AMD, near-copy rate and FID from a full `memaudit scan` with bench/ground_truth_policy.yaml.
 Each variant's figures go to OUT/<variant>/figures.json (a rerun skips finished variants, and
 fine-tunes resume), and OUT/table.md collects every finished variant in the columns of the
-MemControl paper's Table 1 plus detection AUC.
+MemControl paper's Table 1 plus detection AUC. `--rescan` reruns only the scan columns of finished
+variants (after a change to the scan), retraining a fine-tune that is no longer at hand (seeded, so
+the same model up to the thread count's summation order), and keeps the rest of their figures; the
+table marks verdicts from a scan older than the current extraction criterion.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ POLICY = HERE / "ground_truth_policy.yaml"
 # Learning rates per method: full and attention tuning as the hospital fine-tune; the scale- and
 # spectrum-only methods at 5x (their parameters move by multiplying, as in the SVDiff/DiffFit papers).
 LEARNING_RATE_FACTOR = {"full": 1.0, "attention": 1.0, "svdiff": 5.0, "difffit": 5.0, "lora": 5.0}
+# Which extraction criterion made a row's scan verdict: rows without it predate the family test.
+SCAN_CRITERION = "verify+specificity+family"
 SAMPLING = {"num_inference_steps": 25, "guidance_scale": 3.0, "scheduler": "ddim"}
 
 
@@ -159,6 +164,7 @@ def scan_figures(checkpoint, data, work: Path, *, policy: Path = POLICY) -> dict
         "near_copy_rate": result.checks["nearest_neighbour"].metrics.get("nearest_neighbour.near_copy_rate"),
         "fid": result.checks["fid"].metrics.get("fid.fid"),
         "scan_extracted": len(extraction_check.extracted_train_ids) if extraction_check else None,
+        "scan_criterion": SCAN_CRITERION,
     }
 
 
@@ -201,10 +207,19 @@ def evaluate(
     return figures
 
 
+def rescan(name: str, model: Path, data: HospitalData, work: Path, *, policy: Path) -> None:
+    figures = json.loads((work / "figures.json").read_text())
+    before = {key: figures.get(key) for key in ("verdict", "scan_extracted", "scan_criterion")}
+    figures |= scan_figures(load_checkpoint(model), data, work, policy=policy)
+    (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"{name}: rescanned, {before['verdict']} ({before['scan_extracted']}) -> "
+          f"{figures['verdict']} ({figures['scan_extracted']})")  # fmt: skip
+
+
 def table_order(row: dict) -> tuple:
-    """Full fine-tuning first (the unmitigated reference), then each method with its mitigations after it."""
+    """The base model, full fine-tuning (the unmitigated reference), then each method and its mitigations."""
     method, _, mitigation = row["variant"].partition("+")
-    return method != "full", method, mitigation
+    return method != "base", method != "full", method, mitigation
 
 
 def table(results: list[dict]) -> str:
@@ -221,9 +236,19 @@ def table(results: list[dict]) -> str:
             f"| {e['planted_extracted']}/{e['planted']} | {e['planted_other_image']}/{e['planted']} "
             f"| {e['holdout_planted_leaks']}/{e['holdout_prompts']} | {e['false_extractions']}/{e['holdout_prompts']} "
             f"| {d['S1G4']['auc']:.3f} | {d['S1G4']['tpr_at_1pct_fpr']:.3f} | {d['S10G4']['auc']:.3f} "
-            f"| {d['S1G1']['auc']:.3f} | {row['verdict']} ({row['scan_extracted']}) |"
+            f"| {d['S1G1']['auc']:.3f} | {row['verdict']} ({row['scan_extracted']})"
+            f"{'' if row.get('scan_criterion') == SCAN_CRITERION else ' *'} |"
         )
+    if any(row.get("scan_criterion") != SCAN_CRITERION for row in results):
+        lines.append("\n\\* scan verdict from before the current extraction criterion (rerun with --rescan)")
     return "\n".join(lines) + "\n"
+
+
+def model_of(variant: str, mitigation: str, models: Path, work: Path) -> Path | None:
+    """The variant's model: shipped for full (the hospital model) and base, fine-tuned here otherwise."""
+    if mitigation == "none" and variant in ("full", "base"):
+        return models / ("hospital" if variant == "full" else "base")
+    return work / "finetune" / "model"
 
 
 def main() -> None:
@@ -235,20 +260,27 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=32, help="Generations per attacked prompt.")
     parser.add_argument("--holdout-prompts", type=int, default=24, help="Holdout captions attacked.")
     parser.add_argument("--policy", type=Path, default=POLICY, help="The policy of the scan-verdict column.")
+    parser.add_argument("--rescan", action="store_true", help="Rerun only the scan columns of finished variants.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data = data_for_model(args.models / "hospital", args.out / "data")
     for variant in args.variants.split(","):
         for mitigation in args.mitigations.split(","):
+            if variant == "base" and mitigation != "none":
+                continue  # the base model is not trained here: nothing to mitigate
             name = variant if mitigation == "none" else f"{variant}+{mitigation}"
             work = args.out / name
+            model = model_of(variant, mitigation, args.models, work)
             if (work / "figures.json").is_file():
-                print(f"{name}: done earlier")
+                if args.rescan:  # a fine-tune no longer at hand is retrained first (seeded: the same model)
+                    if not model.is_dir():
+                        model = train_variant(variant, mitigation, args.models / "base", data, work)
+                    rescan(name, model, data, work, policy=args.policy)
+                else:
+                    print(f"{name}: done earlier")
                 continue
             work.mkdir(parents=True, exist_ok=True)
-            if (variant, mitigation) == ("full", "none"):
-                model = args.models / "hospital"  # the hospital recipe is this fine-tune
-            else:
+            if not model.is_dir():
                 model = train_variant(variant, mitigation, args.models / "base", data, work)
             figures = evaluate(
                 name, model, data, work, generations=args.generations, holdout=args.holdout_prompts, policy=args.policy

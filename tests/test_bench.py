@@ -51,7 +51,7 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
     models = _tiny_hospital_pair(tmp_path)
     out = tmp_path / "results"
     command = [sys.executable, str(BENCH / "ground_truth.py"), "--models", str(models), "--out", str(out)]
-    command += ["--variants", "full,difffit", "--generations", "4", "--holdout-prompts", "2"]
+    command += ["--variants", "base,full,difffit", "--generations", "4", "--holdout-prompts", "2"]
     policy = tmp_path / "policy.yaml"  # the bench's policy, accepting the tiny pair's 6-study holdout with a warning
     policy.write_text((BENCH / "ground_truth_policy.yaml").read_text() + "calibration: {small_holdout: warn}\n")
     command += ["--policy", str(policy)]
@@ -59,19 +59,29 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
     assert result.returncode == 0, result.stderr
 
     table = (out / "table.md").read_text().splitlines()
-    assert [line.split("|")[1].strip() for line in table[2:]] == ["full", "difffit"]
-    for line, variant in zip(table[2:], ("full", "difffit"), strict=True):  # the scan's own verdict, from figures.json
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["base", "full", "difffit"]
+    for line, variant in zip(
+        table[2:], ("base", "full", "difffit"), strict=True
+    ):  # the scan's own verdict, from figures.json
         figures = json.loads((out / variant / "figures.json").read_text())
         assert line.split("|")[-2].strip() == f"{figures['verdict']} ({figures['scan_extracted']})"
     full = json.loads((out / "full" / "figures.json").read_text())
     assert full["model"] == str(models / "hospital")  # full fine-tuning is the hospital model, not retrained
+    assert json.loads((out / "base" / "figures.json").read_text())["model"] == str(models / "base")
     assert set(full["detection"]) == {"S1G1", "S10G1", "S1G4", "S2G4", "S3G4", "S5G4", "S10G4"}
     assert full["extraction"]["planted"] == 2 and full["extraction"]["holdout_prompts"] == 2
     assert len(full["extraction"]["prompts"]) == 4 and "planted_other_image" in full["extraction"]
     assert (out / "difffit" / "finetune" / "model").is_dir()
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0 and again.stdout.count("done earlier") == 2  # finished variants are kept
+    assert again.returncode == 0 and again.stdout.count("done earlier") == 3  # finished variants are kept
+
+    for variant in ("full", "difffit"):  # a row scanned under an older extraction criterion
+        figures = json.loads((out / variant / "figures.json").read_text())
+        (out / variant / "figures.json").write_text(json.dumps({**figures, "scan_criterion": "old"}))
+    rescan = subprocess.run([*command, "--variants", "full,difffit", "--rescan"], capture_output=True, text=True)
+    assert rescan.returncode == 0 and rescan.stdout.count("rescanned") == 2, rescan.stderr
+    assert not (out / "table.md").read_text().count(" *")  # every verdict now from the current criterion
 
 
 @pytest.mark.slow
