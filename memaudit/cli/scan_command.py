@@ -41,6 +41,9 @@ def scan(
         "and exit with the remediated model's verdict.",
     ),
     base: Path | None = typer.Option(None, "--base", help="With --remediate-on-fail: the model MODEL was tuned from."),
+    before: Path | None = typer.Option(
+        None, "--before", help="A previous scan's result.json: re-trigger its extracted and flagged prompts."
+    ),
 ) -> None:
     """Audit a model (or its synthetic images) for memorized training images against a policy."""
     if (model is None) == (images is None):
@@ -48,6 +51,10 @@ def scan(
     from memaudit.scan.preflight import check_run_options
 
     check_run_options(out=out, sign_key=sign_key, device=device)
+    if before is not None:
+        from memaudit.results.reading import read_scan_result
+
+        read_scan_result(before)  # refused now, naming the file, rather than after the model work
     if remediate_on_fail or base is not None:
         from memaudit.remediate.request import RemediateRequest
 
@@ -58,6 +65,7 @@ def scan(
             seed=seed,
             batch_size=batch_size,
             include_evidence_images=include_evidence_images,
+            before=before,
         )
         _gate(
             RemediateRequest(
@@ -90,6 +98,7 @@ def scan(
         device=device,
         feature_cache=feature_cache,
         include_evidence_images=include_evidence_images,
+        before=before,
     )
     with RichStages() as stages:
         result, run = timed_scan(request, progress=stages)
@@ -112,13 +121,16 @@ def _print_scan(result) -> None:
             stderr.print(f"memaudit: check {name} could not run: {check.message}", markup=False)
 
 
-def _check_gate_options(*, remediate_on_fail, base, images, seed, batch_size, include_evidence_images) -> None:
+def _check_gate_options(
+    *, remediate_on_fail, base, images, seed, batch_size, include_evidence_images, before=None
+) -> None:
     if not remediate_on_fail:
         raise MemauditError("--base is for --remediate-on-fail (the gate); a plain scan needs no base model")
     if base is None:
         raise MemauditError("--remediate-on-fail needs --base: the model MODEL was fine-tuned from")
     refused = {"--images": images is not None, "--seed": seed is not None, "--batch-size": batch_size is not None}
     refused["--include-evidence-images"] = include_evidence_images
+    refused["--before"] = before is not None  # the gate re-triggers against its own before-scan
     given = [name for name, present in refused.items() if present]
     if given:
         raise MemauditError(

@@ -129,6 +129,27 @@ class MembershipCheck(CheckSettings):
     )
 
 
+class RetriggerCheck(CheckSettings):
+    """Finding Dori: do small perturbations of a formerly memorized prompt's embedding bring the copy back?"""
+
+    enabled: bool = False
+    when: Literal["always", "before"] = Field(
+        "always", description="before: only when the scan is given a previous result (a remediation's after-scan)"
+    )
+    scales: list[float] = Field([0.02, 0.05, 0.1, 0.2], min_length=1, description="Gaussian noise, x rms(embedding)")
+    ascent_radius: float | None = Field(0.1, gt=0.0, description="gradient-ascent budget, x rms(embedding); null: off")
+    ascent_steps: int = Field(5, ge=1)
+    generations: int | None = Field(None, ge=2, description="per perturbation (default: the extraction's)")
+    max_prompts: int = Field(8, ge=1, description="the highest-scoring flagged or extracted prompts tested")
+
+    @field_validator("scales")
+    @classmethod
+    def _positive_scales(cls, values: list[float]) -> list[float]:
+        if any(not math.isfinite(v) or v <= 0 for v in values):
+            raise ValueError(f"scales must be finite and positive, got {values}")
+        return sorted(values)
+
+
 class Checks(StrictModel):
     noise_magnitude: NoiseMagnitudeCheck = NoiseMagnitudeCheck()
     extraction: ExtractionCheck = ExtractionCheck()
@@ -136,3 +157,4 @@ class Checks(StrictModel):
     fid: FidCheck = FidCheck()
     alignment: AlignmentCheck = AlignmentCheck()
     membership: MembershipCheck = MembershipCheck()
+    retrigger: RetriggerCheck = RetriggerCheck()

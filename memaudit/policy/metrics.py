@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-CheckName = Literal["noise_magnitude", "extraction", "nearest_neighbour", "fid", "alignment", "membership"]
+CheckName = Literal["noise_magnitude", "extraction", "nearest_neighbour", "fid", "alignment", "membership", "retrigger"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,13 @@ METRICS: dict[str, MetricSpec] = {
             "the same at 0.1% of unseen studies (needs at least 1,000 holdout studies to mean anything)",
             rate=True,
             high=1.0,
+        ),
+        MetricSpec(
+            "retrigger.retriggered_count",
+            "retrigger",
+            False,
+            "formerly flagged or extracted prompts whose training image comes back under a small perturbation "
+            "of their text embedding",
         ),
     )
 }

@@ -40,9 +40,15 @@ from memaudit.scan.progress import Progress, SilentProgress
 
 
 def scan_model(
-    request: RemediateRequest, model: Path, *, progress: Progress, checkpoint: Checkpoint | None = None
+    request: RemediateRequest,
+    model: Path,
+    *,
+    progress: Progress,
+    checkpoint: Checkpoint | None = None,
+    before: Path | None = None,
 ) -> tuple[ScanResult, RunRecord]:
-    """A scan of ``model`` with the remediation's policy and data."""
+    """A scan of ``model`` with the remediation's policy and data; ``before``: the result whose memorized
+    prompts the re-trigger check tests (when the policy enables it)."""
     scan_request = ScanRequest(
         train=request.train,
         holdout=request.holdout,
@@ -52,6 +58,7 @@ def scan_model(
         allow_pickle=request.allow_pickle,
         device=request.device,
         feature_cache=request.feature_cache,
+        before=before,
     )
     return timed_scan(scan_request, progress=progress, checkpoint=checkpoint)
 
@@ -113,7 +120,10 @@ def remediate(
     mask_path = write_atomic(out / "mask.json", mask_file_text(space, mask))
     config = training_config(policy, space, mask, steps=settings.retrain_steps)
     retrained = finetune(base, request.train, config, out=out / "remediated", device=request.device)
-    after_scan, after_run = scan_model(request, retrained.model_dir, progress=progress)
+    # The after-scan re-triggers the prompts the before-scan found memorized: hidden, or gone?
+    after_scan, after_run = scan_model(
+        request, retrained.model_dir, progress=progress, before=out / "before" / "result.json"
+    )
     publish_scan(after_scan, after_run, out / "after", sign_key=request.sign_key)
     result = RemediationResult(
         memaudit=__version__,

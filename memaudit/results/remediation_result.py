@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from memaudit.results.scan_result import Frozen, ScanResult
+from memaudit.results.frozen import Frozen
+from memaudit.results.scan_result import ScanResult
 
 REMEDIATION_SCHEMA_VERSION = "1.0"
 

@@ -12,15 +12,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from memaudit.checkpoint.files import WeightFile
+from memaudit.results.attack_evidence import MembershipEvidence, RetriggerEvidence
+from memaudit.results.frozen import Frozen
 
 RESULT_SCHEMA_VERSION = "2.1"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CalibrationRecord(Frozen):
@@ -67,22 +65,6 @@ class NoiseMagnitudeEvidence(Frozen):
     train: list[PromptScore]
     holdout_scores: list[float]
     flagged_item_ids: list[str]
-
-
-class ItemScore(Frozen):
-    id: str
-    score: float
-    p_value: float | None = None  # how often an unseen study scores at least this (training studies only)
-
-
-class MembershipEvidence(Frozen):
-    attack: Literal["pia"] = "pia"
-    timestep: int
-    p: float
-    train: list[ItemScore]  # by id only: a study's score says how exposed that patient is
-    holdout: list[ItemScore]
-    family_false_alarm: float | None = None
-    identified_ids: list[str] = []  # training studies singled out as members
 
 
 class AttackedPrompt(Frozen):
@@ -148,14 +130,15 @@ class CheckOutcome(Frozen):
     status: CheckStatus
     required: bool
     message: str = ""
-    metrics: dict[str, float] = {}
-    sample_sizes: dict[str, int] = {}  # the n behind each rate metric
-    warnings: list[str] = []  # e.g. a threshold calibrated on a holdout too small for its quantile
+    metrics: dict[str, float] = Field(default_factory=dict)
+    sample_sizes: dict[str, int] = Field(default_factory=dict)  # the n behind each rate metric
+    warnings: list[str] = Field(default_factory=list)  # e.g. a holdout too small for its quantile
     noise_magnitude: NoiseMagnitudeEvidence | None = None
     extraction: ExtractionEvidence | None = None
     nearest_neighbour: NearestNeighbourEvidence | None = None
     fid: FidEvidence | None = None
     membership: MembershipEvidence | None = None
+    retrigger: RetriggerEvidence | None = None
     # Thumbnails of copies, when the scan was asked for them; the result gathers them in `evidence_images`.
     evidence_images: list[EvidenceImage] = Field(default=[], exclude=True)
 

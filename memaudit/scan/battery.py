@@ -14,13 +14,14 @@ from collections.abc import Callable
 import torch
 
 from memaudit.errors import MemauditError
-from memaudit.results.scan_result import CheckOutcome
+from memaudit.results.scan_result import CheckOutcome, ScanResult
 from memaudit.scan.alignment_check import run_alignment
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts, run_extraction, run_image_matching
 from memaudit.scan.membership_check import run_membership
 from memaudit.scan.neighbour_check import generated_features, generated_sample, run_fid, run_nearest_neighbour
 from memaudit.scan.noise_check import run_noise_magnitude
+from memaudit.scan.retrigger_check import run_retrigger
 
 
 def _guarded(required: bool, run: Callable[[], CheckOutcome]) -> CheckOutcome:
@@ -31,8 +32,9 @@ def _guarded(required: bool, run: Callable[[], CheckOutcome]) -> CheckOutcome:
         return CheckOutcome(status="error", required=required, message=str(error))
 
 
-def model_checks(context: ScanContext) -> dict[str, CheckOutcome]:
-    """The battery on a model: triage, extraction, then the checks on a generated sample."""
+def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> dict[str, CheckOutcome]:
+    """The battery on a model: triage, extraction, membership, the checks on a generated sample, and
+    re-triggering of the memorized or flagged prompts (this scan's, or ``before``'s)."""
     checks = context.policy.checks
     outcomes: dict[str, CheckOutcome] = {}
     scores, flags = None, None
@@ -53,6 +55,13 @@ def model_checks(context: ScanContext) -> dict[str, CheckOutcome]:
             outcomes |= sample_checks(context, *generated_sample(context))
         except (MemauditError, ValueError) as error:
             outcomes |= sample_checks(context, None, [], failure=f"could not generate images: {error}")
+    if checks.retrigger.enabled and before is None and checks.retrigger.when == "before":
+        outcomes["retrigger"] = CheckOutcome(
+            status="not_applicable", required=False, message="no previous scan to re-trigger (remediation runs it)"
+        )
+    elif checks.retrigger.enabled:
+        found = dict(outcomes)
+        outcomes["retrigger"] = _guarded(checks.retrigger.required, lambda: run_retrigger(context, found, before))
     return outcomes
 
 
@@ -102,8 +111,9 @@ def image_checks(
         )
     if checks.extraction.enabled:
         outcomes["extraction"] = _guarded(checks.extraction.required, lambda: run_image_matching(context, images, ids))
-    if checks.membership.enabled:
-        outcomes["membership"] = CheckOutcome(
-            status="not_applicable", required=False, message="membership inference needs the model, not its images"
-        )
+    for name, what in (("membership", "membership inference"), ("retrigger", "re-triggering")):
+        if getattr(checks, name).enabled:
+            outcomes[name] = CheckOutcome(
+                status="not_applicable", required=False, message=f"{what} needs the model, not its images"
+            )
     return outcomes | sample_checks(context, images, captions)

@@ -169,4 +169,8 @@ class ScanContext:
             batch_size=sampling.batch_size,
             progress=advance,
         )
+        return self.conform_images(images)
+
+    def conform_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Generated images at the comparison side, 3 channels."""
         return torch.stack([self._conform(image) for image in images]) if len(images) else images

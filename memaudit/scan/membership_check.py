@@ -7,7 +7,8 @@ import torch
 from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
-from memaudit.results.scan_result import CheckOutcome, ItemScore, MembershipEvidence
+from memaudit.results.attack_evidence import ItemScore, MembershipEvidence
+from memaudit.results.scan_result import CheckOutcome
 from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.membership import membership_scores
 from memaudit.sampling.seeds import sample_seed

@@ -24,6 +24,7 @@ class ScanRequest:
     device: str = "cpu"
     feature_cache: Path | None = None
     include_evidence_images: bool = False  # internal reports only: puts training pixels in the result
+    before: Path | None = None  # a previous scan's result.json: the re-trigger check tests its prompts
 
     @property
     def overrides(self) -> PolicyOverrides:

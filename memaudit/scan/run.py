@@ -15,6 +15,7 @@ from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.features import ExtractorOptions
 from memaudit.policy import EffectivePolicy, effective_policy
+from memaudit.results.reading import read_scan_result
 from memaudit.results.scan_result import (
     DatasetRecord,
     Environment,
@@ -71,6 +72,7 @@ def run_scan(
     policy = effective.policy
     train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
     check_datasets(train, holdout, policy=policy, progress=progress, with_model=request.model is not None)
+    before = read_scan_result(request.before) if request.before is not None else None
     shared = {
         "policy": policy,
         "train": train,
@@ -98,7 +100,7 @@ def run_scan(
             image_size=image_side,
             transformer_blocks=len(summary.unet_transformer_blocks),
         )
-        outcomes = model_checks(context)
+        outcomes = model_checks(context, before=before)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
         check_images(released, "released", progress)

@@ -115,6 +115,11 @@ CASES = {
         lambda a, r: {**a, "model": _model_without(r, a["model"], _drop_a_unet_tensor)},
         ["unet weights lack 1 tensor(s): conv_norm_out.weight"],
     ),
+    "previous result missing": (lambda a, r: {**a, "before": r / "gone.json"}, ["gone.json"]),
+    "previous result not a scan result": (
+        lambda a, r: {**a, "before": _write(r / "before.json", b'{"verdict": "maybe"}')},
+        ["before.json"],
+    ),
 }
 
 
@@ -129,7 +134,7 @@ def test_bad_scan_input_exits_2_naming_it_with_nothing_written(case, inputs, tmp
     root = tmp_path / "work"
     root.mkdir()
     (root / "keys").symlink_to(inputs["root"] / "keys")
-    base = {"out": tmp_path / "out", "sign_key": None, "device": "cpu"}
+    base = {"out": tmp_path / "out", "sign_key": None, "device": "cpu", "before": None}
     arguments = change({**{k: v for k, v in inputs.items() if k != "root"}, **base}, root)
     # A check that reaches the model before refusing would be slow to fail: forbid loading it at all.
     monkeypatch.setattr("memaudit.scan.run.load_checkpoint", _refuse_to_load_unless(case))
@@ -138,6 +143,8 @@ def test_bad_scan_input_exits_2_naming_it_with_nothing_written(case, inputs, tmp
     argv += ["--feature-cache", str(tmp_path / "cache")]
     if arguments["sign_key"] is not None:
         argv += ["--sign-key", str(arguments["sign_key"])]
+    if arguments["before"] is not None:
+        argv += ["--before", str(arguments["before"])]
     assert run(argv) == ExitCode.ERROR
     error = capsys.readouterr().err
     assert "Traceback" not in error and "internal error" not in error, error

@@ -1,0 +1,148 @@
+"""The re-trigger check: is a copy gone, or only hidden? (Finding Dori; DESIGN 3.8)
+
+For prompts that a scan found memorized (extracted) or suspicious (flagged), either this scan's or a
+previous scan's given with ``--before``, the prompt's text embedding is perturbed (Gaussian noise at
+each policy scale, smallest first, then a few steps of gradient ascent on the first-step noise
+difference) and every perturbed embedding gets the extraction attack: the same generations, clique and
+calibrated thresholds, with the family test over all attempts of the check. A prompt is re-triggered
+when some attempt extracts a training image; the report gives the smallest perturbation that did.
+"""
+
+from __future__ import annotations
+
+from memaudit.metrics.extraction import attack_prompt
+from memaudit.results.attack_evidence import RetriggerAttempt, RetriggeredPrompt, RetriggerEvidence
+from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, ScanResult
+from memaudit.sampling.generate import generate_images
+from memaudit.sampling.retrigger import ascent_perturbation, gaussian_perturbation, perturbation_seed
+from memaudit.sampling.seeds import sample_seed
+from memaudit.scan.context import PromptGroup, ScanContext
+from memaudit.scan.extraction_thresholds import extraction_thresholds
+
+
+def prompts_to_test(
+    context: ScanContext, checks: dict[str, CheckOutcome], before: ScanResult | None
+) -> list[tuple[PromptGroup, str]]:
+    """(group, source): extracted prompts first, then flagged ones by descending score, at most
+    ``max_prompts``; from ``before`` when given (matched by the training item ids they carry)."""
+    outcomes = before.checks if before is not None else checks
+    by_ids = {tuple(context.ids(group.rows)): group for group in context.train_groups}
+    chosen: dict[int, tuple[PromptGroup, str]] = {}
+    extraction = outcomes.get("extraction")
+    for attacked in extraction.extraction.attacked if extraction and extraction.extraction else []:
+        group = by_ids.get(tuple(attacked.item_ids))
+        if attacked.extracted and group is not None:
+            chosen.setdefault(group.index, (group, "extracted"))
+    noise = outcomes.get("noise_magnitude")
+    flagged = [p for p in noise.noise_magnitude.train if p.flagged] if noise and noise.noise_magnitude else []
+    for prompt in sorted(flagged, key=lambda p: -p.score):
+        group = by_ids.get(tuple(prompt.item_ids))
+        if group is not None:
+            chosen.setdefault(group.index, (group, "flagged"))
+    return list(chosen.values())[: context.policy.checks.retrigger.max_prompts]
+
+
+def _embeddings(context: ScanContext, group: PromptGroup):
+    """(method, scale, embedding) for every perturbation the policy asks for, in the order tried."""
+    settings, sampling = context.policy.checks.retrigger, context.policy.sampling
+    embedding = context.embed([group.caption])
+    for attempt, scale in enumerate(settings.scales):
+        seed = perturbation_seed(sampling.seed, group.index, attempt)
+        yield "noise", scale, gaussian_perturbation(embedding, scale=scale, seed=seed)
+    if settings.ascent_radius is not None:
+        seeds = [sample_seed(sampling.seed, "retrigger-ascent", group.index * 16 + k) for k in range(4)]
+        moved = ascent_perturbation(
+            context.pipeline, embedding, context.empty_embedding, radius=settings.ascent_radius,
+            steps=settings.ascent_steps, seeds=seeds, latent_size=context.latent_side,
+            num_inference_steps=sampling.num_inference_steps, scheduler=sampling.scheduler,
+        )  # fmt: skip
+        # The scale achieved, not the budget: a model that gives no gradient leaves the prompt unmoved (0).
+        achieved = float((moved - embedding).double().pow(2).mean().sqrt() / embedding.double().pow(2).mean().sqrt())
+        yield "ascent", round(achieved, 6), moved
+
+
+def run_retrigger(context: ScanContext, checks: dict[str, CheckOutcome], before: ScanResult | None) -> CheckOutcome:
+    settings, sampling = context.policy.checks.retrigger, context.policy.sampling
+    extraction = context.policy.checks.extraction
+    generations = settings.generations or extraction.generations
+    thresholds = extraction_thresholds(context)
+    rows = context.distinct_train_rows
+    tested = prompts_to_test(context, checks, before)
+    advance = context.progress.stage("re-trigger: perturbed prompts", len(tested))
+    candidates, attempts_of = [], []  # one AttackedPrompt per attempt (for the family test), and its place
+    for position, (group, _) in enumerate(tested):
+        for number, (method, scale, embedding) in enumerate(_embeddings(context, group)):
+            seeds = [
+                sample_seed(sampling.seed, "retrigger", (group.index * 100 + number) * generations + k)
+                for k in range(generations)
+            ]
+            images = generate_images(
+                context.pipeline,
+                embedding.repeat(generations, 1, 1),
+                context.empty_embedding,
+                seeds=seeds,
+                num_inference_steps=sampling.num_inference_steps,
+                guidance_scale=sampling.guidance_scale,
+                latent_size=context.latent_side,
+                scheduler=sampling.scheduler,
+                batch_size=sampling.batch_size,
+            )
+            attack = attack_prompt(
+                context.conform_images(images),
+                context.distinct_train_pixels,
+                edge_threshold=extraction.edge_threshold,
+                min_clique=extraction.effective_min_clique,
+                verify_threshold=thresholds.verify.threshold,
+                ratio_threshold=thresholds.ratio.threshold if thresholds.ratio else None,
+                tiles=extraction.tiles,
+            )
+            row = rows[attack.nearest_train] if attack.nearest_train is not None else None
+            candidates.append(
+                AttackedPrompt(
+                    item_ids=context.ids(group.rows),
+                    reason="flagged",
+                    clique_size=len(attack.clique),
+                    clique_exact=attack.clique_exact,
+                    distance=attack.distance,
+                    extracted=attack.extracted,
+                    nearest_train_id=context.train.records[row].id if row is not None else None,
+                    distance_ratio=attack.distance_ratio,
+                )
+            )
+            attempts_of.append((position, method, scale))
+        advance(1)
+    judged = thresholds.judge(candidates)
+    prompts = [
+        _prompt(context, group, source=source, judged=judged, attempts_of=attempts_of, position=position)
+        for position, (group, source) in enumerate(tested)
+    ]
+    count = sum(p.smallest_scale is not None for p in prompts)
+    return CheckOutcome(
+        status="ok",
+        required=settings.required,
+        message=f"{count} of {len(prompts)} formerly memorized or flagged prompt(s) re-extract a training image "
+        "under a small perturbation of their text embedding",
+        metrics={"retrigger.retriggered_count": float(count)},
+        retrigger=RetriggerEvidence(generations=generations, prompts=prompts),
+    )
+
+
+def _prompt(context, group, *, source, judged, attempts_of, position) -> RetriggeredPrompt:
+    attempts = [
+        RetriggerAttempt(
+            method=method,
+            scale=scale,
+            clique_size=attacked.clique_size,
+            nearest_train_id=attacked.nearest_train_id,
+            distance=attacked.distance,
+            extracted=attacked.extracted,
+            p_value=attacked.p_value,
+        )
+        for attacked, (where, method, scale) in zip(judged, attempts_of, strict=True)
+        if where == position
+    ]
+    hits = [a.scale for a in attempts if a.extracted and a.method == "noise"]
+    hits += [a.scale for a in attempts if a.extracted and a.method == "ascent"]
+    return RetriggeredPrompt(
+        item_ids=context.ids(group.rows), source=source, smallest_scale=min(hits) if hits else None, attempts=attempts
+    )
