@@ -78,38 +78,46 @@ def _outcome(
     )
 
 
+def attack_candidate(context: ScanContext, images: torch.Tensor, *, thresholds: Thresholds, item_ids, reason: str):
+    """The clique attack on one prompt's generations: (the record the scan keeps, before the family test;
+    the attack; the nearest training row or None)."""
+    settings = context.policy.checks.extraction
+    attack = attack_prompt(
+        images,
+        context.distinct_train_pixels,
+        edge_threshold=settings.edge_threshold,
+        min_clique=settings.effective_min_clique,
+        verify_threshold=thresholds.verify.threshold,
+        ratio_threshold=thresholds.ratio.threshold if thresholds.ratio else None,
+        tiles=settings.tiles,
+    )
+    row = context.distinct_train_rows[attack.nearest_train] if attack.nearest_train is not None else None
+    record = AttackedPrompt(
+        item_ids=item_ids,
+        reason=reason,
+        clique_size=len(attack.clique),
+        clique_exact=attack.clique_exact,
+        nearest_train_id=context.train.records[row].id if row is not None else None,
+        distance=attack.distance,
+        extracted=attack.extracted,
+        distance_ratio=attack.distance_ratio,
+    )
+    return record, attack, row
+
+
 def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> CheckOutcome:
     settings = context.policy.checks.extraction
     thresholds = extraction_thresholds(context)
-    rows = context.distinct_train_rows
     attacked, pending = [], {}  # pending: evidence of candidates that meet the per-candidate thresholds
     for group, reason in chosen:
         images = context.generate(
             [group], per_group=settings.generations, stream="extraction", label=f"extraction: prompt {group.index}"
         )
-        attack = attack_prompt(
-            images,
-            context.distinct_train_pixels,
-            edge_threshold=settings.edge_threshold,
-            min_clique=settings.effective_min_clique,
-            verify_threshold=thresholds.verify.threshold,
-            ratio_threshold=thresholds.ratio.threshold if thresholds.ratio else None,
-            tiles=settings.tiles,
+        record, attack, row = attack_candidate(
+            context, images, thresholds=thresholds, item_ids=context.ids(group.rows), reason=reason
         )
-        row = rows[attack.nearest_train] if attack.nearest_train is not None else None
-        nearest_id = context.train.records[row].id if row is not None else None
-        attacked.append(
-            AttackedPrompt(
-                item_ids=context.ids(group.rows),
-                reason=reason,
-                clique_size=len(attack.clique),
-                clique_exact=attack.clique_exact,
-                nearest_train_id=nearest_id,
-                distance=attack.distance,
-                extracted=attack.extracted,
-                distance_ratio=attack.distance_ratio,
-            )
-        )
+        attacked.append(record)
+        nearest_id = record.nearest_train_id
         if attack.extracted and context.include_evidence_images:
             pending[len(attacked) - 1] = evidence_image(
                 f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {nearest_id}",

@@ -10,13 +10,13 @@ when some attempt extracts a training image; the report gives the smallest pertu
 
 from __future__ import annotations
 
-from memaudit.metrics.extraction import attack_prompt
 from memaudit.results.attack_evidence import RetriggerAttempt, RetriggeredPrompt, RetriggerEvidence
-from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, ScanResult
+from memaudit.results.scan_result import CheckOutcome, ScanResult
 from memaudit.sampling.generate import generate_images
 from memaudit.sampling.retrigger import ascent_perturbation, gaussian_perturbation, perturbation_seed
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.context import PromptGroup, ScanContext
+from memaudit.scan.extraction_check import attack_candidate
 from memaudit.scan.extraction_thresholds import extraction_thresholds
 
 
@@ -66,7 +66,6 @@ def run_retrigger(context: ScanContext, checks: dict[str, CheckOutcome], before:
     extraction = context.policy.checks.extraction
     generations = settings.generations or extraction.generations
     thresholds = extraction_thresholds(context)
-    rows = context.distinct_train_rows
     tested = prompts_to_test(context, checks, before)
     advance = context.progress.stage("re-trigger: perturbed prompts", len(tested))
     candidates, attempts_of = [], []  # one AttackedPrompt per attempt (for the family test), and its place
@@ -87,28 +86,11 @@ def run_retrigger(context: ScanContext, checks: dict[str, CheckOutcome], before:
                 scheduler=sampling.scheduler,
                 batch_size=sampling.batch_size,
             )
-            attack = attack_prompt(
-                context.conform_images(images),
-                context.distinct_train_pixels,
-                edge_threshold=extraction.edge_threshold,
-                min_clique=extraction.effective_min_clique,
-                verify_threshold=thresholds.verify.threshold,
-                ratio_threshold=thresholds.ratio.threshold if thresholds.ratio else None,
-                tiles=extraction.tiles,
-            )
-            row = rows[attack.nearest_train] if attack.nearest_train is not None else None
-            candidates.append(
-                AttackedPrompt(
-                    item_ids=context.ids(group.rows),
-                    reason="flagged",
-                    clique_size=len(attack.clique),
-                    clique_exact=attack.clique_exact,
-                    distance=attack.distance,
-                    extracted=attack.extracted,
-                    nearest_train_id=context.train.records[row].id if row is not None else None,
-                    distance_ratio=attack.distance_ratio,
-                )
-            )
+            record, _, _ = attack_candidate(
+                context, context.conform_images(images), thresholds=thresholds, item_ids=context.ids(group.rows),
+                reason="flagged",
+            )  # fmt: skip
+            candidates.append(record)
             attempts_of.append((position, method, scale))
         advance(1)
     judged = thresholds.judge(candidates)
