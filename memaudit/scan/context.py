@@ -146,7 +146,6 @@ class ScanContext:
         Seeds depend on the group's index among all training captions, not on which groups are
         chosen, so a prompt's images are the same whatever else is attacked.
         """
-        from memaudit.sampling.generate import generate_images
         from memaudit.sampling.seeds import sample_seed
 
         sampling = self.policy.sampling
@@ -156,7 +155,13 @@ class ScanContext:
             for group in groups
             for k in range(per_group)
         ]
-        advance = self.progress.stage(label, len(seeds))
+        return self.generate_from(embeddings, seeds=seeds, progress=self.progress.stage(label, len(seeds)))
+
+    def generate_from(self, embeddings: torch.Tensor, *, seeds: list[int], progress=None) -> torch.Tensor:
+        """One image per (text embedding, seed) with the policy's sampler, at the comparison side."""
+        from memaudit.sampling.generate import generate_images
+
+        sampling = self.policy.sampling
         images = generate_images(
             self.pipeline,
             embeddings,
@@ -167,7 +172,7 @@ class ScanContext:
             latent_size=self.latent_side,
             scheduler=sampling.scheduler,
             batch_size=sampling.batch_size,
-            progress=advance,
+            progress=progress,
         )
         return self.conform_images(images)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from memaudit.results.attack_evidence import RetriggerAttempt, RetriggeredPrompt, RetriggerEvidence
 from memaudit.results.scan_result import CheckOutcome, ScanResult
-from memaudit.sampling.generate import generate_images
 from memaudit.sampling.retrigger import ascent_perturbation, gaussian_perturbation, perturbation_seed
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.context import PromptGroup, ScanContext
@@ -75,19 +74,9 @@ def run_retrigger(context: ScanContext, checks: dict[str, CheckOutcome], before:
                 sample_seed(sampling.seed, "retrigger", (group.index * 100 + number) * generations + k)
                 for k in range(generations)
             ]
-            images = generate_images(
-                context.pipeline,
-                embedding.repeat(generations, 1, 1),
-                context.empty_embedding,
-                seeds=seeds,
-                num_inference_steps=sampling.num_inference_steps,
-                guidance_scale=sampling.guidance_scale,
-                latent_size=context.latent_side,
-                scheduler=sampling.scheduler,
-                batch_size=sampling.batch_size,
-            )
+            images = context.generate_from(embedding.repeat(generations, 1, 1), seeds=seeds)
             record, _, _ = attack_candidate(
-                context, context.conform_images(images), thresholds=thresholds, item_ids=context.ids(group.rows),
+                context, images, thresholds=thresholds, item_ids=context.ids(group.rows),
                 reason="flagged",
             )  # fmt: skip
             candidates.append(record)
