@@ -17,7 +17,9 @@ here from the base on the same hospital data with the engine of `memaudit finetu
 - AMD, near-copy rate and FID from a full `memaudit scan` with bench/ground_truth_policy.yaml.
 Each variant's figures go to OUT/<variant>/figures.json (a rerun skips finished variants, and
 fine-tunes resume), and OUT/table.md collects every finished variant in the columns of the
-MemControl paper's Table 1 plus detection AUC. `--rescan` reruns only the scan columns of finished
+MemControl paper's Table 1 plus detection AUC and the attacker's columns (bench/attacker_figures.py:
+membership AUC of planted and generic studies, and planted captions whose own study comes back under a
+perturbation of their embedding; `--attacker` adds them to finished variants whose model is at hand). `--rescan` reruns only the scan columns of finished
 variants (after a change to the scan), retraining a fine-tune that is no longer at hand (seeded, so
 the same model up to the thread count's summation order), and keeps the rest of their figures; the
 table marks verdicts from a scan older than the current extraction criterion.
@@ -31,6 +33,7 @@ import time
 from pathlib import Path
 
 import torch
+from attacker_figures import attacker_figures
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
@@ -203,6 +206,7 @@ def evaluate(
         pipeline, data, planted, holdout_captions[:holdout], generations=generations, image_size=data.recipe.image_size
     )
     figures |= scan_figures(checkpoint, data, work, policy=policy)
+    figures["attacker"] = attacker_figures(pipeline, data, policy=policy)
     figures["seconds"] = round(time.monotonic() - started, 1)
     return figures
 
@@ -210,7 +214,9 @@ def evaluate(
 def rescan(name: str, model: Path, data: HospitalData, work: Path, *, policy: Path) -> None:
     figures = json.loads((work / "figures.json").read_text())
     before = {key: figures.get(key) for key in ("verdict", "scan_extracted", "scan_criterion")}
-    figures |= scan_figures(load_checkpoint(model), data, work, policy=policy)
+    checkpoint = load_checkpoint(model)
+    figures |= scan_figures(checkpoint, data, work, policy=policy)
+    figures["attacker"] = attacker_figures(checkpoint.pipeline, data, policy=policy)
     (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"{name}: rescanned, {before['verdict']} ({before['scan_extracted']}) -> "
           f"{figures['verdict']} ({figures['scan_extracted']})")  # fmt: skip
@@ -226,8 +232,8 @@ def table(results: list[dict]) -> str:
     lines = [
         "| variant | FID | AMD | near-copy rate | extracted (planted) | planted: other image "
         "| holdout: planted leaks | holdout: false | AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 "
-        "| scan verdict (extracted) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scan verdict (extracted) | MIA AUC planted / generic | planted re-triggered |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         d, e = row["detection"], extraction_counts(row["extraction"]["prompts"])
@@ -237,11 +243,21 @@ def table(results: list[dict]) -> str:
             f"| {e['holdout_planted_leaks']}/{e['holdout_prompts']} | {e['false_extractions']}/{e['holdout_prompts']} "
             f"| {d['S1G4']['auc']:.3f} | {d['S1G4']['tpr_at_1pct_fpr']:.3f} | {d['S10G4']['auc']:.3f} "
             f"| {d['S1G1']['auc']:.3f} | {row['verdict']} ({row['scan_extracted']})"
-            f"{'' if row.get('scan_criterion') == SCAN_CRITERION else ' *'} |"
+            f"{'' if row.get('scan_criterion') == SCAN_CRITERION else ' *'} | {_attacker_cells(row.get('attacker'))} |"
         )
     if any(row.get("scan_criterion") != SCAN_CRITERION for row in results):
         lines.append("\n\\* scan verdict from before the current extraction criterion (rerun with --rescan)")
     return "\n".join(lines) + "\n"
+
+
+def _attacker_cells(attacker: dict | None) -> str:
+    if attacker is None:
+        return "- | -"
+    membership, again = attacker["membership"], attacker["retrigger"]
+    return (
+        f"{membership['auc_planted']:.3f} / {membership['auc_generic']:.3f} "
+        f"| {again['retriggered_own_study']}/{again['planted']}"
+    )
 
 
 def model_of(variant: str, mitigation: str, models: Path, work: Path) -> Path | None:
@@ -261,6 +277,9 @@ def main() -> None:
     parser.add_argument("--holdout-prompts", type=int, default=24, help="Holdout captions attacked.")
     parser.add_argument("--policy", type=Path, default=POLICY, help="The policy of the scan-verdict column.")
     parser.add_argument("--rescan", action="store_true", help="Rerun only the scan columns of finished variants.")
+    parser.add_argument(
+        "--attacker", action="store_true", help="Only add the attacker columns to finished variants at hand."
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data = data_for_model(args.models / "hospital", args.out / "data")
@@ -271,6 +290,13 @@ def main() -> None:
             name = variant if mitigation == "none" else f"{variant}+{mitigation}"
             work = args.out / name
             model = model_of(variant, mitigation, args.models, work)
+            if (work / "figures.json").is_file() and args.attacker:
+                if model.is_dir():
+                    figures = json.loads((work / "figures.json").read_text())
+                    figures["attacker"] = attacker_figures(load_checkpoint(model).pipeline, data, policy=args.policy)
+                    (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+                    print(f"{name}: attacker columns {json.dumps(figures['attacker'])}")
+                continue
             if (work / "figures.json").is_file():
                 if args.rescan:  # a fine-tune no longer at hand is retrained first (seeded: the same model)
                     if not model.is_dir():

@@ -37,7 +37,7 @@ class RetriggerAttempt(Frozen):
 
 class RetriggeredPrompt(Frozen):
     item_ids: list[str]
-    source: Literal["extracted", "flagged"]  # why it was tested
+    source: Literal["extracted", "flagged", "given"]  # why it was tested (given: named by the caller)
     smallest_scale: float | None  # the smallest perturbation that re-extracted a training image; None: none did
     attempts: list[RetriggerAttempt]
 

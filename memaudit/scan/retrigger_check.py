@@ -61,11 +61,16 @@ def _embeddings(context: ScanContext, group: PromptGroup):
 
 
 def run_retrigger(context: ScanContext, checks: dict[str, CheckOutcome], before: ScanResult | None) -> CheckOutcome:
+    """The check: the prompts ``prompts_to_test`` picks, re-triggered."""
+    return retrigger(context, prompts_to_test(context, checks, before))
+
+
+def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> CheckOutcome:
+    """Perturb and attack each (group, why it is tested) prompt; the outcome of the re-trigger check."""
     settings, sampling = context.policy.checks.retrigger, context.policy.sampling
     extraction = context.policy.checks.extraction
     generations = settings.generations or extraction.generations
     thresholds = extraction_thresholds(context)
-    tested = prompts_to_test(context, checks, before)
     advance = context.progress.stage("re-trigger: perturbed prompts", len(tested))
     candidates, attempts_of = [], []  # one AttackedPrompt per attempt (for the family test), and its place
     for position, (group, _) in enumerate(tested):
