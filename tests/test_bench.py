@@ -60,11 +60,15 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
 
     table = (out / "table.md").read_text().splitlines()
     assert [line.split("|")[1].strip() for line in table[2:]] == ["base", "full", "difffit"]
-    for line, variant in zip(
-        table[2:], ("base", "full", "difffit"), strict=True
-    ):  # the scan's own verdict, from figures.json
+    header = [cell.strip() for cell in table[0].split("|")]
+    verdict_column, attacker_column = header.index("scan verdict (extracted)"), header.index("planted re-triggered")
+    for line, variant in zip(table[2:], ("base", "full", "difffit"), strict=True):  # the scan's own verdict
+        cells = [cell.strip() for cell in line.split("|")]
         figures = json.loads((out / variant / "figures.json").read_text())
-        assert line.split("|")[-2].strip() == f"{figures['verdict']} ({figures['scan_extracted']})"
+        assert cells[verdict_column] == f"{figures['verdict']} ({figures['scan_extracted']})"
+        again = figures["attacker"]["retrigger"]
+        assert cells[attacker_column] == f"{again['retriggered_own_study']}/{again['planted']}"
+        assert again["planted"] == 2
     full = json.loads((out / "full" / "figures.json").read_text())
     assert full["model"] == str(models / "hospital")  # full fine-tuning is the hospital model, not retrained
     assert json.loads((out / "base" / "figures.json").read_text())["model"] == str(models / "base")
