@@ -98,6 +98,20 @@ METRICS: dict[str, MetricSpec] = {
             high=1.0,
         ),
         MetricSpec(
+            "membership.patient_auc",
+            "membership",
+            False,
+            "the same AUC per patient (a patient scores as their most exposed study); needs patient ids",
+            high=1.0,
+        ),
+        MetricSpec(
+            "membership.patient_tpr_at_1pct_fpr",
+            "membership",
+            False,
+            "share of training patients identified while accusing at most 1% of unseen patients; needs patient ids",
+            high=1.0,
+        ),
+        MetricSpec(
             "membership.tpr_at_01pct_fpr",
             "membership",
             False,

@@ -39,6 +39,30 @@ def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[in
     )  # fmt: skip
 
 
+def patient_scores(dataset: ImageCaptionDataset, rows: list[int], scores: torch.Tensor) -> dict[str, float] | None:
+    """A patient's score is their most exposed study's (an attacker needs one study to place a patient);
+    None unless every scored row names its patient."""
+    patients = [dataset.records[row].patient_id for row in rows]
+    if not patients or any(patient is None for patient in patients):
+        return None
+    best: dict[str, float] = {}
+    for patient, score in zip(patients, scores.tolist(), strict=True):
+        best[patient] = max(score, best.get(patient, float("-inf")))
+    return dict(sorted(best.items()))
+
+
+def _patient_metrics(context: ScanContext, *, rows: tuple[list[int], list[int]], scores) -> dict[str, float]:
+    train = patient_scores(context.train, rows[0], scores[0])
+    holdout = patient_scores(context.holdout, rows[1], scores[1])
+    if train is None or holdout is None:
+        return {}
+    members, unseen = list(train.values()), list(holdout.values())
+    return {
+        "membership.patient_auc": roc_auc(members, unseen),
+        "membership.patient_tpr_at_1pct_fpr": tpr_at_fpr(members, unseen, 0.01),
+    }
+
+
 def run_membership(context: ScanContext) -> CheckOutcome:
     settings, seed = context.policy.checks.membership, context.policy.sampling.seed
     train_rows = _distinct_rows(context.train, settings.max_train, seed=seed, stream="membership-train")
@@ -66,7 +90,8 @@ def run_membership(context: ScanContext) -> CheckOutcome:
             "membership.auc": auc,
             "membership.tpr_at_1pct_fpr": tpr1,
             "membership.tpr_at_01pct_fpr": tpr01,
-        },
+        }
+        | _patient_metrics(context, rows=(train_rows, holdout_rows), scores=(train, holdout)),
         sample_sizes={"membership.tpr_at_1pct_fpr": len(train_rows), "membership.tpr_at_01pct_fpr": len(train_rows)},
         membership=MembershipEvidence(
             timestep=settings.timestep,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from types import SimpleNamespace
+
 import pytest
+import torch
 
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import PolicyError
@@ -11,7 +16,7 @@ from memaudit.policy import load_policy
 from memaudit.policy.checks import MembershipCheck
 from memaudit.scan.battery import image_checks
 from memaudit.scan.context import ScanContext
-from memaudit.scan.membership_check import run_membership
+from memaudit.scan.membership_check import patient_scores, run_membership
 from memaudit.scan.progress import SilentProgress
 from memaudit.tiny.memorizer import build_memorizer
 
@@ -95,3 +100,50 @@ def test_membership_is_off_unless_a_policy_asks_and_not_applicable_to_a_folder_o
     context = _context(memorizer)
     outcomes = image_checks(context, context.holdout.load_images(size=16, channels=3), ids=["a"] * 8, captions=[])
     assert outcomes["membership"].status == "not_applicable"
+
+
+def _records(*patients):
+    return SimpleNamespace(records=[SimpleNamespace(patient_id=patient) for patient in patients])
+
+
+def test_a_patient_scores_as_their_most_exposed_study():
+    dataset = _records("p2", "p1", "p2", "p3")
+    scores = patient_scores(dataset, [0, 1, 2], torch.tensor([-3.0, -1.0, -0.5]))
+    assert scores == {"p1": -1.0, "p2": -0.5}  # row 3 was not scored
+    assert patient_scores(_records("p1", None), [0, 1], torch.tensor([-1.0, -2.0])) is None
+    assert patient_scores(_records("p1"), [], torch.tensor([])) is None
+
+
+def _with_patients(folder, out, *, per_patient: int):
+    """A copy of an image folder's manifest where every ``per_patient`` consecutive studies share a patient."""
+    out.mkdir()
+    for entry in folder.iterdir():
+        if entry.name != "metadata.jsonl":
+            (out / entry.name).symlink_to(entry)
+    rows = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+    lines = [json.dumps({**row, "patient_id": f"{out.name}-{k // per_patient}"}) for k, row in enumerate(rows)]
+    (out / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_patient_level_metrics_when_studies_name_their_patients(memorizer, tmp_path):
+    train, holdout = memorizer[2], memorizer[3]
+    context = _context(memorizer)
+    context = dataclasses.replace(
+        context,
+        train=ImageCaptionDataset(_with_patients(train, tmp_path / "train", per_patient=3)),
+        holdout=ImageCaptionDataset(_with_patients(holdout, tmp_path / "holdout", per_patient=2)),
+    )
+    outcome = run_membership(context)
+    train_patients = patient_scores(
+        context.train, list(range(9)), torch.tensor([i.score for i in outcome.membership.train])
+    )
+    holdout_patients = patient_scores(
+        context.holdout, list(range(8)), torch.tensor([i.score for i in outcome.membership.holdout])
+    )
+    assert len(train_patients) == 3 and len(holdout_patients) == 4
+    assert outcome.metrics["membership.patient_auc"] == roc_auc(
+        list(train_patients.values()), list(holdout_patients.values())
+    )
+    assert "membership.patient_tpr_at_1pct_fpr" in outcome.metrics
+    assert "membership.patient_auc" not in run_membership(_context(memorizer)).metrics  # no patient ids
