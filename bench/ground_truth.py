@@ -19,10 +19,11 @@ Each variant's figures go to OUT/<variant>/figures.json (a rerun skips finished 
 fine-tunes resume), and OUT/table.md collects every finished variant in the columns of the
 MemControl paper's Table 1 plus detection AUC and the attacker's columns (bench/attacker_figures.py:
 membership AUC of planted and generic studies, and planted captions whose own study comes back under a
-perturbation of their embedding; `--attacker` adds them to finished variants whose model is at hand). `--rescan` reruns only the scan columns of finished
-variants (after a change to the scan), retraining a fine-tune that is no longer at hand (seeded, so
-the same model up to the thread count's summation order), and keeps the rest of their figures; the
-table marks verdicts from a scan older than the current extraction criterion.
+perturbation of their embedding; `--attacker` adds them to finished variants whose model is at hand).
+`--rescan` reruns only the scan columns of finished variants (after a change to the scan),
+retraining a fine-tune that is no longer at hand (seeded, so the same model up to the thread count's
+summation order), and keeps the rest of their figures; the table marks verdicts from a scan older than
+the current extraction criterion.
 """
 
 from __future__ import annotations

@@ -106,6 +106,8 @@ def main() -> None:
     }
     print({name: len(values) for name, values in captions.items()})
     figures = {"captions": {name: len(values) for name, values in captions.items()}, "models": {}}
+    if args.out.is_file():  # models measured earlier stay; the ones measured now replace theirs
+        figures["models"] = json.loads(args.out.read_text()).get("models", {})
     for variant in args.variants.split(","):
         path = model_path(variant, args.models, args.finetunes)
         if not path.is_dir():
