@@ -79,5 +79,10 @@ def ascent_perturbation(
     return (embedding.to(device, dtype) + delta.detach()).cpu()
 
 
+def relative_shift(moved: torch.Tensor, embedding: torch.Tensor) -> float:
+    """rms(moved - embedding) / rms(embedding): how far a perturbation moved the prompt, in its own units."""
+    return float((moved - embedding).double().pow(2).mean().sqrt() / embedding.double().pow(2).mean().sqrt())
+
+
 def perturbation_seed(seed: int, prompt_index: int, attempt: int) -> int:
     return sample_seed(seed, "retrigger-perturbation", prompt_index * 1000 + attempt)

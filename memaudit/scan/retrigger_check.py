@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from memaudit.results.attack_evidence import RetriggerAttempt, RetriggeredPrompt, RetriggerEvidence
 from memaudit.results.scan_result import CheckOutcome, ScanResult
-from memaudit.sampling.retrigger import ascent_perturbation, gaussian_perturbation, perturbation_seed
+from memaudit.sampling.retrigger import (
+    ascent_perturbation,
+    gaussian_perturbation,
+    perturbation_seed,
+    relative_shift,
+)
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.context import PromptGroup, ScanContext
 from memaudit.scan.extraction_check import attack_candidate
@@ -56,8 +61,7 @@ def _embeddings(context: ScanContext, group: PromptGroup):
             num_inference_steps=sampling.num_inference_steps, scheduler=sampling.scheduler,
         )  # fmt: skip
         # The scale achieved, not the budget: a model that gives no gradient leaves the prompt unmoved (0).
-        achieved = float((moved - embedding).double().pow(2).mean().sqrt() / embedding.double().pow(2).mean().sqrt())
-        yield "ascent", round(achieved, 6), moved
+        yield "ascent", round(relative_shift(moved, embedding), 6), moved
 
 
 def run_retrigger(context: ScanContext, checks: dict[str, CheckOutcome], before: ScanResult | None) -> CheckOutcome:
