@@ -160,6 +160,15 @@ def _states(database):
         return connection.execute("select number, state from trials order by number").fetchall()
 
 
+def _beating(database) -> set[int]:
+    """Trials with a recorded heartbeat: optuna can only find a dead worker's trial stale once it has beaten."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "select t.number from trials t join trial_heartbeats h on h.trial_id = t.trial_id"
+        ).fetchall()
+    return {number for (number,) in rows}
+
+
 @pytest.mark.slow
 def test_kill_9_mid_trial_then_rerun_keeps_completed_trials(job, tmp_path):
     out = tmp_path / "out"
@@ -172,10 +181,11 @@ def test_kill_9_mid_trial_then_rerun_keeps_completed_trials(job, tmp_path):
         time.sleep(0.2)
         if database.exists():
             try:
-                states = _states(database)
+                states, beating = _states(database), _beating(database)
             except sqlite3.OperationalError:
                 continue
-            if any(state == "COMPLETE" for _, state in states) and states[-1][1] == "RUNNING":
+            running = states[-1][0] if states and states[-1][1] == "RUNNING" else None
+            if any(state == "COMPLETE" for _, state in states) and running in beating:
                 completed_before = [number for number, state in states if state == "COMPLETE"]
                 os.killpg(process.pid, signal.SIGKILL)
                 break
