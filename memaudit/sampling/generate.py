@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 
 import torch
 
@@ -62,3 +63,28 @@ def generate_images(
         if progress:
             progress(stop - start)
     return torch.cat(images) if images else torch.empty(0, 3, latent_size, latent_size)
+
+
+def generate_stream(
+    pipeline,
+    requests: Iterable[tuple[torch.Tensor, int]],
+    empty_embedding: torch.Tensor,
+    *,
+    batch_size: int = 8,
+    progress: Callable[[int], None] | None = None,
+    **sampler,
+) -> Iterator[torch.Tensor]:
+    """One ``[3, H, W]`` image per ``(embedding [L, D], seed)`` request, in order, generated in full
+    batches that may span several prompts; requests are drawn lazily, so memory is bounded by one batch.
+    ``sampler`` holds ``generate_images``' sampling arguments. An image equals the one ``generate_images``
+    makes from the same embedding and seed (each latent has its own seed)."""
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be at least 1, got {batch_size}")
+    requests = iter(requests)
+    while batch := list(islice(requests, batch_size)):
+        embeddings = torch.stack([embedding for embedding, _ in batch])
+        seeds = [seed for _, seed in batch]
+        images = generate_images(pipeline, embeddings, empty_embedding, seeds=seeds, batch_size=batch_size, **sampler)
+        if progress:
+            progress(len(batch))
+        yield from images

@@ -7,8 +7,10 @@ read it and return their findings, evidence included, in their CheckOutcome.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -146,16 +148,49 @@ class ScanContext:
         Seeds depend on the group's index among all training captions, not on which groups are
         chosen, so a prompt's images are the same whatever else is attacked.
         """
+        parts = [images for _, images in self.generate_groups(groups, per_group=per_group, stream=stream, label=label)]
+        return torch.cat(parts) if parts else torch.empty(0, 3, self.image_side, self.image_side)
+
+    def generate_groups(
+        self, groups: list[PromptGroup], *, per_group: int, stream: str, label: str
+    ) -> Iterator[tuple[PromptGroup, torch.Tensor]]:
+        """``generate`` one group at a time, lazily: each group's ``[per_group, 3, H, W]`` images as soon as
+        they are done, from batches that span prompts (full batches whatever ``per_group`` is); prompts are
+        embedded a batch at a time, so memory holds one batch and one group, never the whole list.
+        Seeds come from the group's index among all training captions (see ``generate``)."""
+        from memaudit.sampling.generate import generate_stream
         from memaudit.sampling.seeds import sample_seed
 
         sampling = self.policy.sampling
-        embeddings = self.embed([group.caption for group in groups]).repeat_interleave(per_group, dim=0)
-        seeds = [
-            sample_seed(sampling.seed, stream, group.index * per_group + k)
-            for group in groups
-            for k in range(per_group)
-        ]
-        return self.generate_from(embeddings, seeds=seeds, progress=self.progress.stage(label, len(seeds)))
+        chunk = max(1, sampling.batch_size)
+
+        def requests():
+            for start in range(0, len(groups), chunk):
+                part = groups[start : start + chunk]
+                for group, embedding in zip(part, self.embed([group.caption for group in part]), strict=True):
+                    for k in range(per_group):
+                        yield embedding, sample_seed(sampling.seed, stream, group.index * per_group + k)
+
+        images = generate_stream(
+            self.pipeline,
+            requests(),
+            self.empty_embedding,
+            batch_size=chunk,
+            progress=self.progress.stage(label, len(groups) * per_group),
+            **self._sampler,
+        )
+        for group in groups:
+            yield group, self.conform_images(torch.stack(list(islice(images, per_group))))
+
+    @property
+    def _sampler(self) -> dict:
+        sampling = self.policy.sampling
+        return {
+            "num_inference_steps": sampling.num_inference_steps,
+            "guidance_scale": sampling.guidance_scale,
+            "latent_size": self.latent_side,
+            "scheduler": sampling.scheduler,
+        }
 
     def generate_from(self, embeddings: torch.Tensor, *, seeds: list[int], progress=None) -> torch.Tensor:
         """One image per (text embedding, seed) with the policy's sampler, at the comparison side."""
@@ -167,12 +202,9 @@ class ScanContext:
             embeddings,
             self.empty_embedding,
             seeds=seeds,
-            num_inference_steps=sampling.num_inference_steps,
-            guidance_scale=sampling.guidance_scale,
-            latent_size=self.latent_side,
-            scheduler=sampling.scheduler,
             batch_size=sampling.batch_size,
             progress=progress,
+            **self._sampler,
         )
         return self.conform_images(images)
 

@@ -109,10 +109,11 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
     settings = context.policy.checks.extraction
     thresholds = extraction_thresholds(context)
     attacked, pending = [], {}  # pending: evidence of candidates that meet the per-candidate thresholds
-    for group, reason in chosen:
-        images = context.generate(
-            [group], per_group=settings.generations, stream="extraction", label=f"extraction: prompt {group.index}"
-        )
+    reasons = [reason for _, reason in chosen]
+    generated = context.generate_groups(
+        [group for group, _ in chosen], per_group=settings.generations, stream="extraction", label="extraction attack"
+    )
+    for (group, images), reason in zip(generated, reasons, strict=True):
         record, attack, row = attack_candidate(
             context, images, thresholds=thresholds, item_ids=context.ids(group.rows), reason=reason
         )

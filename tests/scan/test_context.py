@@ -164,3 +164,36 @@ def test_generate_conforms_to_a_smaller_comparison_side(generating_context):
     # The model still generates at its own resolution; its images are then resized for comparison.
     assert images.shape == (1, 3, 8, 8)
     assert torch.allclose(images[0], conform(full[0], size=8, channels=3), atol=1e-6)
+
+
+def test_generate_groups_fills_batches_across_prompts_and_matches_one_prompt_at_a_time(generating_context):
+    # batch_size 2, 3 generations per prompt: one prompt at a time needs batches of 2 + 1; streamed, the
+    # 12 generations of 4 prompts go in 6 full batches, and each prompt's images are the same.
+    groups = generating_context.train_groups
+    batches: list[int] = []
+    pipeline = generating_context.pipeline
+    original = pipeline.vae.decode
+
+    def counting_decode(latents, *args, **kwargs):
+        batches.append(latents.shape[0])
+        return original(latents, *args, **kwargs)
+
+    pipeline.vae.decode = counting_decode
+    try:
+        streamed = list(generating_context.generate_groups(groups, per_group=3, stream="test", label="streamed"))
+    finally:
+        del pipeline.vae.decode
+    assert batches == [2] * 6
+    assert [group for group, _ in streamed] == groups
+    for group, images in streamed:
+        alone = generating_context.generate([group], per_group=3, stream="test", label="alone")
+        assert images.shape == (3, 3, 16, 16)
+        assert torch.allclose(images, alone, atol=1e-5)
+
+
+def test_generate_groups_is_lazy(generating_context):
+    progress = RecordingProgress()
+    context = dataclasses.replace(generating_context, progress=progress)
+    stream = context.generate_groups(context.train_groups, per_group=3, stream="test", label="lazy")
+    next(stream)  # the first prompt's 3 images need two batches of 2, not all 12 generations
+    assert progress.stages["lazy"] == [12, 4]
