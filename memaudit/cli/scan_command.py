@@ -27,7 +27,9 @@ def scan(
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Override the policy's batch size."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="Override the policy's seed."),
-    feature_cache: Path = typer.Option(DEFAULT_CACHE, "--feature-cache", help="Feature cache folder."),
+    feature_cache: Path = typer.Option(
+        DEFAULT_CACHE, "--feature-cache", help="Cache folder: image features and comparison pixels, keyed by content."
+    ),
     sign_key: Path | None = typer.Option(None, "--sign-key", help="Ed25519 private key: write attestation.dsse.json."),
     include_evidence_images: bool = typer.Option(
         False,

@@ -30,27 +30,39 @@ class PromptAttack:
     distance_ratio: float | None = None  # nearest over second-nearest training image distance
 
 
-def _smallest_tiled_l2(
-    queries: torch.Tensor, references: torch.Tensor, *, k: int, tiles: int, chunk_size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per query, the ``k`` smallest tiled L2 to the references and their indices ``[Q, k]`` (exact, chunked;
-    equal distances keep the lower index first)."""
+CHUNK_BYTES = 256 * 2**20  # float64 bytes of one chunk of images compared at once
+
+
+def chunk_size_for(images) -> int:
+    """How many of these images fit one float64 chunk of ``CHUNK_BYTES`` (at least 1, at most 1024)."""
+    per_image = 8 * int(torch.tensor(images.shape[1:]).prod())
+    return max(1, min(1024, CHUNK_BYTES // max(1, per_image)))
+
+
+def _smallest_tiled_l2(queries, references, *, k: int, tiles: int, chunk_size: int | None):
+    """Per query, the ``k`` smallest tiled L2 to the references and their indices ``[Q, k]`` (exact;
+    equal distances keep the lower index first). Queries and references are tensors or anything sliced
+    like one (a PixelStore), read a chunk at a time so memory holds two chunks, never the data set."""
     if references.shape[0] < k:
         raise ValueError(f"`references` must hold at least {'one image' if k == 1 else f'{k} images'}")
+    size = chunk_size or chunk_size_for(references)
     best = torch.full((queries.shape[0], k), float("inf"), dtype=torch.float64)
     index = torch.zeros(queries.shape[0], k, dtype=torch.long)
-    for start in range(0, references.shape[0], chunk_size):
-        distances = tiled_l2(queries, references[start : start + chunk_size], tiles=tiles)
-        merged = torch.cat([best, distances], dim=1)
-        merged_index = torch.cat([index, torch.arange(start, start + distances.shape[1]).expand_as(distances)], dim=1)
-        order = torch.sort(merged, dim=1, stable=True)
-        best = order.values[:, :k]
-        index = torch.gather(merged_index, 1, order.indices[:, :k])
+    for first in range(0, queries.shape[0], size):
+        rows = slice(first, first + size)
+        query = queries[rows]
+        for start in range(0, references.shape[0], size):
+            distances = tiled_l2(query, references[start : start + size], tiles=tiles)
+            merged = torch.cat([best[rows], distances], dim=1)
+            positions = torch.arange(start, start + distances.shape[1]).expand_as(distances)
+            order = torch.sort(merged, dim=1, stable=True)
+            best[rows] = order.values[:, :k]
+            index[rows] = torch.gather(torch.cat([index[rows], positions], dim=1), 1, order.indices[:, :k])
     return best, index
 
 
 def nearest_tiled_l2(
-    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int = 256
+    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each query image, the smallest tiled L2 to any reference image and its index (exact, chunked)."""
     best, index = _smallest_tiled_l2(queries, references, k=1, tiles=tiles, chunk_size=chunk_size)
@@ -58,7 +70,7 @@ def nearest_tiled_l2(
 
 
 def two_nearest_tiled_l2(
-    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int = 256
+    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each query, (nearest distance, its reference index, second-nearest distance); exact, chunked."""
     best, index = _smallest_tiled_l2(queries, references, k=2, tiles=tiles, chunk_size=chunk_size)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from memaudit.data import ImageCaptionDataset
+from memaudit.data.pixel_store import PixelStore
 from memaudit.features import ExtractorOptions, FeatureExtractor, create_extractor
 from memaudit.features.cache import FeatureCache, dataset_features
 from memaudit.policy import Policy
@@ -67,16 +68,6 @@ class ScanContext:
         return [self.train.records[row].id for row in rows]
 
     @cached_property
-    def train_pixels(self) -> torch.Tensor:
-        """All training images at the comparison side, 3 channels (never subsampled)."""
-        advance = self.progress.stage("loading training images", len(self.train))
-        images = []
-        for index in range(len(self.train)):
-            images.append(self._conform(self.train.load_image(index)))
-            advance(1)
-        return torch.stack(images)
-
-    @cached_property
     def distinct_train_rows(self) -> list[int]:
         """One row per distinct training image file content (its first row): a study listed many times
         is one image, so that nearest and second-nearest are two different images."""
@@ -89,12 +80,23 @@ class ScanContext:
         return rows
 
     @cached_property
-    def distinct_train_pixels(self) -> torch.Tensor:
-        return self.train_pixels[self.distinct_train_rows]
+    def distinct_train_pixels(self) -> PixelStore:
+        """The distinct training images (``distinct_train_rows``) at the comparison side, 3 channels, on
+        disk: read a chunk at a time, never stacked in memory."""
+        return self._pixel_store(self.train, self.distinct_train_rows, "training")
 
     @cached_property
-    def holdout_pixels(self) -> torch.Tensor:
-        return torch.stack([self._conform(self.holdout.load_image(i)) for i in range(len(self.holdout))])
+    def holdout_pixels(self) -> PixelStore:
+        return self._pixel_store(self.holdout, list(range(len(self.holdout))), "holdout")
+
+    def _pixel_store(self, dataset: ImageCaptionDataset, rows: list[int], label: str) -> PixelStore:
+        root = self.feature_cache / "comparison-pixels" if self.feature_cache else None
+        advance = self.progress.stage(f"loading {label} images", len(rows))
+        return PixelStore.build(dataset, rows, side=self.image_side, channels=3, root=root, progress=advance)
+
+    def train_image(self, row: int) -> torch.Tensor:
+        """One training image at the comparison side (evidence thumbnails)."""
+        return self._conform(self.train.load_image(row))
 
     def _conform(self, image: torch.Tensor) -> torch.Tensor:
         from memaudit.data import conform

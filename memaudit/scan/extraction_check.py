@@ -124,7 +124,7 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
                 f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {nearest_id}",
                 nearest_id,
                 generated=images[attack.candidate],
-                train=context.train_pixels[row],
+                train=context.train_image(row),
             )
     attacked = thresholds.judge(attacked)
     evidence = [image for position, image in pending.items() if attacked[position].extracted]
@@ -162,7 +162,7 @@ def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: li
             f"{item.item_ids[0]} vs {item.nearest_train_id}",
             item.nearest_train_id,
             generated=images[position],
-            train=context.train_pixels[rows[int(nearest[position])]],
+            train=context.train_image(rows[int(nearest[position])]),
         )
         for position, item in enumerate(attacked)
         if item.extracted and context.include_evidence_images

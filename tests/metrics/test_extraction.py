@@ -81,3 +81,11 @@ def test_a_look_alike_in_a_dense_region_is_close_but_not_specific():
     assert attack_prompt(look_alike, train, **(common | {"ratio_threshold": None})).extracted  # distance alone: yes
     copied = attack_prompt(copy, train, **common)
     assert copied.extracted and copied.nearest_train == 2 and copied.distance_ratio == pytest.approx(0.0)
+
+
+def test_chunk_size_keeps_a_chunk_of_float64_images_within_its_budget():
+    from memaudit.metrics.extraction import CHUNK_BYTES, chunk_size_for
+
+    assert chunk_size_for(torch.empty(0, 3, 512, 512)) == CHUNK_BYTES // (8 * 3 * 512 * 512)  # 42 at 512 px
+    assert chunk_size_for(torch.empty(0, 3, 32, 32)) == 1024  # capped
+    assert chunk_size_for(torch.empty(0, 3, 8192, 8192)) == 1  # never zero

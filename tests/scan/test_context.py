@@ -92,19 +92,22 @@ def test_prompt_groups_gather_rows_by_distinct_caption_in_first_seen_order(tmp_p
     assert context.ids(expected[1].rows) == ["train-1", "train-4"]
 
 
-def test_train_pixels_are_every_image_at_the_comparison_side_in_three_channels(tmp_path):
+def test_train_pixels_are_the_distinct_images_at_the_comparison_side_in_three_channels(tmp_path):
     gray = np.full((8, 8), 51, dtype=np.uint8)  # 51 / 255 = 0.2, a constant survives any resize
     rgb = np.zeros((16, 16, 3), dtype=np.uint8)
     rgb[..., 0], rgb[..., 1], rgb[..., 2] = 255, 102, 0
     progress = RecordingProgress()
-    context = _context(tmp_path, ["a", "b"], images=[gray, rgb], image_side=4, progress=progress)
-    pixels = context.train_pixels
-    assert pixels.shape == (2, 3, 4, 4)
+    context = _context(tmp_path, ["a", "b", "c"], images=[gray, rgb, gray], image_side=4, progress=progress)
+    assert context.distinct_train_rows == [0, 1]  # the third row repeats the first image
+    pixels = context.distinct_train_pixels
+    assert pixels.shape == (2, 3, 4, 4) and len(pixels) == 2
+    assert pixels[0:2].dtype == torch.float32
     assert torch.allclose(pixels[0], torch.full((3, 4, 4), 0.2), atol=1e-6)
-    assert torch.allclose(pixels[1, 0], torch.ones(4, 4)) and torch.allclose(pixels[1, 1], torch.full((4, 4), 0.4))
-    assert torch.allclose(pixels[1, 2], torch.zeros(4, 4))
+    assert torch.allclose(pixels[1][0], torch.ones(4, 4)) and torch.allclose(pixels[1][1], torch.full((4, 4), 0.4))
+    assert torch.allclose(pixels[1][2], torch.zeros(4, 4))
     assert progress.stages["loading training images"] == [2, 2]
     assert context.holdout_pixels.shape == (3, 3, 4, 4)
+    assert torch.allclose(context.train_image(1), pixels[1])
 
 
 def test_feature_cache_is_filled_once_and_reused(tmp_path):

@@ -1,0 +1,103 @@
+"""Images at one comparison side, kept as uint8 in a memory-mapped file and read back a chunk at a time.
+
+A scan compares generated images with every training image pixel by pixel (tiled L2). Stacked as
+float32 in RAM that is 3 MiB per 512 px RGB image, ~30 GiB for 10^4 images. The store keeps them as
+uint8 in one ``.npy`` file (768 KiB per image at 512 px) that the operating system pages in as chunks
+are read: memory is bounded by the chunk, not by the data set.
+
+The file is named by a digest of the images' file digests, the side and the channels, so a scan of
+the same data reuses it; it is written under a temporary name and renamed when complete, so a killed
+build leaves nothing a later scan would trust. Without a cache folder the store lives in a temporary
+folder that goes with it.
+
+Values are rounded to the nearest 1/255: exact for 8-bit images compared at their own side; after a
+resize at most 0.5/255 per pixel, which moves a tiled L2 distance by at most 0.002.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from memaudit.data.dataset import ImageCaptionDataset, conform
+
+
+def store_key(digests: list[str], *, side: int, channels: int) -> str:
+    """The name of the store holding these images (by file digest, in order) at this side and channels."""
+    return hashlib.sha256(f"{side}:{channels}:{','.join(digests)}".encode()).hexdigest()
+
+
+class PixelStore:
+    """``[N, C, side, side]`` images in [0, 1]: ``len``, ``shape``, and integer or slice indexing that
+    returns float32 tensors, so it stands in for a stacked tensor wherever images are read in chunks."""
+
+    def __init__(self, path: Path, *, keep_alive: object = None) -> None:
+        self.path = Path(path)
+        self._array = np.load(self.path, mmap_mode="r")
+        self._keep_alive = keep_alive  # a temporary folder that must live as long as the store
+
+    @classmethod
+    def build(
+        cls,
+        dataset: ImageCaptionDataset,
+        rows: list[int],
+        *,
+        side: int,
+        channels: int = 3,
+        root: Path | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> PixelStore:
+        """The store of ``dataset``'s ``rows`` at ``side``, read from ``root`` when already built there."""
+        if side < 1:
+            raise ValueError(f"`side` must be at least 1, got {side}")
+        keep_alive = None
+        if root is None:
+            keep_alive = tempfile.TemporaryDirectory(prefix="memaudit-pixels-")
+            root = Path(keep_alive.name)
+        digests = [dataset.image_digests[row] for row in rows]
+        key = store_key(digests, side=side, channels=channels)
+        path = Path(root) / f"{side}px-{channels}ch" / key[:2] / f"{key}.npy"
+        if not path.is_file():
+            _write(dataset, rows, path, shape=(len(rows), channels, side, side), progress=progress)
+        elif progress:
+            progress(len(rows))
+        return cls(path, keep_alive=keep_alive)
+
+    def __len__(self) -> int:
+        return int(self._array.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return tuple(self._array.shape)  # type: ignore[return-value]
+
+    def __getitem__(self, index: int | slice) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self._array[index], dtype=np.float32) / 255.0)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A [0, 1] image as uint8, rounded to the nearest level."""
+    return (image.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8).numpy()
+
+
+def _write(dataset, rows, path: Path, *, shape: tuple[int, ...], progress) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
+    os.close(handle)
+    try:
+        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
+        for position, row in enumerate(rows):
+            array[position] = to_uint8(conform(dataset.load_image(row), size=shape[-1], channels=shape[1]))
+            if progress:
+                progress(1)
+        array.flush()
+        del array
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
