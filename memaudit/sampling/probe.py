@@ -31,9 +31,11 @@ def noise_magnitude_scores(
     scheduler: str = "ddim",
     batch_size: int = 8,
     stream: str = "noise-probe",
+    first_prompt: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """``[P]`` float64 scores: mean over generations and the first ``steps`` steps of the magnitude."""
+    """``[P]`` float64 scores: mean over generations and the first ``steps`` steps of the magnitude.
+    Seeds follow the prompt's position ``first_prompt + p`` in the full list (see ``triage_scores``)."""
     if steps < 1 or steps > num_inference_steps:
         raise ValueError(f"`steps` must be between 1 and num_inference_steps={num_inference_steps}, got {steps}")
     if generations < 1:
@@ -46,7 +48,7 @@ def noise_magnitude_scores(
     for start in range(0, prompts * generations, batch_size):
         items = list(range(start, min(start + batch_size, prompts * generations)))
         sampler = make_scheduler(pipeline, scheduler, num_inference_steps)
-        seeds = [sample_seed(seed, stream, item) for item in items]
+        seeds = [sample_seed(seed, stream, first_prompt * generations + item) for item in items]
         latents = initial_latents(shape, seeds, dtype=dtype).to(device) * sampler.init_noise_sigma
         cond = prompt_embeddings[[item // generations for item in items]].to(device, dtype)
         for step, timestep in enumerate(sampler.timesteps[:steps]):

@@ -36,16 +36,19 @@ def triage_scores(
     seed: int,
     scheduler: str = "ddim",
     batch_size: int = 8,
+    first_prompt: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """``[P]`` float64 scores of ``detector`` (higher: more likely memorized)."""
+    """``[P]`` float64 scores of ``detector`` (higher: more likely memorized). The embeddings are prompts
+    ``first_prompt`` onwards of a longer list (seeds follow the position in that list), so a long list
+    scored in chunks gets the scores it would get whole."""
     spec = DETECTORS.get(detector)
     if spec is None:
         raise ValueError(f"unknown triage detector '{detector}'; available: {', '.join(DETECTORS)}")
     if generations < spec.min_generations:
         raise ValueError(f"detector '{detector}' needs at least {spec.min_generations} generations, got {generations}")
     common = dict(generations=generations, num_inference_steps=num_inference_steps, latent_size=latent_size, seed=seed)
-    common |= dict(scheduler=scheduler, batch_size=batch_size, progress=progress)
+    common |= dict(scheduler=scheduler, batch_size=batch_size, first_prompt=first_prompt, progress=progress)
     if detector == "wen":
         return noise_magnitude_scores(
             pipeline, prompt_embeddings, empty_embedding, steps=steps, guidance_scale=guidance_scale, **common
@@ -66,6 +69,7 @@ def _first_step_scores(
     seed: int,
     scheduler: str,
     batch_size: int,
+    first_prompt: int,
     progress: Callable[[int], None] | None,
 ) -> torch.Tensor:
     unet = pipeline.unet
@@ -80,7 +84,7 @@ def _first_step_scores(
         items = [p * generations + g for p in chosen for g in range(generations)]
         sampler = make_scheduler(pipeline, scheduler, num_inference_steps)
         start = sampler.timesteps[0]
-        seeds = [sample_seed(seed, "noise-probe", item) for item in items]
+        seeds = [sample_seed(seed, "noise-probe", first_prompt * generations + item) for item in items]
         latents = initial_latents(shape, seeds, dtype=dtype).to(device) * sampler.init_noise_sigma
         cond = prompt_embeddings[[item // generations for item in items]].to(device, dtype)
         if detector == "attention":

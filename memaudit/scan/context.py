@@ -22,6 +22,8 @@ from memaudit.features.cache import FeatureCache, dataset_features
 from memaudit.policy import Policy
 from memaudit.scan.progress import Progress
 
+PROMPT_CHUNK = 1024  # prompts embedded at once: 1024 CLIP-L embeddings are ~240 MB of float32
+
 
 @dataclass(frozen=True)
 class PromptGroup:

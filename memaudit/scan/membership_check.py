@@ -12,7 +12,7 @@ from memaudit.results.scan_result import CheckOutcome
 from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.membership import membership_scores
 from memaudit.sampling.seeds import sample_seed
-from memaudit.scan.context import ScanContext
+from memaudit.scan.context import PROMPT_CHUNK, ScanContext
 
 
 def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int, stream: str) -> list[int]:
@@ -29,14 +29,20 @@ def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int
 
 
 def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[int], label: str) -> torch.Tensor:
+    """PIA scores of ``rows``, encoded and embedded ``PROMPT_CHUNK`` at a time (scores are per study)."""
     settings, batch = context.policy.checks.membership, max(1, context.policy.sampling.batch_size)
     advance = context.progress.stage(f"membership: {label} studies", 2 * len(rows))
-    latents = encode_latents(context.pipeline, dataset, image_size=context.image_side, rows=rows, progress=advance)
-    embeddings = context.embed([dataset.records[row].text for row in rows])
-    return membership_scores(
-        context.pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
-        progress=advance,
-    )  # fmt: skip
+    scores = []
+    for start in range(0, len(rows), PROMPT_CHUNK):
+        part = rows[start : start + PROMPT_CHUNK]
+        latents = encode_latents(context.pipeline, dataset, image_size=context.image_side, rows=part, progress=advance)
+        embeddings = context.embed([dataset.records[row].text for row in part])
+        pia = membership_scores(
+            context.pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
+            progress=advance,
+        )  # fmt: skip
+        scores.append(pia)
+    return torch.cat(scores) if scores else torch.empty(0, dtype=torch.float64)
 
 
 def patient_scores(dataset: ImageCaptionDataset, rows: list[int], scores: torch.Tensor) -> dict[str, float] | None:

@@ -9,27 +9,34 @@ from memaudit.metrics.triage import DETECTORS
 from memaudit.results.scan_result import CheckOutcome, NoiseMagnitudeEvidence, PromptScore
 from memaudit.sampling.triage import triage_scores
 from memaudit.scan.calibration import calibrated_threshold
-from memaudit.scan.context import ScanContext
+from memaudit.scan.context import PROMPT_CHUNK, ScanContext
 
 
 def _scores(context: ScanContext, captions: list[str], label: str) -> torch.Tensor:
+    """Scores of ``captions``, embedded and scored ``PROMPT_CHUNK`` at a time (the same scores as at once)."""
     settings, sampling = context.policy.checks.noise_magnitude, context.policy.sampling
     advance = context.progress.stage(label, len(captions) * settings.generations)
-    return triage_scores(
-        context.pipeline,
-        context.embed(captions),
-        context.empty_embedding,
-        detector=settings.detector,
-        generations=settings.generations,
-        steps=settings.steps,
-        num_inference_steps=sampling.num_inference_steps,
-        guidance_scale=sampling.guidance_scale,
-        latent_size=context.latent_side,
-        seed=sampling.seed,
-        scheduler=sampling.scheduler,
-        batch_size=sampling.batch_size,
-        progress=advance,
-    )
+    scores = []
+    for start in range(0, len(captions), PROMPT_CHUNK):
+        scores.append(
+            triage_scores(
+                context.pipeline,
+                context.embed(captions[start : start + PROMPT_CHUNK]),
+                context.empty_embedding,
+                detector=settings.detector,
+                generations=settings.generations,
+                steps=settings.steps,
+                num_inference_steps=sampling.num_inference_steps,
+                guidance_scale=sampling.guidance_scale,
+                latent_size=context.latent_side,
+                seed=sampling.seed,
+                scheduler=sampling.scheduler,
+                batch_size=sampling.batch_size,
+                first_prompt=start,
+                progress=advance,
+            )
+        )
+    return torch.cat(scores) if scores else torch.empty(0, dtype=torch.float64)
 
 
 def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tensor]:

@@ -194,3 +194,13 @@ def test_flags_exactly_the_prompts_a_model_memorized(tiny_pipeline, tmp_path):
         ["train-005"],
     ]
     assert outcome.metrics["noise_magnitude.flagged_fraction"] == pytest.approx(2 / 5)
+
+
+def test_prompts_scored_in_chunks_get_the_scores_they_get_at_once(context, scanned, monkeypatch):
+    # Memory holds one chunk of prompt embeddings; seeds follow the position in the full list.
+    import memaudit.scan.noise_check as noise_check
+
+    monkeypatch.setattr(noise_check, "PROMPT_CHUNK", 2)
+    outcome, scores = run_noise_magnitude(context)
+    assert torch.allclose(scores, scanned[1], rtol=1e-6, atol=0)
+    assert outcome.noise_magnitude.holdout_scores == pytest.approx(scanned[0].noise_magnitude.holdout_scores, rel=1e-6)
