@@ -46,6 +46,10 @@ def scan(
     before: Path | None = typer.Option(
         None, "--before", help="A previous scan's result.json: re-trigger its extracted and flagged prompts."
     ),
+    plan: bool = typer.Option(
+        False, "--plan", help="Print what the scan will cost (counts, disk, memory, time from one batch); scan nothing."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="With --plan: print the plan as JSON."),
 ) -> None:
     """Audit a model (or its synthetic images) for memorized training images against a policy."""
     if (model is None) == (images is None):
@@ -53,6 +57,10 @@ def scan(
     from memaudit.scan.preflight import check_run_options
 
     check_run_options(out=out, sign_key=sign_key, device=device)
+    if as_json and not plan:
+        raise MemauditError("--json prints a plan: give it with --plan (a scan writes result.json under --out)")
+    if plan and (remediate_on_fail or base is not None):
+        raise MemauditError("--plan plans a scan; it does not plan --remediate-on-fail")
     if before is not None:
         from memaudit.results.reading import read_scan_result
 
@@ -102,6 +110,14 @@ def scan(
         include_evidence_images=include_evidence_images,
         before=before,
     )
+    if plan:
+        from memaudit.cli.plan_output import print_plan
+        from memaudit.scan import plan_request
+
+        with RichStages() as stages:
+            planned = plan_request(request, progress=stages)
+        print_plan(planned, as_json=as_json)
+        raise typer.Exit(0)
     with RichStages() as stages:
         result, run = timed_scan(request, progress=stages)
     stage_seconds = {name: round(value, 3) for name, value in stages.timings.items()}

@@ -2,6 +2,6 @@
 
 from memaudit.results.scan_result import ScanResult
 from memaudit.scan.request import ScanRequest
-from memaudit.scan.run import run_scan, timed_scan
+from memaudit.scan.run import plan_request, run_scan, timed_scan
 
-__all__ = ["ScanRequest", "ScanResult", "run_scan", "timed_scan"]
+__all__ = ["ScanRequest", "ScanResult", "plan_request", "run_scan", "timed_scan"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import torch
@@ -27,6 +28,8 @@ from memaudit.results.scan_result import (
 from memaudit.scan.battery import image_checks, model_checks
 from memaudit.scan.context import ScanContext
 from memaudit.scan.judge import judge
+from memaudit.scan.plan import DEFAULT_FEATURE_DIM, ScanPlan, plan_scan
+from memaudit.scan.plan_costs import measure_costs, plan_sizes
 from memaudit.scan.preflight import check_datasets, check_images
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.request import ScanRequest
@@ -61,10 +64,21 @@ def _policy_record(effective: EffectivePolicy) -> PolicyRecord:
     )
 
 
-def run_scan(
+@dataclass(frozen=True)
+class PreparedScan:
+    """A scan's inputs checked and loaded, its context built: what the battery and the plan start from."""
+
+    effective: EffectivePolicy
+    context: ScanContext
+    checkpoint: Checkpoint | None  # None when auditing --images
+    released: ImageCaptionDataset | None  # --images
+    before: ScanResult | None
+
+
+def prepare_scan(
     request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
-) -> ScanResult:
-    """Scan a model (or a folder of generated images) against a policy. ``checkpoint`` may be preloaded."""
+) -> PreparedScan:
+    """Check the inputs (preflight), load the policy, data and model, and build the context."""
     if (request.model is None) == (request.images is None):
         raise MemauditError("give exactly one of a model and --images")
     progress = progress or SilentProgress()
@@ -82,31 +96,44 @@ def run_scan(
         "extractor_options": ExtractorOptions(allow_pickle=request.allow_pickle, device=request.device),
         "include_evidence_images": request.include_evidence_images,
     }
-    model_record, images_record = None, None
     torch.manual_seed(policy.sampling.seed)
+    released = None
     if request.model is not None:
         if checkpoint is None:
             checkpoint = load_checkpoint(
                 request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle
             )
         pipeline = checkpoint.pipeline.to(request.device)
-        summary = summarize(checkpoint)
-        image_side = summary.vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
+        image_side = summarize(checkpoint).vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
         context = ScanContext(pipeline=pipeline, image_side=image_side, **shared)
-        model_record = ModelRecord(
-            source=str(request.model),
-            format=checkpoint.format,
-            weight_files=checkpoint.weight_files,
-            image_size=image_side,
-            transformer_blocks=len(summary.unet_transformer_blocks),
-        )
-        outcomes = model_checks(context, before=before)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
         check_images(released, "released", progress)
         image_side = policy.sampling.resolution or int(released.load_image(0).shape[-1])
         context = ScanContext(pipeline=None, image_side=image_side, **shared)
-        images = released.load_images(size=image_side, channels=3)
+    return PreparedScan(effective=effective, context=context, checkpoint=checkpoint, released=released, before=before)
+
+
+def run_scan(
+    request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
+) -> ScanResult:
+    """Scan a model (or a folder of generated images) against a policy. ``checkpoint`` may be preloaded."""
+    prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint)
+    context, policy = prepared.context, prepared.effective.policy
+    model_record, images_record = None, None
+    if prepared.checkpoint is not None:
+        checkpoint = prepared.checkpoint
+        model_record = ModelRecord(
+            source=str(request.model),
+            format=checkpoint.format,
+            weight_files=checkpoint.weight_files,
+            image_size=context.image_side,
+            transformer_blocks=len(summarize(checkpoint).unet_transformer_blocks),
+        )
+        outcomes = model_checks(context, before=prepared.before)
+    else:
+        released = prepared.released
+        images = released.load_images(size=context.image_side, channels=3)
         images_record = _dataset_record(released)
         outcomes = image_checks(context, images, ids=released.ids, captions=released.captions)
     verdict, rules, summary_line = judge(policy, outcomes)
@@ -115,15 +142,39 @@ def run_scan(
         mode="model" if request.model is not None else "images",
         verdict=verdict,
         summary=summary_line,
-        policy=_policy_record(effective),
+        policy=_policy_record(prepared.effective),
         model=model_record,
         generated_images=images_record,
-        train=_dataset_record(train),
-        holdout=_dataset_record(holdout),
+        train=_dataset_record(context.train),
+        holdout=_dataset_record(context.holdout),
         checks=outcomes,
         rules=rules,
         environment=_environment(request.device),
         evidence_images=evidence if request.include_evidence_images else None,
+    )
+
+
+def plan_request(
+    request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
+) -> ScanPlan:
+    """What ``run_scan(request)`` will cost: its counts, disk and memory, and times from one real batch."""
+    prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint)
+    context = prepared.context
+    released = len(prepared.released) if prepared.released is not None else 0
+    model_bytes = 0
+    if context.pipeline is not None:
+        parts = (context.pipeline.unet, context.pipeline.vae, context.pipeline.text_encoder)
+        model_bytes = sum(p.numel() * p.element_size() for part in parts for p in part.parameters())
+    costs = measure_costs(context)
+    feature_dim = context.extractor.feature_dim if costs.feature_extraction else DEFAULT_FEATURE_DIM
+    sizes = plan_sizes(context, released_images=released)
+    return plan_scan(
+        context.policy,
+        sizes,
+        costs=costs,
+        model_bytes=model_bytes,
+        feature_dim=feature_dim,
+        with_before=prepared.before is not None,
     )
 
 

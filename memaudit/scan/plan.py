@@ -1,0 +1,243 @@
+"""What a scan will cost, before it starts (``memaudit scan --plan``; DESIGN 9).
+
+Per stage, the counts follow from the policy and the sizes of the inputs alone: UNet sample
+evaluations (a guided denoising step is two, conditional and unconditional), VAE decodes and encodes,
+feature extractions, tiled-L2 image comparisons and image loads. Where a count depends on what the
+scan will find (how many prompts triage flags, how many the re-trigger check tests), the plan assumes
+a model that memorizes nothing (triage flags its false-alarm share, 1 - calibration_quantile, of the
+prompts) and its note gives the bound when every prompt is flagged. Times are those counts times the
+unit costs measured on the device with one real batch (``memaudit.scan.plan_costs``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from pydantic import BaseModel
+
+from memaudit.metrics.extraction import chunk_size_for
+from memaudit.metrics.triage import DETECTORS
+from memaudit.policy import Policy
+from memaudit.scan.context import PROMPT_CHUNK
+
+ASCENT_SEEDS = 4  # latents the re-trigger ascent averages over (memaudit.scan.retrigger_check)
+BACKWARD_COST = 2  # a backward pass counted as two forward evaluations
+EMBEDDING_BYTES = 77 * 768 * 4  # one CLIP-L prompt embedding, float32
+DEFAULT_FEATURE_DIM = 1024  # the chest X-ray DenseNet's, when the extractor cannot be built to ask
+
+
+class PlanSizes(BaseModel):
+    """The inputs' sizes a plan needs (read from the data, or given to plan a hypothetical scan)."""
+
+    train_prompts: int  # distinct training captions
+    train_rows: int
+    train_images: int  # distinct training image files
+    train_items: int  # distinct (image, caption) pairs
+    holdout_prompts: int
+    holdout_rows: int
+    holdout_items: int
+    image_side: int  # the comparison side, the generation resolution for a model
+    released_images: int = 0  # --images: the release audited instead of a model
+
+
+class UnitCosts(BaseModel):
+    """Seconds per unit of work, measured on ``device``; None where it could not be measured."""
+
+    device: str
+    unet_evaluation: float  # per sample, at the policy's batch size
+    vae_decode: float
+    vae_encode: float
+    feature_extraction: float | None
+    tiled_l2_comparison: float
+    image_load: float
+    device_memory_bytes: int | None = None  # peak allocated while timing (CUDA only)
+
+
+class StagePlan(BaseModel):
+    stage: str
+    unet_evaluations: int = 0
+    vae_decodes: int = 0
+    vae_encodes: int = 0
+    feature_extractions: int = 0
+    tiled_l2_comparisons: int = 0
+    image_loads: int = 0
+    note: str = ""
+    seconds: float | None = None
+
+
+class ScanPlan(BaseModel):
+    policy: str
+    sizes: PlanSizes
+    stages: list[StagePlan]
+    disk_bytes: int  # caches the scan fills (comparison pixels, features)
+    host_memory_bytes: int  # estimated peak: model weights plus the largest stage's buffers
+    costs: UnitCosts | None
+    seconds: float | None
+
+    @property
+    def unet_evaluations(self) -> int:
+        return sum(stage.unet_evaluations for stage in self.stages)
+
+
+def _expected_attacked(policy: Policy, sizes: PlanSizes) -> tuple[int, int, str]:
+    """(prompts attacked on a model that memorizes nothing, at most, how they are chosen)."""
+    extraction, triage = policy.checks.extraction, policy.checks.noise_magnitude
+    prompts = sizes.train_prompts
+    cap = extraction.max_prompts or prompts
+    if extraction.prompts == "all":
+        return min(prompts, cap), min(prompts, cap), "every distinct training prompt"
+    flagged = math.ceil((1 - triage.calibration_quantile) * prompts) if triage.enabled else 0
+    expected = min(prompts, cap, flagged + extraction.ranked_prompts + extraction.random_prompts)
+    most = min(prompts, cap) if triage.enabled else expected
+    how = (
+        f"~{flagged} flagged (the false-alarm share), {extraction.ranked_prompts} ranked, "
+        f"{extraction.random_prompts} sampled; at most {most} if triage flags every prompt"
+    )
+    return expected, most, how
+
+
+def _generation_stages(policy: Policy, sizes: PlanSizes, *, with_before: bool) -> list[StagePlan]:
+    checks, sampling = policy.checks, policy.sampling
+    guided = 2 if sampling.guidance_scale > 1 else 1
+    per_image = sampling.num_inference_steps * guided
+    stages = []
+    if checks.noise_magnitude.enabled:
+        triage = checks.noise_magnitude
+        prompts = sizes.train_prompts + sizes.holdout_prompts
+        passes = DETECTORS[triage.detector].unet_passes(triage.steps)
+        note = f"{triage.detector}: {prompts} prompts x {triage.generations} generations x {passes} evaluations"
+        stages.append(StagePlan(stage="triage", unet_evaluations=prompts * triage.generations * passes, note=note))
+    if checks.extraction.enabled:
+        generations = checks.extraction.generations
+        attacked, _, how = _expected_attacked(policy, sizes)
+        stages.append(
+            StagePlan(
+                stage="extraction",
+                unet_evaluations=attacked * generations * per_image,
+                vae_decodes=attacked * generations,
+                tiled_l2_comparisons=sizes.holdout_rows * sizes.train_images
+                + attacked * (generations * generations + sizes.train_images),
+                image_loads=sizes.train_images + sizes.holdout_rows,
+                note=f"{attacked} prompts x {generations} generations: {how}",
+            )
+        )
+    if checks.membership.enabled:
+        studies = min(sizes.train_items, checks.membership.max_train or sizes.train_items)
+        studies += min(sizes.holdout_items, checks.membership.max_holdout or sizes.holdout_items)
+        stages.append(
+            StagePlan(stage="membership", unet_evaluations=2 * studies, vae_encodes=studies, note=f"{studies} studies")
+        )
+    if checks.nearest_neighbour.enabled or checks.alignment.enabled:
+        stages.append(_sample_stage(policy, sizes, images=_sample_size(policy, sizes), per_image=per_image))
+    if checks.retrigger.enabled and (with_before or checks.retrigger.when == "always"):
+        retrigger = checks.retrigger
+        generations = retrigger.generations or checks.extraction.generations
+        attempts = len(retrigger.scales) + (retrigger.ascent_radius is not None)
+        ascent = retrigger.ascent_steps * ASCENT_SEEDS * 2 * (1 + BACKWARD_COST) if retrigger.ascent_radius else 0
+        prompts = retrigger.max_prompts
+        stages.append(
+            StagePlan(
+                stage="retrigger",
+                unet_evaluations=prompts * (attempts * generations * per_image + ascent),
+                vae_decodes=prompts * attempts * generations,
+                tiled_l2_comparisons=prompts * attempts * (generations * generations + sizes.train_images),
+                note=f"at most {prompts} extracted or flagged prompts x {attempts} perturbations (0 if none are found)",
+            )
+        )
+    return stages
+
+
+def _sample_size(policy: Policy, sizes: PlanSizes) -> int:
+    settings = policy.checks.nearest_neighbour
+    prompts = min(sizes.train_prompts, settings.max_prompts or sizes.train_prompts)
+    return prompts * settings.generations_per_prompt
+
+
+def _sample_stage(policy: Policy, sizes: PlanSizes, *, images: int, per_image: int) -> StagePlan:
+    """Nearest neighbour, FID and alignment on one sample: generated (model) or released (--images)."""
+    checks = policy.checks
+    generated = sizes.released_images == 0
+    features = sizes.train_rows + sizes.holdout_rows + images if checks.nearest_neighbour.enabled else 0
+    alignment = 2 * images if checks.alignment.enabled else 0  # BioViL-T: image and report embeddings
+    return StagePlan(
+        stage="sample checks",
+        unet_evaluations=images * per_image if generated else 0,
+        vae_decodes=images if generated else 0,
+        feature_extractions=features + alignment,
+        image_loads=sizes.train_rows + sizes.holdout_rows if checks.nearest_neighbour.enabled else 0,
+        note=f"{images} {'generated' if generated else 'released'} images; features of every training and "
+        "holdout image (cached ones are read, not recomputed)",
+    )
+
+
+def _release_stages(policy: Policy, sizes: PlanSizes) -> list[StagePlan]:
+    stages = []
+    if policy.checks.extraction.enabled:
+        comparisons = (sizes.holdout_rows + sizes.released_images) * sizes.train_images
+        loads = sizes.train_images + sizes.holdout_rows + sizes.released_images
+        stages.append(StagePlan(stage="extraction", tiled_l2_comparisons=comparisons, image_loads=loads))
+    if policy.checks.nearest_neighbour.enabled or policy.checks.alignment.enabled:
+        stages.append(_sample_stage(policy, sizes, images=sizes.released_images, per_image=0))
+    return stages
+
+
+def _host_memory(policy: Policy, sizes: PlanSizes, *, model_bytes: int, feature_dim: int) -> int:
+    """Model weights plus the largest of the stages' buffers (an estimate; activations come on top)."""
+    image = 3 * sizes.image_side**2 * 4
+    chunk = chunk_size_for(torch.empty(0, 3, sizes.image_side, sizes.image_side)) * 2 * image  # float64
+    sample = sizes.released_images or _sample_size(policy, sizes)
+    generations = policy.checks.extraction.generations
+    buffers = [
+        3 * chunk,  # tiled L2: a query chunk, a reference chunk, one tile's products
+        generations * image + 8 * generations**2,  # one attacked prompt's images and their distances
+        PROMPT_CHUNK * EMBEDDING_BYTES,  # triage and membership: one chunk of prompt embeddings
+        sample * image + (sizes.train_rows + sizes.holdout_rows + sample) * feature_dim * 4,  # sample checks
+    ]
+    return model_bytes + max(buffers)
+
+
+def plan_scan(
+    policy: Policy,
+    sizes: PlanSizes,
+    *,
+    costs: UnitCosts | None,
+    model_bytes: int = 0,
+    feature_dim: int = DEFAULT_FEATURE_DIM,
+    with_before: bool = False,
+) -> ScanPlan:
+    """The plan of ``policy`` on inputs of ``sizes`` (``with_before``: given a previous scan to re-trigger);
+    with ``costs``, the time of each stage and in all."""
+    if sizes.released_images:
+        stages = _release_stages(policy, sizes)
+    else:
+        stages = _generation_stages(policy, sizes, with_before=with_before)
+    if costs is not None:
+        stages = [stage.model_copy(update={"seconds": _seconds(stage, costs)}) for stage in stages]
+    pixels = (sizes.train_images + sizes.holdout_rows) * 3 * sizes.image_side**2
+    features = 0
+    if policy.checks.nearest_neighbour.enabled:
+        features = (sizes.train_rows + sizes.holdout_rows) * feature_dim * 4
+    timed = [stage.seconds for stage in stages]
+    return ScanPlan(
+        policy=policy.name,
+        sizes=sizes,
+        stages=stages,
+        disk_bytes=pixels + features,
+        host_memory_bytes=_host_memory(policy, sizes, model_bytes=model_bytes, feature_dim=feature_dim),
+        costs=costs,
+        seconds=sum(timed) if costs is not None and None not in timed else None,
+    )
+
+
+def _seconds(stage: StagePlan, costs: UnitCosts) -> float | None:
+    if stage.feature_extractions and costs.feature_extraction is None:
+        return None
+    return (
+        stage.unet_evaluations * costs.unet_evaluation
+        + stage.vae_decodes * costs.vae_decode
+        + stage.vae_encodes * costs.vae_encode
+        + stage.feature_extractions * (costs.feature_extraction or 0.0)
+        + stage.tiled_l2_comparisons * costs.tiled_l2_comparison
+        + stage.image_loads * costs.image_load
+    )
