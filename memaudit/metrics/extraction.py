@@ -39,41 +39,43 @@ def chunk_size_for(images) -> int:
     return max(1, min(1024, CHUNK_BYTES // max(1, per_image)))
 
 
-def _smallest_tiled_l2(queries, references, *, k: int, tiles: int, chunk_size: int | None):
+def _smallest_tiled_l2(queries, references, *, k: int, tiles: int, chunk_size: int | None, device):
     """Per query, the ``k`` smallest tiled L2 to the references and their indices ``[Q, k]`` (exact;
     equal distances keep the lower index first). Queries and references are tensors or anything sliced
-    like one (a PixelStore), read a chunk at a time so memory holds two chunks, never the data set."""
+    like one (a PixelStore), read a chunk at a time so memory holds two chunks, never the data set; each
+    reference chunk is read once (the references are the large side), and compared on ``device``."""
     if references.shape[0] < k:
         raise ValueError(f"`references` must hold at least {'one image' if k == 1 else f'{k} images'}")
     size = chunk_size or chunk_size_for(references)
     best = torch.full((queries.shape[0], k), float("inf"), dtype=torch.float64)
     index = torch.zeros(queries.shape[0], k, dtype=torch.long)
-    for first in range(0, queries.shape[0], size):
-        rows = slice(first, first + size)
-        query = queries[rows]
-        for start in range(0, references.shape[0], size):
-            distances = tiled_l2(query, references[start : start + size], tiles=tiles)
+    for start in range(0, references.shape[0], size):
+        reference = references[start : start + size].to(device)
+        positions = torch.arange(start, start + reference.shape[0])
+        for first in range(0, queries.shape[0], size):
+            rows = slice(first, first + size)
+            distances = tiled_l2(queries[rows].to(device), reference, tiles=tiles).cpu()
             merged = torch.cat([best[rows], distances], dim=1)
-            positions = torch.arange(start, start + distances.shape[1]).expand_as(distances)
             order = torch.sort(merged, dim=1, stable=True)
             best[rows] = order.values[:, :k]
-            index[rows] = torch.gather(torch.cat([index[rows], positions], dim=1), 1, order.indices[:, :k])
+            candidates = torch.cat([index[rows], positions.expand_as(distances)], dim=1)
+            index[rows] = torch.gather(candidates, 1, order.indices[:, :k])
     return best, index
 
 
 def nearest_tiled_l2(
-    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int | None = None
+    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int | None = None, device="cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each query image, the smallest tiled L2 to any reference image and its index (exact, chunked)."""
-    best, index = _smallest_tiled_l2(queries, references, k=1, tiles=tiles, chunk_size=chunk_size)
+    best, index = _smallest_tiled_l2(queries, references, k=1, tiles=tiles, chunk_size=chunk_size, device=device)
     return best[:, 0], index[:, 0]
 
 
 def two_nearest_tiled_l2(
-    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int | None = None
+    queries: torch.Tensor, references: torch.Tensor, *, tiles: int = 4, chunk_size: int | None = None, device="cpu"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each query, (nearest distance, its reference index, second-nearest distance); exact, chunked."""
-    best, index = _smallest_tiled_l2(queries, references, k=2, tiles=tiles, chunk_size=chunk_size)
+    best, index = _smallest_tiled_l2(queries, references, k=2, tiles=tiles, chunk_size=chunk_size, device=device)
     return best[:, 0], index[:, 0], best[:, 1]
 
 
@@ -92,11 +94,13 @@ def attack_prompt(
     verify_threshold: float,
     ratio_threshold: float | None = None,
     tiles: int = 4,
+    device="cpu",
 ) -> PromptAttack:
     """Run the clique attack on one prompt's ``[N, C, H, W]`` generations against distinct training images."""
     if min_clique < 2:
         raise ValueError(f"`min_clique` must be at least 2, got {min_clique}")
-    distances = tiled_l2(generations, generations, tiles=tiles)
+    on_device = generations.to(device)
+    distances = tiled_l2(on_device, on_device, tiles=tiles).cpu()
     search = maximum_clique(distances, edge_threshold, min_size=min_clique)
     clique = search.members
     if len(clique) < min_clique:
@@ -106,11 +110,11 @@ def attack_prompt(
     candidate = medoid(distances, clique)
     query = generations[candidate : candidate + 1]
     if ratio_threshold is None:
-        distance, nearest = nearest_tiled_l2(query, train_images, tiles=tiles)
+        distance, nearest = nearest_tiled_l2(query, train_images, tiles=tiles, device=device)
         ratio = None
         extracted = bool(distance[0] < verify_threshold)
     else:
-        distance, nearest, second = two_nearest_tiled_l2(query, train_images, tiles=tiles)
+        distance, nearest, second = two_nearest_tiled_l2(query, train_images, tiles=tiles, device=device)
         ratio = float(distance_ratio(distance, second)[0])
         extracted = bool(distance[0] < verify_threshold) and ratio < ratio_threshold
     return PromptAttack(

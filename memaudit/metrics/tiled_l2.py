@@ -36,7 +36,7 @@ def tiled_l2(a: torch.Tensor, b: torch.Tensor, *, tiles: int = 4) -> torch.Tenso
     if tiles < 1 or tiles > min(a.shape[-2:]):
         raise ValueError(f"`tiles` must be between 1 and the image side {min(a.shape[-2:])}, got {tiles}")
     a64, b64 = a.double(), b.double()
-    result = torch.zeros(a.shape[0], b.shape[0], dtype=torch.float64)
+    result = torch.zeros(a.shape[0], b.shape[0], dtype=torch.float64, device=a.device)
     for rows in _tile_slices(a.shape[-2], tiles):
         for cols in _tile_slices(a.shape[-1], tiles):
             x = a64[:, :, rows, cols].flatten(1)

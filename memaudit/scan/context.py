@@ -96,6 +96,13 @@ class ScanContext:
         advance = self.progress.stage(f"loading {label} images", len(rows))
         return PixelStore.build(dataset, rows, side=self.image_side, channels=3, root=root, progress=advance)
 
+    @property
+    def compare_device(self) -> torch.device:
+        """Where images are compared (tiled L2, float64): the scan's CUDA device, else the CPU (MPS has
+        no float64)."""
+        device = torch.device(self.extractor_options.device)
+        return device if device.type == "cuda" else torch.device("cpu")
+
     def train_image(self, row: int) -> torch.Tensor:
         """One training image at the comparison side (evidence thumbnails)."""
         return self._conform(self.train.load_image(row))

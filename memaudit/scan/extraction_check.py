@@ -90,6 +90,7 @@ def attack_candidate(context: ScanContext, images: torch.Tensor, *, thresholds: 
         verify_threshold=thresholds.verify.threshold,
         ratio_threshold=thresholds.ratio.threshold if thresholds.ratio else None,
         tiles=settings.tiles,
+        device=context.compare_device,
     )
     row = context.distinct_train_rows[attack.nearest_train] if attack.nearest_train is not None else None
     record = AttackedPrompt(
@@ -139,10 +140,12 @@ def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: li
     rows = context.distinct_train_rows
     references = context.distinct_train_pixels
     if thresholds.ratio is None:
-        distances, nearest = nearest_tiled_l2(images, references, tiles=settings.tiles)
+        distances, nearest = nearest_tiled_l2(images, references, tiles=settings.tiles, device=context.compare_device)
         ratios = [None] * len(distances)
     else:
-        distances, nearest, second = two_nearest_tiled_l2(images, references, tiles=settings.tiles)
+        distances, nearest, second = two_nearest_tiled_l2(
+            images, references, tiles=settings.tiles, device=context.compare_device
+        )
         ratios = [float(r) for r in distance_ratio(distances, second)]
     attacked = [
         AttackedPrompt(

@@ -61,9 +61,13 @@ def extraction_thresholds(context: ScanContext) -> Thresholds:
     references = context.distinct_train_pixels
     specificity = settings.specificity_quantile is not None and references.shape[0] >= 2
     if not specificity:
-        distances, _ = nearest_tiled_l2(context.holdout_pixels, references, tiles=settings.tiles)
+        distances, _ = nearest_tiled_l2(
+            context.holdout_pixels, references, tiles=settings.tiles, device=context.compare_device
+        )
     else:
-        distances, _, second = two_nearest_tiled_l2(context.holdout_pixels, references, tiles=settings.tiles)
+        distances, _, second = two_nearest_tiled_l2(
+            context.holdout_pixels, references, tiles=settings.tiles, device=context.compare_device
+        )
     verify = calibrated_threshold(
         context, distances, false_alarm=settings.verify_quantile, tail="lower", what="the extraction verify threshold"
     )

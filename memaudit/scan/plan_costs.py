@@ -77,7 +77,7 @@ def measure_costs(context: ScanContext) -> UnitCosts:
         vae_decode=decode_cost,
         vae_encode=encode_cost,
         feature_extraction=_feature_cost(context),
-        tiled_l2_comparison=_tiled_l2_cost(context.image_side, context.policy.checks.extraction.tiles),
+        tiled_l2_comparison=_tiled_l2_cost(context),
         image_load=_image_load_cost(context),
         device_memory_bytes=peak,
     )
@@ -90,7 +90,7 @@ def _release_costs(context: ScanContext) -> UnitCosts:
         vae_decode=0.0,
         vae_encode=0.0,
         feature_extraction=_feature_cost(context),
-        tiled_l2_comparison=_tiled_l2_cost(context.image_side, context.policy.checks.extraction.tiles),
+        tiled_l2_comparison=_tiled_l2_cost(context),
         image_load=_image_load_cost(context),
     )
 
@@ -108,13 +108,13 @@ def _feature_cost(context: ScanContext) -> float | None:
     return _seconds_each(lambda: extractor.embed(inputs), len(inputs), torch.device(context.extractor_options.device))
 
 
-def _tiled_l2_cost(side: int, tiles: int) -> float:
-    """Seconds per image pair, at the chunk size the exact search uses at this side."""
-    references = torch.rand(min(64, chunk_size_for(torch.empty(0, 3, side, side))), 3, side, side)
+def _tiled_l2_cost(context: ScanContext) -> float:
+    """Seconds per image pair on the comparison device, at the chunk size the exact search uses."""
+    side, device = context.image_side, context.compare_device
+    references = torch.rand(min(64, chunk_size_for(torch.empty(0, 3, side, side))), 3, side, side, device=device)
     queries = references[:8]
-    return _seconds_each(
-        lambda: tiled_l2(queries, references, tiles=tiles), len(queries) * len(references), torch.device("cpu")
-    )
+    tiles = context.policy.checks.extraction.tiles
+    return _seconds_each(lambda: tiled_l2(queries, references, tiles=tiles), len(queries) * len(references), device)
 
 
 def _image_load_cost(context: ScanContext) -> float:
