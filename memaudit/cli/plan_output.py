@@ -46,7 +46,7 @@ def print_plan(plan: ScanPlan, *, as_json: bool) -> None:
     stdout.print(
         f"plan of policy {plan.policy}: {sizes.train_prompts:,} distinct training prompts, "
         f"{sizes.train_images:,} distinct training images, {sizes.holdout_rows:,} holdout images, "
-        f"compared at {sizes.image_side} px",
+        f"compared at {sizes.comparison_side} px",
         markup=False,
     )
     table = Table(title_justify="left")

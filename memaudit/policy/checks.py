@@ -51,6 +51,12 @@ class ExtractionCheck(CheckSettings):
 
     generations: int = Field(50, ge=2)
     tiles: int = Field(4, ge=1, description="the tiled L2 uses a tiles x tiles grid")
+    comparison_side: int | None = Field(
+        None,
+        ge=1,
+        description="side in px at which generated and training images are compared (tiled L2); default: the "
+        "generation side. A copy stays a copy at 128 px, and each halving makes the search 4x cheaper",
+    )
     edge_threshold: float = Field(0.1, gt=0.0, description="tiled L2 at or below which two generations are linked")
     min_clique: int | None = Field(
         None, ge=2, description="default: max(3, ceil(generations / 50)), i.e. 10 at Carlini's 500"
@@ -73,6 +79,12 @@ class ExtractionCheck(CheckSettings):
     )
     random_prompts: int = Field(20, ge=0, description="unflagged prompts attacked in addition to the flagged ones")
     max_prompts: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _tiles_fit(self) -> ExtractionCheck:
+        if self.comparison_side is not None and self.comparison_side < self.tiles:
+            raise ValueError(f"comparison_side {self.comparison_side} is smaller than the {self.tiles} tiles per side")
+        return self
 
     @property
     def effective_min_clique(self) -> int:

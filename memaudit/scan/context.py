@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from memaudit.data import ImageCaptionDataset
+from memaudit.data import ImageCaptionDataset, conform
 from memaudit.data.pixel_store import PixelStore
 from memaudit.features import ExtractorOptions, FeatureExtractor, create_extractor
 from memaudit.features.cache import FeatureCache, dataset_features
@@ -49,7 +49,7 @@ class ScanContext:
     holdout: ImageCaptionDataset
     progress: Progress
     pipeline: object | None  # None when auditing a folder of images
-    image_side: int  # side at which images are compared pixel-wise (tiled L2)
+    image_side: int  # side of the model's images (or the released ones)
     feature_cache: Path | None = None
     extractor_options: ExtractorOptions = field(default_factory=ExtractorOptions)
     include_evidence_images: bool = False  # internal reports only: checks return thumbnails of copies
@@ -83,7 +83,7 @@ class ScanContext:
 
     @cached_property
     def distinct_train_pixels(self) -> PixelStore:
-        """The distinct training images (``distinct_train_rows``) at the comparison side, 3 channels, on
+        """The distinct training images (``distinct_train_rows``) at ``compare_side``, 3 channels, on
         disk: read a chunk at a time, never stacked in memory."""
         return self._pixel_store(self.train, self.distinct_train_rows, "training")
 
@@ -94,7 +94,18 @@ class ScanContext:
     def _pixel_store(self, dataset: ImageCaptionDataset, rows: list[int], label: str) -> PixelStore:
         root = self.feature_cache / "comparison-pixels" if self.feature_cache else None
         advance = self.progress.stage(f"loading {label} images", len(rows))
-        return PixelStore.build(dataset, rows, side=self.image_side, channels=3, root=root, progress=advance)
+        return PixelStore.build(dataset, rows, side=self.compare_side, channels=3, root=root, progress=advance)
+
+    @property
+    def compare_side(self) -> int:
+        """Side at which images are compared pixel-wise (tiled L2): the policy's, else ``image_side``."""
+        return self.policy.checks.extraction.comparison_side or self.image_side
+
+    def for_comparison(self, images) -> torch.Tensor:
+        """Images (a tensor or a PixelStore) at the comparison side, 3 channels."""
+        if (images.shape[-1] == self.compare_side and images.shape[1] == 3) or not len(images):
+            return images
+        return torch.stack([conform(image, size=self.compare_side, channels=3) for image in images])
 
     @property
     def compare_device(self) -> torch.device:
@@ -108,8 +119,6 @@ class ScanContext:
         return self._conform(self.train.load_image(row))
 
     def _conform(self, image: torch.Tensor) -> torch.Tensor:
-        from memaudit.data import conform
-
         return conform(image, size=self.image_side, channels=3)
 
     @cached_property
@@ -220,5 +229,5 @@ class ScanContext:
         return self.conform_images(images)
 
     def conform_images(self, images: torch.Tensor) -> torch.Tensor:
-        """Generated images at the comparison side, 3 channels."""
+        """Generated images at ``image_side``, 3 channels."""
         return torch.stack([self._conform(image) for image in images]) if len(images) else images

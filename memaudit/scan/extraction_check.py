@@ -83,7 +83,7 @@ def attack_candidate(context: ScanContext, images: torch.Tensor, *, thresholds: 
     the attack; the nearest training row or None)."""
     settings = context.policy.checks.extraction
     attack = attack_prompt(
-        images,
+        context.for_comparison(images),
         context.distinct_train_pixels,
         edge_threshold=settings.edge_threshold,
         min_clique=settings.effective_min_clique,
@@ -139,12 +139,13 @@ def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: li
     thresholds = extraction_thresholds(context)
     rows = context.distinct_train_rows
     references = context.distinct_train_pixels
+    queries = context.for_comparison(images)
     if thresholds.ratio is None:
-        distances, nearest = nearest_tiled_l2(images, references, tiles=settings.tiles, device=context.compare_device)
+        distances, nearest = nearest_tiled_l2(queries, references, tiles=settings.tiles, device=context.compare_device)
         ratios = [None] * len(distances)
     else:
         distances, nearest, second = two_nearest_tiled_l2(
-            images, references, tiles=settings.tiles, device=context.compare_device
+            queries, references, tiles=settings.tiles, device=context.compare_device
         )
         ratios = [float(r) for r in distance_ratio(distances, second)]
     attacked = [

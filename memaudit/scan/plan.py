@@ -37,7 +37,7 @@ class PlanSizes(BaseModel):
     holdout_prompts: int
     holdout_rows: int
     holdout_items: int
-    image_side: int  # the comparison side, the generation resolution for a model
+    comparison_side: int  # tiled-L2 side: the policy's comparison_side, else the images' side
     released_images: int = 0  # --images: the release audited instead of a model
 
 
@@ -184,8 +184,8 @@ def _release_stages(policy: Policy, sizes: PlanSizes) -> list[StagePlan]:
 
 def _host_memory(policy: Policy, sizes: PlanSizes, *, model_bytes: int, feature_dim: int) -> int:
     """Model weights plus the largest of the stages' buffers (an estimate; activations come on top)."""
-    image = 3 * sizes.image_side**2 * 4
-    chunk = chunk_size_for(torch.empty(0, 3, sizes.image_side, sizes.image_side)) * 2 * image  # float64
+    image = 3 * sizes.comparison_side**2 * 4
+    chunk = chunk_size_for(torch.empty(0, 3, sizes.comparison_side, sizes.comparison_side)) * 2 * image  # float64
     sample = sizes.released_images or _sample_size(policy, sizes)
     generations = policy.checks.extraction.generations
     buffers = [
@@ -214,7 +214,7 @@ def plan_scan(
         stages = _generation_stages(policy, sizes, with_before=with_before)
     if costs is not None:
         stages = [stage.model_copy(update={"seconds": _seconds(stage, costs)}) for stage in stages]
-    pixels = (sizes.train_images + sizes.holdout_rows) * 3 * sizes.image_side**2
+    pixels = (sizes.train_images + sizes.holdout_rows) * 3 * sizes.comparison_side**2
     features = 0
     if policy.checks.nearest_neighbour.enabled:
         features = (sizes.train_rows + sizes.holdout_rows) * feature_dim * 4

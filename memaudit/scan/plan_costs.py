@@ -27,7 +27,7 @@ def plan_sizes(context: ScanContext, *, released_images: int = 0) -> PlanSizes:
         holdout_prompts=len(context.holdout_groups),
         holdout_rows=len(holdout),
         holdout_items=len(set(holdout.item_digests)),
-        image_side=context.image_side,
+        comparison_side=context.compare_side,
         released_images=released_images,
     )
 
@@ -110,7 +110,7 @@ def _feature_cost(context: ScanContext) -> float | None:
 
 def _tiled_l2_cost(context: ScanContext) -> float:
     """Seconds per image pair on the comparison device, at the chunk size the exact search uses."""
-    side, device = context.image_side, context.compare_device
+    side, device = context.compare_side, context.compare_device
     references = torch.rand(min(64, chunk_size_for(torch.empty(0, 3, side, side))), 3, side, side, device=device)
     queries = references[:8]
     tiles = context.policy.checks.extraction.tiles

@@ -130,3 +130,11 @@ def test_triage_detector_settings_are_checked_naming_the_file(tmp_path, noise, m
 
 def test_the_default_detector_is_wen():
     assert load_policy("ci").policy.checks.noise_magnitude.detector == "wen"
+
+
+def test_a_comparison_side_below_the_tiles_is_refused():
+    from memaudit.policy.checks import ExtractionCheck
+
+    with pytest.raises(ValueError, match="comparison_side 3 is smaller than the 4 tiles per side"):
+        ExtractionCheck(comparison_side=3)
+    assert ExtractionCheck(comparison_side=4).comparison_side == 4

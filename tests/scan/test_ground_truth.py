@@ -107,3 +107,14 @@ def test_cli_scan_exits_1_on_the_memorizer(memorizer, tmp_path, monkeypatch, cap
     junit = (out / "junit.xml").read_text()
     assert junit.count("<testcase") == 4 and junit.count("<failure") == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+def test_a_smaller_comparison_side_extracts_the_same_images(memorizer, memorizer_result, tmp_path):
+    checkpoint, train, holdout, planted_ids, policy = memorizer
+    halved = tmp_path / "halved.yaml"
+    halved.write_text(policy.read_text().replace("extraction: {", "extraction: {comparison_side: 8, "))
+    request = ScanRequest(train=train, holdout=holdout, policy=halved, model=checkpoint.source)
+    result = run_scan(request, checkpoint=checkpoint)
+    extraction = result.checks["extraction"].extraction
+    assert extraction.extracted_train_ids == sorted(planted_ids)
+    assert len(extraction.attacked) == len(memorizer_result.checks["extraction"].extraction.attacked)

@@ -36,7 +36,7 @@ SIZES = PlanSizes(
     holdout_prompts=7,
     holdout_rows=8,
     holdout_items=8,
-    image_side=16,
+    comparison_side=16,
 )
 
 
