@@ -32,7 +32,9 @@ class Sampling(StrictModel):
     guidance_scale: float = Field(7.5, ge=0.0)
     resolution: int | None = Field(None, ge=8, description="image side in pixels; default: the model's own")
     batch_size: int = Field(8, ge=1)
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    dtype: Literal["float32", "float16", "bfloat16"] = Field(
+        "float32", description="model weights and sampling on CUDA; a CPU scan always runs in float32"
+    )
 
 
 class Remediation(StrictModel):

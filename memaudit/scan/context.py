@@ -98,8 +98,8 @@ class ScanContext:
 
     @property
     def compare_side(self) -> int:
-        """Side at which images are compared pixel-wise (tiled L2): the policy's, else ``image_side``."""
-        return self.policy.checks.extraction.comparison_side or self.image_side
+        """Side at which images are compared pixel-wise (tiled L2): the policy's, never above ``image_side``."""
+        return min(self.policy.checks.extraction.comparison_side or self.image_side, self.image_side)
 
     def for_comparison(self, images) -> torch.Tensor:
         """Images (a tensor or a PixelStore) at the comparison side, 3 channels."""

@@ -14,7 +14,9 @@ from memaudit.scan.extraction_thresholds import Thresholds, extraction_threshold
 
 def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: list[bool] | None):
     """(group, reason) pairs: flagged prompts by descending score, then the next ``ranked_prompts``
-    highest-scoring ones whether flagged or not, then a seeded random sample of the rest.
+    highest-scoring ones whether flagged or not, then a seeded random sample of the rest. ``max_prompts``
+    caps the total; the random sample keeps its place under the cap and the lowest-scoring flagged or
+    ranked prompts give way.
 
     A threshold calibrated on holdout captions (novel to the model, so they score high) can flag no
     memorized prompt at all while the score still ranks them first: the ranked budget attacks them.
@@ -32,8 +34,12 @@ def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: lis
         rest = [g for g in groups if g.index not in taken]
         generator = torch.Generator().manual_seed(sample_seed(context.policy.sampling.seed, "extraction-sample", 0))
         picks = sorted(torch.randperm(len(rest), generator=generator)[: settings.random_prompts].tolist())
-        chosen = [(g, "flagged") for g in flagged] + [(g, "ranked") for g in ranked]
-        chosen += [(rest[i], "sampled") for i in picks]
+        top = [(g, "flagged") for g in flagged] + [(g, "ranked") for g in ranked]
+        sampled = [(rest[i], "sampled") for i in picks]
+        if settings.max_prompts:  # the cap keeps the random sample: it covers what triage misses
+            sampled = sampled[: settings.max_prompts]
+            top = top[: settings.max_prompts - len(sampled)]
+        return top + sampled
     return chosen[: settings.max_prompts] if settings.max_prompts else chosen
 
 

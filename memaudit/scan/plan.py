@@ -88,12 +88,14 @@ def _expected_attacked(policy: Policy, sizes: PlanSizes) -> tuple[int, int, str]
     if extraction.prompts == "all":
         return min(prompts, cap), min(prompts, cap), "every distinct training prompt"
     flagged = math.ceil((1 - triage.calibration_quantile) * prompts) if triage.enabled else 0
-    expected = min(prompts, cap, flagged + extraction.ranked_prompts + extraction.random_prompts)
+    sampled = min(extraction.random_prompts, cap)
+    expected = min(prompts, cap, flagged + extraction.ranked_prompts + sampled)
     most = min(prompts, cap) if triage.enabled else expected
     how = (
-        f"~{flagged} flagged (the false-alarm share), {extraction.ranked_prompts} ranked, "
-        f"{extraction.random_prompts} sampled; at most {most} if triage flags every prompt"
+        f"~{flagged:,} flagged (the false-alarm share; a fine-tune's training prompts often score higher), "
+        f"{extraction.ranked_prompts} ranked, {sampled} sampled at random"
     )
+    how += f", capped at {cap:,}" if extraction.max_prompts else f"; at most {most:,} if triage flags every prompt"
     return expected, most, how
 
 
@@ -106,7 +108,7 @@ def _generation_stages(policy: Policy, sizes: PlanSizes, *, with_before: bool) -
         triage = checks.noise_magnitude
         prompts = sizes.train_prompts + sizes.holdout_prompts
         passes = DETECTORS[triage.detector].unet_passes(triage.steps)
-        note = f"{triage.detector}: {prompts} prompts x {triage.generations} generations x {passes} evaluations"
+        note = f"{triage.detector}: {prompts:,} prompts x {triage.generations} generations x {passes} evaluations"
         stages.append(StagePlan(stage="triage", unet_evaluations=prompts * triage.generations * passes, note=note))
     if checks.extraction.enabled:
         generations = checks.extraction.generations
@@ -119,14 +121,16 @@ def _generation_stages(policy: Policy, sizes: PlanSizes, *, with_before: bool) -
                 tiled_l2_comparisons=sizes.holdout_rows * sizes.train_images
                 + attacked * (generations * generations + sizes.train_images),
                 image_loads=sizes.train_images + sizes.holdout_rows,
-                note=f"{attacked} prompts x {generations} generations: {how}",
+                note=f"{attacked:,} prompts x {generations} generations: {how}",
             )
         )
     if checks.membership.enabled:
         studies = min(sizes.train_items, checks.membership.max_train or sizes.train_items)
         studies += min(sizes.holdout_items, checks.membership.max_holdout or sizes.holdout_items)
         stages.append(
-            StagePlan(stage="membership", unet_evaluations=2 * studies, vae_encodes=studies, note=f"{studies} studies")
+            StagePlan(
+                stage="membership", unet_evaluations=2 * studies, vae_encodes=studies, note=f"{studies:,} studies"
+            )
         )
     if checks.nearest_neighbour.enabled or checks.alignment.enabled:
         stages.append(_sample_stage(policy, sizes, images=_sample_size(policy, sizes), per_image=per_image))
@@ -166,7 +170,7 @@ def _sample_stage(policy: Policy, sizes: PlanSizes, *, images: int, per_image: i
         vae_decodes=images if generated else 0,
         feature_extractions=features + alignment,
         image_loads=sizes.train_rows + sizes.holdout_rows if checks.nearest_neighbour.enabled else 0,
-        note=f"{images} {'generated' if generated else 'released'} images; features of every training and "
+        note=f"{images:,} {'generated' if generated else 'released'} images; features of every training and "
         "holdout image (cached ones are read, not recomputed)",
     )
 

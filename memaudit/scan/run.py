@@ -104,6 +104,9 @@ def prepare_scan(
                 request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle
             )
         pipeline = checkpoint.pipeline.to(request.device)
+        dtype = sampling_dtype(policy.sampling.dtype, request.device)
+        if dtype != torch.float32:
+            pipeline = pipeline.to(dtype)
         image_side = summarize(checkpoint).vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
         context = ScanContext(pipeline=pipeline, image_side=image_side, **shared)
     else:
@@ -176,6 +179,12 @@ def plan_request(
         feature_dim=feature_dim,
         with_before=prepared.before is not None,
     )
+
+
+def sampling_dtype(name: str, device: str) -> torch.dtype:
+    """The policy's dtype on CUDA; float32 elsewhere (half-precision convolutions are slow or missing on
+    CPUs, and float32 there is what makes a CPU scan the reference)."""
+    return getattr(torch, name) if torch.device(device).type == "cuda" else torch.float32
 
 
 def _latent_side(pipeline, resolution: int | None) -> int:

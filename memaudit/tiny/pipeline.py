@@ -33,17 +33,40 @@ class TinySDConfig:
     attention_heads: int = 2
     norm_groups: int = 8
     vae_channels: tuple[int, ...] = (8, 16)
+    vae_layers_per_block: int = 1
+    vae_norm_groups: int | None = None  # default: min(vae_channels[0], 8)
     latent_channels: int = 4
     text_hidden: int = 32
     text_layers: int = 5
     text_heads: int = 4
     text_intermediate: int = 64
+    text_vocab_size: int | None = None  # default: the tokenizer's; CLIP-L has 49,408 rows
     max_length: int = 77
     words: tuple[str, ...] = field(default=tuple(DEFAULT_WORDS))
 
     @property
     def image_size(self) -> int:
         return self.latent_size * 2 ** (len(self.vae_channels) - 1)
+
+
+# Stable Diffusion 1.5's shapes (860M-parameter UNet, 84M VAE, 123M CLIP ViT-L/14 text encoder), at 512 px.
+SD15_SHAPES = TinySDConfig(
+    latent_size=64,
+    unet_channels=(320, 640, 1280, 1280),
+    down_blocks=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_blocks=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    layers_per_block=2,
+    attention_heads=8,
+    norm_groups=32,
+    vae_channels=(128, 256, 512, 512),
+    vae_layers_per_block=2,
+    vae_norm_groups=32,
+    text_hidden=768,
+    text_layers=12,
+    text_heads=12,
+    text_intermediate=3072,
+    text_vocab_size=49408,
+)
 
 
 def sd_ddim_scheduler():
@@ -87,13 +110,14 @@ def build_tiny_pipeline(config: TinySDConfig | None = None, *, seed: int = 0):
         block_out_channels=config.vae_channels,
         down_block_types=("DownEncoderBlock2D",) * len(config.vae_channels),
         up_block_types=("UpDecoderBlock2D",) * len(config.vae_channels),
+        layers_per_block=config.vae_layers_per_block,
         latent_channels=config.latent_channels,
-        norm_num_groups=min(config.vae_channels[0], 8),
+        norm_num_groups=config.vae_norm_groups or min(config.vae_channels[0], 8),
         sample_size=config.image_size,
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=len(tokenizer),
+            vocab_size=config.text_vocab_size or len(tokenizer),
             hidden_size=config.text_hidden,
             intermediate_size=config.text_intermediate,
             num_hidden_layers=config.text_layers,

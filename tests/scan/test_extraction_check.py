@@ -115,8 +115,12 @@ def test_without_scores_flagged_prompts_keep_caption_order_and_without_flags_all
     assert len(unflagged) == 3 and {reason for _, reason in unflagged} == {"sampled"}
 
 
-def test_max_prompts_caps_the_attack_keeping_the_highest_scores(prompt_data):
-    assert _choose(prompt_data, "{random_prompts: 5, max_prompts: 2}") == [("c3", "flagged"), ("c4", "flagged")]
+def test_max_prompts_caps_the_attack_keeping_the_highest_scores_and_the_random_sample(prompt_data):
+    chosen = _choose(prompt_data, "{random_prompts: 1, max_prompts: 3}")
+    assert chosen[:2] == [("c3", "flagged"), ("c4", "flagged")] and chosen[2][1] == "sampled"
+    assert _choose(prompt_data, "{random_prompts: 0, max_prompts: 2}") == [("c3", "flagged"), ("c4", "flagged")]
+    # A sample as large as the cap takes all of it: triage cannot crowd out the unbiased draw.
+    assert [reason for _, reason in _choose(prompt_data, "{random_prompts: 5, max_prompts: 2}")] == ["sampled"] * 2
 
 
 def test_prompts_all_attacks_every_distinct_prompt_in_order(prompt_data):

@@ -212,3 +212,14 @@ def test_plan_option_misuse_exits_2_naming_it(memorizer, tiny_folder, tmp_path, 
         "--out", tmp_path / "out", *extra,
     )  # fmt: skip
     assert code == ExitCode.ERROR and message in err
+
+
+def test_half_precision_applies_on_cuda_only():
+    import torch
+
+    from memaudit.scan.run import sampling_dtype
+
+    assert sampling_dtype("float16", "cuda") == torch.float16
+    assert sampling_dtype("bfloat16", "cuda:1") == torch.bfloat16
+    assert sampling_dtype("float16", "cpu") == torch.float32
+    assert sampling_dtype("float32", "cuda") == torch.float32
