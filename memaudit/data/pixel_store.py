@@ -1,9 +1,9 @@
-"""Images at one comparison side, kept as uint8 in a memory-mapped file and read back a chunk at a time.
+"""Images at one comparison side, kept as uint8 in a ``.npy`` file and read back a chunk at a time.
 
 A scan compares generated images with every training image pixel by pixel (tiled L2). Stacked as
 float32 in RAM that is 3 MiB per 512 px RGB image, ~30 GiB for 10^4 images. The store keeps them as
-uint8 in one ``.npy`` file (768 KiB per image at 512 px) that the operating system pages in as chunks
-are read: memory is bounded by the chunk, not by the data set.
+uint8 in one ``.npy`` file (768 KiB per image at 512 px) and reads a chunk at a time: memory is bounded
+by the chunk, not by the data set.
 
 The file is named by a digest of the images' file digests, the side and the channels, so a scan of
 the same data reuses it; it is written under a temporary name and renamed when complete, so a killed
@@ -39,7 +39,15 @@ class PixelStore:
 
     def __init__(self, path: Path, *, keep_alive: object = None) -> None:
         self.path = Path(path)
-        self._array = np.load(self.path, mmap_mode="r")
+        with open(self.path, "rb") as stream:
+            major, _ = np.lib.format.read_magic(stream)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(stream)
+            self._offset = stream.tell()
+        if fortran or dtype != np.uint8 or len(shape) != 4:
+            raise ValueError(f"{self.path}: not a pixel store (uint8 [N, C, H, W] in C order)")
+        self._shape = tuple(int(n) for n in shape)
+        self._item_bytes = int(np.prod(self._shape[1:], dtype=np.int64))
         self._keep_alive = keep_alive  # a temporary folder that must live as long as the store
 
     @classmethod
@@ -70,14 +78,31 @@ class PixelStore:
         return cls(path, keep_alive=keep_alive)
 
     def __len__(self) -> int:
-        return int(self._array.shape[0])
+        return self._shape[0]
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
-        return tuple(self._array.shape)  # type: ignore[return-value]
+        return self._shape  # type: ignore[return-value]
 
     def __getitem__(self, index: int | slice) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(self._array[index], dtype=np.float32) / 255.0)
+        """Read with plain file reads, not a memory map: the pages read stay in the OS cache, not in this
+        process's resident memory, so reading every chunk of 10^5 images leaves the process one chunk big."""
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                raise IndexError("a PixelStore slice must be contiguous")
+            return self._read(start, max(0, stop - start))
+        position = index + len(self) if index < 0 else index
+        if not 0 <= position < len(self):
+            raise IndexError(f"image {index} of a store of {len(self)}")
+        return self._read(position, 1)[0]
+
+    def _read(self, start: int, count: int) -> torch.Tensor:
+        with open(self.path, "rb") as stream:
+            stream.seek(self._offset + start * self._item_bytes)
+            data = stream.read(count * self._item_bytes)
+        array = np.frombuffer(data, dtype=np.uint8).reshape(count, *self._shape[1:])
+        return torch.from_numpy(array.astype(np.float32) / 255.0)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

@@ -103,3 +103,19 @@ def test_nearest_search_over_a_store_equals_the_search_over_stacked_images(tmp_p
         )
     distance, index = nearest_tiled_l2(store, store, chunk_size=7)  # a store as the queries too
     assert torch.equal(index, torch.arange(30)) and float(distance.max()) < 1e-6  # 0 up to float64 cancellation
+
+
+def test_indexing_is_checked_and_negative_indices_count_from_the_end(tmp_path):
+    store = PixelStore.build(_dataset(tmp_path / "data", 3), [0, 1, 2], side=12, root=tmp_path / "cache")
+    assert torch.equal(store[-1], store[2]) and store[1:99].shape == (2, 3, 12, 12) and store[5:9].shape[0] == 0
+    with pytest.raises(IndexError, match="image 3 of a store of 3"):
+        store[3]
+    with pytest.raises(IndexError, match="contiguous"):
+        store[0:3:2]
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path):
+    path = tmp_path / "floats.npy"
+    np.save(path, np.zeros((2, 3, 4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="not a pixel store"):
+        PixelStore(path)
