@@ -212,10 +212,12 @@ def plan_scan(
 ) -> ScanPlan:
     """The plan of ``policy`` on inputs of ``sizes`` (``with_before``: given a previous scan to re-trigger);
     with ``costs``, the time of each stage and in all."""
+    rows = sizes.train_rows + sizes.holdout_rows + sizes.released_images
+    stages = [StagePlan(stage="preflight", image_loads=rows, note=f"every one of {rows:,} images decoded once")]
     if sizes.released_images:
-        stages = _release_stages(policy, sizes)
+        stages += _release_stages(policy, sizes)
     else:
-        stages = _generation_stages(policy, sizes, with_before=with_before)
+        stages += _generation_stages(policy, sizes, with_before=with_before)
     if costs is not None:
         stages = [stage.model_copy(update={"seconds": _seconds(stage, costs)}) for stage in stages]
     pixels = (sizes.train_images + sizes.holdout_rows) * 3 * sizes.comparison_side**2

@@ -104,9 +104,10 @@ def check_datasets(
     policy: Policy,
     progress: Progress,
     with_model: bool = True,
+    decode: bool = True,
 ) -> None:
     """Train and holdout must not overlap (unless the policy allows it), the holdout must be large
-    enough for the policy's calibration, and every image must decode."""
+    enough for the policy's calibration, and (``decode``) every image must decode."""
     overlap = find_overlap(train, holdout)
     if overlap and not policy.data.allow_train_holdout_overlap:
         raise DataError(
@@ -115,5 +116,6 @@ def check_datasets(
             "images (or set data.allow_train_holdout_overlap in the policy)"
         )
     check_holdout_size(holdout, policy=policy, with_model=with_model)
-    check_images(train, "training", progress)
-    check_images(holdout, "holdout", progress)
+    if decode:
+        check_images(train, "training", progress)
+        check_images(holdout, "holdout", progress)

@@ -76,16 +76,22 @@ class PreparedScan:
 
 
 def prepare_scan(
-    request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
+    request: ScanRequest,
+    *,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    decode_images: bool = True,
 ) -> PreparedScan:
-    """Check the inputs (preflight), load the policy, data and model, and build the context."""
+    """Check the inputs (preflight; ``decode_images``: decode every image, which a plan skips), load the
+    policy, data and model, and build the context."""
     if (request.model is None) == (request.images is None):
         raise MemauditError("give exactly one of a model and --images")
     progress = progress or SilentProgress()
     effective = effective_policy(request.policy, request.overrides)
     policy = effective.policy
     train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
-    check_datasets(train, holdout, policy=policy, progress=progress, with_model=request.model is not None)
+    with_model = request.model is not None
+    check_datasets(train, holdout, policy=policy, progress=progress, with_model=with_model, decode=decode_images)
     before = read_scan_result(request.before) if request.before is not None else None
     shared = {
         "policy": policy,
@@ -111,7 +117,8 @@ def prepare_scan(
         context = ScanContext(pipeline=pipeline, image_side=image_side, **shared)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
-        check_images(released, "released", progress)
+        if decode_images:
+            check_images(released, "released", progress)
         image_side = policy.sampling.resolution or int(released.load_image(0).shape[-1])
         context = ScanContext(pipeline=None, image_side=image_side, **shared)
     return PreparedScan(effective=effective, context=context, checkpoint=checkpoint, released=released, before=before)
@@ -161,7 +168,7 @@ def plan_request(
     request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
 ) -> ScanPlan:
     """What ``run_scan(request)`` will cost: its counts, disk and memory, and times from one real batch."""
-    prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint)
+    prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint, decode_images=False)
     context = prepared.context
     released = len(prepared.released) if prepared.released is not None else 0
     model_bytes = 0

@@ -67,6 +67,7 @@ def test_counts_worked_by_hand():
     assert extraction.image_loads == 11 + 8
     # Membership: 12 + 8 studies, each encoded and evaluated twice (t = 0 and the re-noised t).
     assert (stages["membership"].unet_evaluations, stages["membership"].vae_encodes) == (40, 20)
+    assert stages["preflight"].image_loads == 12 + 8  # every image decoded once before any model work
     # Sample checks: 10 prompts x 2 images x 4 steps x 2; features of 12 + 8 real and 20 generated images.
     sample = stages["sample checks"]
     assert (sample.unet_evaluations, sample.vae_decodes, sample.feature_extractions) == (160, 20, 40)
@@ -102,7 +103,8 @@ def test_retrigger_counts_only_when_it_will_run():
 def test_a_release_audit_generates_nothing():
     sizes = SIZES.model_copy(update={"released_images": 30})
     stages = _stages(plan_scan(_policy(), sizes, costs=None))
-    assert set(stages) == {"extraction", "sample checks"}
+    assert set(stages) == {"preflight", "extraction", "sample checks"}
+    assert stages["preflight"].image_loads == 12 + 8 + 30
     assert sum(stage.unet_evaluations + stage.vae_decodes for stage in stages.values()) == 0
     assert stages["extraction"].tiled_l2_comparisons == (8 + 30) * 11
     assert stages["sample checks"].feature_extractions == 12 + 8 + 30
@@ -193,7 +195,9 @@ def test_plan_prints_every_stage_and_writes_nothing(memorizer, tiny_folder, tmp_
     code, text, err = _cli(capsys, *argv, "--plan", "--json", "--feature-cache", tmp_path / "cache")
     plan = json.loads(text)
     assert code == ExitCode.OK
-    assert [stage["stage"] for stage in plan["stages"]] == ["triage", "extraction", "membership", "sample checks"]
+    assert [stage["stage"] for stage in plan["stages"]] == [
+        "preflight", "triage", "extraction", "membership", "sample checks"
+    ]  # fmt: skip
     captions = {json.loads(line)["text"] for line in (train / "metadata.jsonl").read_text().splitlines()}
     assert plan["sizes"]["train_prompts"] == len(captions) and plan["seconds"] > 0
 
