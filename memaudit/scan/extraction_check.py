@@ -113,29 +113,45 @@ def attack_candidate(context: ScanContext, images: torch.Tensor, *, thresholds: 
 
 
 def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> CheckOutcome:
+    """The attack on every chosen prompt (each a unit of work a resumed scan reads back), then the family
+    test over them all."""
     settings = context.policy.checks.extraction
     thresholds = extraction_thresholds(context)
-    attacked, pending = [], {}  # pending: evidence of candidates that meet the per-candidate thresholds
-    reasons = [reason for _, reason in chosen]
+    records = _finished_attacks(context, chosen)
+    todo = [(group, reason) for group, reason in chosen if group.index not in records]
+    pending = {}  # evidence of candidates that meet the per-candidate thresholds, by prompt index
     generated = context.generate_groups(
-        [group for group, _ in chosen], per_group=settings.generations, stream="extraction", label="extraction attack"
+        [group for group, _ in todo], per_group=settings.generations, stream="extraction", label="extraction attack"
     )
-    for (group, images), reason in zip(generated, reasons, strict=True):
+    for (group, images), (_, reason) in zip(generated, todo, strict=True):
         record, attack, row = attack_candidate(
             context, images, thresholds=thresholds, item_ids=context.ids(group.rows), reason=reason
         )
-        attacked.append(record)
-        nearest_id = record.nearest_train_id
+        records[group.index] = record
+        if context.work:
+            context.work.put(f"attack-{group.index}", record.model_dump(mode="json"))
         if attack.extracted and context.include_evidence_images:
-            pending[len(attacked) - 1] = evidence_image(
-                f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {nearest_id}",
-                nearest_id,
+            pending[group.index] = evidence_image(
+                f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {record.nearest_train_id}",
+                record.nearest_train_id,
                 generated=images[attack.candidate],
                 train=context.train_image(row),
             )
-    attacked = thresholds.judge(attacked)
-    evidence = [image for position, image in pending.items() if attacked[position].extracted]
+    attacked = thresholds.judge([records[group.index] for group, _ in chosen])
+    evidence = [
+        pending[group.index]
+        for (group, _), item in zip(chosen, attacked, strict=True)
+        if item.extracted and group.index in pending
+    ]
     return _outcome(context, attacked, thresholds=thresholds, generations=settings.generations, evidence=evidence)
+
+
+def _finished_attacks(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> dict[int, AttackedPrompt]:
+    """Attacks a killed run of this scan finished, by prompt index."""
+    if context.work is None:
+        return {}
+    saved = {group.index: context.work.get(f"attack-{group.index}") for group, _ in chosen}
+    return {index: AttackedPrompt.model_validate(value) for index, value in saved.items() if value is not None}
 
 
 def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: list[str]) -> CheckOutcome:

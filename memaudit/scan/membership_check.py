@@ -35,6 +35,11 @@ def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[in
     scores = []
     for start in range(0, len(rows), PROMPT_CHUNK):
         part = rows[start : start + PROMPT_CHUNK]
+        saved = context.work.get(f"membership-{label}-{start}") if context.work else None
+        if saved is not None:
+            scores.append(torch.tensor(saved, dtype=torch.float64))
+            advance(2 * len(part))
+            continue
         latents = encode_latents(context.pipeline, dataset, image_size=context.image_side, rows=part, progress=advance)
         embeddings = context.embed([dataset.records[row].text for row in part])
         pia = membership_scores(
@@ -42,6 +47,8 @@ def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[in
             progress=advance,
         )  # fmt: skip
         scores.append(pia)
+        if context.work:
+            context.work.put(f"membership-{label}-{start}", pia.double().tolist())
     return torch.cat(scores) if scores else torch.empty(0, dtype=torch.float64)
 
 

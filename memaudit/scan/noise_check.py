@@ -12,12 +12,18 @@ from memaudit.scan.calibration import calibrated_threshold
 from memaudit.scan.context import PROMPT_CHUNK, ScanContext
 
 
-def _scores(context: ScanContext, captions: list[str], label: str) -> torch.Tensor:
-    """Scores of ``captions``, embedded and scored ``PROMPT_CHUNK`` at a time (the same scores as at once)."""
+def _scores(context: ScanContext, captions: list[str], label: str, *, unit: str) -> torch.Tensor:
+    """Scores of ``captions``, embedded and scored ``PROMPT_CHUNK`` at a time (the same scores as at once);
+    each chunk is a unit of work a resumed scan reads back."""
     settings, sampling = context.policy.checks.noise_magnitude, context.policy.sampling
     advance = context.progress.stage(label, len(captions) * settings.generations)
     scores = []
     for start in range(0, len(captions), PROMPT_CHUNK):
+        saved = context.work.get(f"{unit}-{start}") if context.work else None
+        if saved is not None:
+            scores.append(torch.tensor(saved, dtype=torch.float64))
+            advance(len(saved) * settings.generations)
+            continue
         scores.append(
             triage_scores(
                 context.pipeline,
@@ -36,14 +42,20 @@ def _scores(context: ScanContext, captions: list[str], label: str) -> torch.Tens
                 progress=advance,
             )
         )
+        if context.work:
+            context.work.put(f"{unit}-{start}", scores[-1].tolist())
     return torch.cat(scores) if scores else torch.empty(0, dtype=torch.float64)
 
 
 def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tensor]:
     """The outcome, and the per-group scores (extraction triage uses them)."""
     settings = context.policy.checks.noise_magnitude
-    train_scores = _scores(context, [g.caption for g in context.train_groups], "noise magnitude: training prompts")
-    holdout_scores = _scores(context, [g.caption for g in context.holdout_groups], "noise magnitude: holdout prompts")
+    train_scores = _scores(
+        context, [g.caption for g in context.train_groups], "noise magnitude: training prompts", unit="triage-train"
+    )
+    holdout_scores = _scores(
+        context, [g.caption for g in context.holdout_groups], "noise magnitude: holdout prompts", unit="triage-holdout"
+    )
     calibration = calibrated_threshold(
         context,
         holdout_scores,

@@ -3,6 +3,7 @@ judge against the policy -> ScanResult. `timed_scan` adds the record of when it 
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import torch
 
 from memaudit import __version__
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
+from memaudit.checkpoint.files import sha256_file
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.features import ExtractorOptions
@@ -33,6 +35,7 @@ from memaudit.scan.plan_costs import measure_costs, plan_sizes
 from memaudit.scan.preflight import check_datasets, check_images
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.request import ScanRequest
+from memaudit.scan.work_log import WorkLog, work_key
 
 
 def _environment(device: str) -> Environment:
@@ -114,7 +117,8 @@ def prepare_scan(
         if dtype != torch.float32:
             pipeline = pipeline.to(dtype)
         image_side = summarize(checkpoint).vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
-        context = ScanContext(pipeline=pipeline, image_side=image_side, **shared)
+        work = _work_log(request, checkpoint, train=train, holdout=holdout, policy=policy)
+        context = ScanContext(pipeline=pipeline, image_side=image_side, work=work, **shared)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
         if decode_images:
@@ -146,6 +150,8 @@ def run_scan(
         images = released.load_images(size=context.image_side, channels=3)
         images_record = _dataset_record(released)
         outcomes = image_checks(context, images, ids=released.ids, captions=released.captions)
+    if context.work is not None:
+        context.work.remove()  # the result is complete: nothing left to resume
     verdict, rules, summary_line = judge(policy, outcomes)
     evidence = [image for outcome in outcomes.values() for image in outcome.evidence_images]
     return ScanResult(
@@ -186,6 +192,23 @@ def plan_request(
         feature_dim=feature_dim,
         with_before=prepared.before is not None,
     )
+
+
+def _work_log(request: ScanRequest, checkpoint: Checkpoint, *, train, holdout, policy) -> WorkLog | None:
+    """Where this scan keeps its finished units of work (under the cache folder), or None: no cache
+    folder, or evidence images requested (thumbnails are not kept between runs)."""
+    if request.feature_cache is None or request.include_evidence_images:
+        return None
+    model = [f"{file.path}:{file.sha256}" for file in checkpoint.weight_files] or [str(checkpoint.source)]
+    rows = [hashlib.sha256("\n".join(data.item_digests).encode()).hexdigest() for data in (train, holdout)]
+    key = work_key(
+        model=[*model, request.device],
+        train=rows[0],
+        holdout=rows[1],
+        policy=policy.model_dump(mode="json"),
+        before=sha256_file(request.before) if request.before is not None else None,
+    )
+    return WorkLog(request.feature_cache / "scans" / key)
 
 
 def sampling_dtype(name: str, device: str) -> torch.dtype:

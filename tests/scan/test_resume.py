@@ -1,0 +1,148 @@
+"""Resumable scans: a killed scan continues from its finished units and writes the same result.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import memaudit.scan.extraction_check as extraction_check
+from memaudit.scan import ScanRequest, run_scan
+from memaudit.scan.work_log import WorkLog, work_key
+from memaudit.tiny.memorizer import build_memorizer
+from tests.images import write_dataset
+
+POLICY = """
+name: resume-test
+sampling: {seed: 0, scheduler: ddim, num_inference_steps: 6, guidance_scale: 2.0, batch_size: 8}
+calibration: {small_holdout: warn}
+checks:
+  noise_magnitude: {steps: 1, generations: 2, calibration_quantile: 0.9}
+  extraction: {generations: 8, prompts: all}
+  nearest_neighbour: {extractor: pixels, generations_per_prompt: 1}
+  membership: {enabled: true}
+rules:
+  no-extracted-images: {metric: extraction.extracted_count, at_most: 0}
+"""
+
+
+def test_work_key_changes_with_every_input():
+    base = {"model": ["unet:aa"], "train": "t", "holdout": "h", "policy": {"seed": 0}, "before": None}
+    key = work_key(**base)
+    assert key == work_key(**base)
+    for field, other in (("model", ["unet:ab"]), ("train", "u"), ("holdout", "i"), ("policy", {"seed": 1})):
+        assert work_key(**(base | {field: other})) != key
+    assert work_key(**(base | {"before": "digest"})) != key
+
+
+def test_units_round_trip_floats_exactly(tmp_path):
+    log = WorkLog(tmp_path / "work")
+    values = [0.1, 1 / 3, 2.0**-1074, 1e308, -0.0]
+    log.put("unit", values)
+    assert log.get("unit") == values and log.get("missing") is None and log.finished() == 1
+    log.remove()
+    assert not (tmp_path / "work").exists()
+
+
+@pytest.fixture(scope="module")
+def memorizer(tiny_pipeline, tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    (root / "policy.yaml").write_text(POLICY)
+    checkpoint, train, holdout, _ = build_memorizer(tiny_pipeline, root, planted=3, generic=6, holdout=8)
+    return root, checkpoint, train, holdout
+
+
+def test_an_interrupted_scan_resumes_without_redoing_finished_work_and_gives_the_same_result(
+    memorizer, tmp_path, monkeypatch
+):
+    root, checkpoint, train, holdout = memorizer
+    uninterrupted = run_scan(
+        ScanRequest(train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source),
+        checkpoint=checkpoint,
+    )
+    cache = tmp_path / "cache"
+    request = ScanRequest(
+        train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source, feature_cache=cache
+    )
+    original = extraction_check.attack_candidate
+    attacks = []
+
+    def dies_after_three(*args, **kwargs):
+        if len(attacks) == 3:
+            raise RuntimeError("killed")
+        attacks.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(extraction_check, "attack_candidate", dies_after_three)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_scan(request, checkpoint=checkpoint)
+    (work,) = (cache / "scans").iterdir()
+    assert len(list(work.glob("attack-*.json"))) == 3 and len(list(work.glob("triage-*.json"))) == 2
+    attacks.clear()
+    monkeypatch.setattr(extraction_check, "attack_candidate", lambda *a, **k: attacks.append(1) or original(*a, **k))
+    resumed = run_scan(request, checkpoint=checkpoint)
+    prompts = len(uninterrupted.checks["extraction"].extraction.attacked)
+    assert len(attacks) == prompts - 3  # the three finished attacks were read back, not redone
+    assert resumed.to_json() == uninterrupted.to_json()
+    assert not work.exists()  # a finished scan leaves nothing to resume
+
+
+def test_evidence_images_are_never_resumed(memorizer, tmp_path):
+    root, checkpoint, train, holdout = memorizer
+    request = ScanRequest(
+        train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source,
+        feature_cache=tmp_path / "cache", include_evidence_images=True,
+    )  # fmt: skip
+    from memaudit.scan.run import prepare_scan
+
+    assert prepare_scan(request, checkpoint=checkpoint).context.work is None
+
+
+def _captions(count: int) -> list[str]:
+    words = ["small", "moderate", "large", "left", "right", "bilateral", "pleural", "effusion", "nodule", "stable"]
+    return [f"{words[k % 10]} {words[(k // 10) % 10]} {words[(k // 3) % 10]} lung" for k in range(count)]
+
+
+def _running(argv, *, until, timeout=300):
+    """Start ``argv``; kill -9 its process group once ``until()`` holds. True if it was caught running."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if until():
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+            return True
+        time.sleep(0.05)
+    process.wait(timeout=60)
+    return False
+
+
+@pytest.mark.slow
+def test_kill_9_halfway_then_rerun_writes_a_byte_identical_result(tiny_folder, tmp_path):
+    rng = np.random.default_rng(0)
+    captions = _captions(60)
+    write_dataset(tmp_path / "train", list(rng.integers(0, 256, (60, 16, 16), dtype=np.uint8)), captions, prefix="t")
+    write_dataset(tmp_path / "holdout", list(rng.integers(0, 256, (12, 16, 16), dtype=np.uint8)), captions[:12],
+                  prefix="h")  # fmt: skip
+    (tmp_path / "policy.yaml").write_text(POLICY.replace("generations: 8,", "generations: 16,"))
+    cache = tmp_path / "cache"
+
+    def argv(out):
+        return [sys.executable, "-m", "memaudit", "scan", str(tiny_folder), "--train", str(tmp_path / "train"),
+                "--holdout", str(tmp_path / "holdout"), "--policy", str(tmp_path / "policy.yaml"), "--out", str(out),
+                "--feature-cache", str(cache)]  # fmt: skip
+
+    assert subprocess.run(argv(tmp_path / "whole"), capture_output=True, timeout=600).returncode in (0, 1)
+    attacked = lambda: len(list((cache / "scans").glob("*/attack-*.json")))  # noqa: E731
+    assert _running(argv(tmp_path / "resumed"), until=lambda: attacked() >= 20), "never caught the attack running"
+    assert 20 <= attacked() < 60 and not (tmp_path / "resumed" / "result.json").exists()
+    assert subprocess.run(argv(tmp_path / "resumed"), capture_output=True, timeout=600).returncode in (0, 1)
+    whole = (tmp_path / "whole" / "result.json").read_bytes()
+    assert (tmp_path / "resumed" / "result.json").read_bytes() == whole
+    assert json.loads(whole)["checks"]["extraction"]["extraction"]["attacked"]
