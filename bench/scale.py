@@ -91,14 +91,25 @@ def scans(sizes: list[int], *, side: int, work: Path) -> list[dict]:
         argv += ["--policy", str(work / "policy.yaml"), "--feature-cache", str(work / f"cache-{size}")]
         plan = json.loads(measured([*argv, "--out", str(work / "plan"), "--plan", "--json"])["stdout"])
         scan = measured([*argv, "--out", str(work / f"out-{size}")])
+        stages = json.loads((work / f"out-{size}" / "run.json").read_text())["stage_seconds"]
+        planned = {stage["stage"]: stage["seconds"] for stage in plan["stages"]}
         figures.append(
-            {"train": size, "seconds": scan["seconds"], "peak_rss": scan["peak_rss"], "planned": plan["seconds"]}
+            {
+                "train": size,
+                "seconds": scan["seconds"],
+                "peak_rss": scan["peak_rss"],
+                "planned": plan["seconds"],
+                "stage_seconds": stages,
+                "planned_stages": planned,
+            }
         )
         print(
             f"train {size:>5}: scan {scan['seconds']:7.1f} s, peak RSS {scan['peak_rss'] / 2**20:7.0f} MiB, "
             f"plan {plan['seconds']:7.1f} s (x{plan['seconds'] / scan['seconds']:.2f} of measured)",
             flush=True,
         )
+        print(f"  measured stages: {', '.join(f'{k} {v:.1f} s' for k, v in stages.items())}")
+        print(f"  planned stages:  {', '.join(f'{k} {v:.1f} s' for k, v in planned.items())}", flush=True)
     return figures
 
 

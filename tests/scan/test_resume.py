@@ -20,7 +20,7 @@ from tests.images import write_dataset
 
 POLICY = """
 name: resume-test
-sampling: {seed: 0, scheduler: ddim, num_inference_steps: 6, guidance_scale: 2.0, batch_size: 8}
+sampling: {seed: 0, scheduler: ddim, num_inference_steps: 6, guidance_scale: 2.0, batch_size: 5}
 calibration: {small_holdout: warn}
 checks:
   noise_magnitude: {steps: 1, generations: 2, calibration_quantile: 0.9}
