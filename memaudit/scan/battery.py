@@ -52,7 +52,10 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
         outcomes["membership"] = _guarded(checks.membership.required, lambda: run_membership(context))
     if checks.nearest_neighbour.enabled or checks.alignment.enabled:
         try:
-            outcomes |= sample_checks(context, *generated_sample(context))
+            sample = generated_sample(context)
+            outcomes |= sample_checks(
+                context, sample.images, sample.captions, features=sample.features, feature_error=sample.feature_error
+            )
         except (MemauditError, ValueError) as error:
             outcomes |= sample_checks(context, None, [], failure=f"could not generate images: {error}")
     if checks.retrigger.enabled and before is None and checks.retrigger.when == "before":
@@ -66,16 +69,25 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
 
 
 def sample_checks(
-    context: ScanContext, images: torch.Tensor | None, captions: list[str], *, failure: str = ""
+    context: ScanContext,
+    images: torch.Tensor | None,
+    captions: list[str],
+    *,
+    failure: str = "",
+    features: torch.Tensor | None = None,
+    feature_error: str | None = None,
 ) -> dict[str, CheckOutcome]:
-    """Nearest neighbour, FID and alignment on one set of generated (or released) images."""
+    """Nearest neighbour, FID and alignment on one set of generated (or released) images; ``features``
+    when already extracted (a generated sample keeps its images only for alignment)."""
     checks = context.policy.checks
     outcomes: dict[str, CheckOutcome] = {}
-    features = None
+    given = features
 
     def neighbours() -> CheckOutcome:
         nonlocal features
-        features = generated_features(context, images)
+        if feature_error is not None:
+            raise MemauditError(feature_error)
+        features = given if given is not None else generated_features(context, images)
         return run_nearest_neighbour(context, features)
 
     def fid() -> CheckOutcome:
@@ -92,7 +104,7 @@ def sample_checks(
         settings = getattr(checks, name)
         if not settings.enabled:
             continue
-        if images is None:
+        if images is None and (name == "alignment" or (given is None and feature_error is None)):
             outcomes[name] = CheckOutcome(status="error", required=settings.required, message=failure)
         else:
             outcomes[name] = _guarded(settings.required, runner)

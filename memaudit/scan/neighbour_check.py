@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from memaudit.errors import MemauditError
 from memaudit.features import extract_features
 from memaudit.metrics.fid import frechet_distance
 from memaudit.metrics.nearest_neighbour import (
@@ -16,22 +19,62 @@ from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.calibration import calibrated_threshold
 from memaudit.scan.context import ScanContext
 
+FEATURE_BATCH = 32
 
-def generated_sample(context: ScanContext) -> tuple[torch.Tensor, list[str]]:
+
+@dataclass(frozen=True)
+class GeneratedSample:
+    """The model's sample for the sample checks: its captions, its features (when nearest neighbour or
+    FID run) and its images (only when alignment runs: 3 MiB each at 512 px, so not kept otherwise)."""
+
+    captions: list[str]
+    features: torch.Tensor | None
+    images: torch.Tensor | None
+    feature_error: str | None = None  # why no features were extracted (e.g. the extractor has no weights)
+
+
+def generated_sample(context: ScanContext) -> GeneratedSample:
     """Images from the model for nearest-neighbour, FID and alignment (every distinct prompt, or a
-    seeded sample), with the caption each was generated from."""
-    settings = context.policy.checks.nearest_neighbour
+    seeded sample), with the caption each was generated from; features are extracted as the images
+    come, ``FEATURE_BATCH`` at a time, so memory holds a batch of images, not the sample."""
+    checks = context.policy.checks
+    settings = checks.nearest_neighbour
     groups = context.train_groups
     if settings.max_prompts and settings.max_prompts < len(groups):
         generator = torch.Generator().manual_seed(sample_seed(context.policy.sampling.seed, "neighbour-sample", 0))
         groups = [groups[i] for i in sorted(torch.randperm(len(groups), generator=generator)[: settings.max_prompts])]
     per_group = settings.generations_per_prompt
-    images = context.generate(groups, per_group=per_group, stream="nearest-neighbour", label="generating for distances")
-    return images, [group.caption for group in groups for _ in range(per_group)]
+    feature_error = None
+    if settings.enabled:
+        try:
+            _ = context.extractor  # built before the images are generated: a missing extractor is named now
+        except (MemauditError, ValueError) as error:
+            feature_error = str(error)
+    extract = settings.enabled and feature_error is None
+    features, kept, pending = [], [], torch.empty(0, 3, context.image_side, context.image_side)
+    stream = context.generate_groups(
+        groups, per_group=per_group, stream="nearest-neighbour", label="generating for distances"
+    )
+    for _, images in stream:
+        if checks.alignment.enabled:
+            kept.append(images)
+        if extract:
+            pending = torch.cat([pending, images])
+            while len(pending) >= FEATURE_BATCH:
+                features.append(generated_features(context, pending[:FEATURE_BATCH]))
+                pending = pending[FEATURE_BATCH:]
+    if extract and len(pending):
+        features.append(generated_features(context, pending))
+    return GeneratedSample(
+        captions=[group.caption for group in groups for _ in range(per_group)],
+        features=torch.cat(features) if features else None,
+        images=torch.cat(kept) if kept else None,
+        feature_error=feature_error,
+    )
 
 
 def generated_features(context: ScanContext, images: torch.Tensor) -> torch.Tensor:
-    return extract_features(context.extractor, images, batch_size=32)
+    return extract_features(context.extractor, images, batch_size=FEATURE_BATCH)
 
 
 def run_nearest_neighbour(context: ScanContext, features: torch.Tensor) -> CheckOutcome:

@@ -196,7 +196,9 @@ def _host_memory(policy: Policy, sizes: PlanSizes, *, model_bytes: int, feature_
         3 * chunk,  # tiled L2: a query chunk, a reference chunk, one tile's products
         generations * image + 8 * generations**2,  # one attacked prompt's images and their distances
         PROMPT_CHUNK * EMBEDDING_BYTES,  # triage and membership: one chunk of prompt embeddings
-        sample * image + (sizes.train_rows + sizes.holdout_rows + sample) * feature_dim * 4,  # sample checks
+        # sample checks: features of every image; the generated images themselves only for alignment
+        (sample if policy.checks.alignment.enabled else 32) * image
+        + (sizes.train_rows + sizes.holdout_rows + sample) * feature_dim * 4,
     ]
     return model_bytes + max(buffers)
 

@@ -12,6 +12,7 @@ import torch
 
 from memaudit.data import ImageCaptionDataset
 from memaudit.policy import load_policy
+from memaudit.policy.checks import AlignmentCheck
 from memaudit.scan.context import ScanContext
 from memaudit.scan.neighbour_check import generated_features, generated_sample, run_fid, run_nearest_neighbour
 from memaudit.scan.progress import SilentProgress
@@ -138,9 +139,7 @@ def sampling_context(tiny_pipeline, tmp_path_factory):
     captions = ["no acute cardiopulmonary process", "small left pleural effusion", "no acute cardiopulmonary process"]
     captions += ["heart size normal", "cardiomegaly", "large right pneumothorax"]
     rng = np.random.default_rng(5)
-    train = write_dataset(
-        root / "train", list(rng.integers(0, 256, (6, 16, 16), dtype=np.uint8)), captions, prefix="t"
-    )
+    train = write_dataset(root / "train", list(rng.integers(0, 256, (6, 16, 16), dtype=np.uint8)), captions, prefix="t")
     holdout = write_dataset(
         root / "holdout", list(rng.integers(0, 256, (3, 16, 16), dtype=np.uint8)), ["a", "b", "c"], prefix="h"
     )
@@ -155,27 +154,59 @@ def sampling_context(tiny_pipeline, tmp_path_factory):
 
 
 def test_the_generated_sample_covers_every_distinct_prompt(sampling_context):
-    images, captions = generated_sample(sampling_context)
+    sample = generated_sample(sampling_context)
     distinct = ["no acute cardiopulmonary process", "small left pleural effusion", "heart size normal"]
     distinct += ["cardiomegaly", "large right pneumothorax"]
-    assert captions == [caption for caption in distinct for _ in range(2)]
-    assert images.shape == (10, 3, 16, 16)
-    outcome = run_nearest_neighbour(sampling_context, generated_features(sampling_context, images))
+    assert sample.captions == [caption for caption in distinct for _ in range(2)]
+    assert sample.images is None and sample.feature_error is None  # images are kept only for alignment
+    # Features extracted as the images come equal those of the whole sample generated at once.
+    images = sampling_context.generate(
+        sampling_context.train_groups, per_group=2, stream="nearest-neighbour", label="at once"
+    )
+    assert torch.allclose(sample.features, generated_features(sampling_context, images), atol=1e-6)
+    outcome = run_nearest_neighbour(sampling_context, sample.features)
     assert len(outcome.nearest_neighbour.generated_min_distances) == 10
 
 
+def test_streamed_features_keep_the_batches_of_the_whole_sample(sampling_context, monkeypatch):
+    import memaudit.scan.neighbour_check as neighbour_check
+
+    monkeypatch.setattr(neighbour_check, "FEATURE_BATCH", 3)
+    batches = []
+    original = sampling_context.extractor.embed
+    monkeypatch.setattr(
+        sampling_context.extractor, "embed", lambda inputs: batches.append(len(inputs)) or original(inputs)
+    )
+    generated_sample(sampling_context)
+    assert batches == [3, 3, 3, 1]  # 10 images, 2 per prompt, in batches of 3 across prompts
+
+
+def test_alignment_keeps_the_images_and_a_missing_extractor_is_named(sampling_context, tmp_path):
+    policy = _policy(tmp_path, neighbour="generations_per_prompt: 2")
+    neighbour = policy.checks.nearest_neighbour.model_copy(update={"extractor": "xrv-densenet121"})
+    checks = policy.checks.model_copy(
+        update={"alignment": AlignmentCheck(enabled=True), "nearest_neighbour": neighbour}
+    )
+    aligned = dataclasses.replace(sampling_context, policy=policy.model_copy(update={"checks": checks}))
+    sample = generated_sample(aligned)
+    assert sample.images.shape == (10, 3, 16, 16) and sample.features is None
+    assert "xrv-densenet121 has no weights" in sample.feature_error
+
+
 def test_a_capped_sample_is_seeded_and_its_images_do_not_depend_on_the_cap(sampling_context, tmp_path):
-    everything, all_captions = generated_sample(sampling_context)
+    everything = generated_sample(sampling_context)
     capped = dataclasses.replace(
         sampling_context, policy=_policy(tmp_path, neighbour="generations_per_prompt: 2, max_prompts: 2")
     )
-    images, captions = generated_sample(capped)
-    again, captions_again = generated_sample(dataclasses.replace(capped))
-    assert images.shape == (4, 3, 16, 16) and captions == captions_again and torch.equal(images, again)
+    sample = generated_sample(capped)
+    again = generated_sample(dataclasses.replace(capped))
+    captions = sample.captions
+    assert sample.features.shape[0] == 4 and captions == again.captions
+    assert torch.equal(sample.features, again.features)
     assert captions[0] == captions[1] and captions[2] == captions[3] and captions[0] != captions[2]
-    distinct = list(dict.fromkeys(all_captions))
+    distinct = list(dict.fromkeys(everything.captions))
     positions = [distinct.index(captions[0]), distinct.index(captions[2])]
     assert positions == sorted(positions)  # chosen prompts keep their order
     for k, position in enumerate(positions):
-        expected = everything[2 * position : 2 * position + 2]
-        assert torch.allclose(images[2 * k : 2 * k + 2], expected, atol=1e-5)
+        expected = everything.features[2 * position : 2 * position + 2]
+        assert torch.allclose(sample.features[2 * k : 2 * k + 2], expected, atol=1e-5)
