@@ -111,17 +111,19 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def _write(dataset, rows, path: Path, *, shape: tuple[int, ...], progress) -> None:
+    """Header, then each image's bytes in turn, with plain writes: a memory-mapped write would keep every
+    written page resident in the process until the map is closed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
-    os.close(handle)
     try:
-        array = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
-        for position, row in enumerate(rows):
-            array[position] = to_uint8(conform(dataset.load_image(row), size=shape[-1], channels=shape[1]))
-            if progress:
-                progress(1)
-        array.flush()
-        del array
+        with os.fdopen(handle, "wb") as stream:
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False}
+            np.lib.format.write_array_header_1_0(stream, header | {"shape": shape})
+            for row in rows:
+                image = to_uint8(conform(dataset.load_image(row), size=shape[-1], channels=shape[1]))
+                stream.write(np.ascontiguousarray(image).tobytes())
+                if progress:
+                    progress(1)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
