@@ -57,6 +57,11 @@ def scan(
     from memaudit.scan.preflight import check_run_options
 
     check_run_options(out=out, sign_key=sign_key, device=device)
+    from memaudit.scan.shard import join_launch
+
+    shard, device = join_launch(device)  # under torchrun: this rank's part and device
+    if shard.world > 1 and (plan or remediate_on_fail):
+        raise MemauditError("--plan and --remediate-on-fail run in one process, not under torchrun")
     if as_json and not plan:
         raise MemauditError("--json prints a plan: give it with --plan (a scan writes result.json under --out)")
     if plan and (remediate_on_fail or base is not None):
@@ -118,6 +123,9 @@ def scan(
             planned = plan_request(request, progress=stages)
         print_plan(planned, as_json=as_json)
         raise typer.Exit(0)
+    if shard.rank != 0:  # rank 0 judges and writes; the others exit with the same verdict
+        result, _ = timed_scan(request)
+        raise typer.Exit(EXIT_FOR_VERDICT[result.verdict])
     with RichStages() as stages:
         result, run = timed_scan(request, progress=stages)
     stage_seconds = {name: round(value, 3) for name, value in stages.timings.items()}

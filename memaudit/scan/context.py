@@ -21,6 +21,7 @@ from memaudit.features import ExtractorOptions, FeatureExtractor, create_extract
 from memaudit.features.cache import FeatureCache, dataset_features
 from memaudit.policy import Policy
 from memaudit.scan.progress import Progress
+from memaudit.scan.shard import Shard
 from memaudit.scan.work_log import WorkLog
 
 PROMPT_CHUNK = 1024  # prompts embedded at once: 1024 CLIP-L embeddings are ~240 MB of float32
@@ -55,6 +56,7 @@ class ScanContext:
     extractor_options: ExtractorOptions = field(default_factory=ExtractorOptions)
     include_evidence_images: bool = False  # internal reports only: checks return thumbnails of copies
     work: WorkLog | None = None  # finished units of work, for resuming a killed scan
+    shard: Shard = field(default_factory=Shard)  # this process's part of a scan spread over several
 
     def __post_init__(self) -> None:
         if self.image_side < 1:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from memaudit.data import ImageCaptionDataset
@@ -13,6 +15,8 @@ from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.membership import membership_scores
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.context import PROMPT_CHUNK, ScanContext
+
+ENCODE_BATCH = 16  # studies VAE-encoded at once
 
 
 def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int, stream: str) -> list[int]:
@@ -40,15 +44,20 @@ def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[in
             scores.append(torch.tensor(saved, dtype=torch.float64))
             advance(2 * len(part))
             continue
-        latents = encode_latents(context.pipeline, dataset, image_size=context.image_side, rows=part, progress=advance)
-        embeddings = context.embed([dataset.records[row].text for row in part])
-        pia = membership_scores(
-            context.pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
-            progress=advance,
-        )  # fmt: skip
-        scores.append(pia)
+        mine = context.shard.part(part, unit=math.lcm(ENCODE_BATCH, batch))  # whole batches, as one process runs
+        pia = torch.empty(0, dtype=torch.float64)
+        if mine:
+            latents = encode_latents(
+                context.pipeline, dataset, image_size=context.image_side, rows=mine, progress=advance
+            )
+            embeddings = context.embed([dataset.records[row].text for row in mine])
+            pia = membership_scores(
+                context.pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
+                progress=advance,
+            )  # fmt: skip
+        scores.append(torch.tensor(context.shard.gather(pia.double().tolist()), dtype=torch.float64))
         if context.work:
-            context.work.put(f"membership-{label}-{start}", pia.double().tolist())
+            context.work.put(f"membership-{label}-{start}", scores[-1].tolist())
     return torch.cat(scores) if scores else torch.empty(0, dtype=torch.float64)
 
 

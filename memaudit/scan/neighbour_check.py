@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,7 @@ from memaudit.results.scan_result import CheckOutcome, FidEvidence, NearestNeigh
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.calibration import calibrated_threshold
 from memaudit.scan.context import ScanContext
+from memaudit.scan.shard import batch_unit
 
 FEATURE_BATCH = 32
 
@@ -53,7 +55,12 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
     extract = settings.enabled and feature_error is None
     features, kept, pending = [], [], torch.empty(0, 3, context.image_side, context.image_side)
     stream = context.generate_groups(
-        groups, per_group=per_group, stream="nearest-neighbour", label="generating for distances"
+        context.shard.part(
+            groups, unit=math.lcm(max(1, context.policy.sampling.batch_size), batch_unit((FEATURE_BATCH, per_group)))
+        ),
+        per_group=per_group,
+        stream="nearest-neighbour",
+        label="generating for distances",
     )
     for _, images in stream:
         if checks.alignment.enabled:
@@ -65,6 +72,7 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
                 pending = pending[FEATURE_BATCH:]
     if extract and len(pending):
         features.append(generated_features(context, pending))
+    features, kept = context.shard.gather(features), context.shard.gather(kept)  # in rank order
     return GeneratedSample(
         captions=[group.caption for group in groups for _ in range(per_group)],
         features=torch.cat(features) if features else None,

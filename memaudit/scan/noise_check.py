@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from memaudit.metrics.noise_magnitude import flagged
@@ -10,6 +12,7 @@ from memaudit.results.scan_result import CheckOutcome, NoiseMagnitudeEvidence, P
 from memaudit.sampling.triage import triage_scores
 from memaudit.scan.calibration import calibrated_threshold
 from memaudit.scan.context import PROMPT_CHUNK, ScanContext
+from memaudit.scan.shard import batch_unit
 
 
 def _scores(context: ScanContext, captions: list[str], label: str, *, unit: str) -> torch.Tensor:
@@ -24,10 +27,13 @@ def _scores(context: ScanContext, captions: list[str], label: str, *, unit: str)
             scores.append(torch.tensor(saved, dtype=torch.float64))
             advance(len(saved) * settings.generations)
             continue
-        scores.append(
-            triage_scores(
+        count = len(captions[start : start + PROMPT_CHUNK])
+        first, last = (start + bound for bound in context.shard.bounds(count, unit=_shard_unit(context)))
+        mine = torch.empty(0, dtype=torch.float64)
+        if last > first:
+            mine = triage_scores(
                 context.pipeline,
-                context.embed(captions[start : start + PROMPT_CHUNK]),
+                context.embed(captions[first:last]),
                 context.empty_embedding,
                 detector=settings.detector,
                 generations=settings.generations,
@@ -38,13 +44,25 @@ def _scores(context: ScanContext, captions: list[str], label: str, *, unit: str)
                 seed=sampling.seed,
                 scheduler=sampling.scheduler,
                 batch_size=sampling.batch_size,
-                first_prompt=start,
+                first_prompt=first,
                 progress=advance,
             )
-        )
+        scores.append(torch.tensor(context.shard.gather(mine.tolist()), dtype=torch.float64))
         if context.work:
             context.work.put(f"{unit}-{start}", scores[-1].tolist())
     return torch.cat(scores) if scores else torch.empty(0, dtype=torch.float64)
+
+
+def _shard_unit(context: ScanContext) -> int:
+    """Prompts per shard block so that every rank's probe and text-encoder batches are the single
+    process's: Wen batches prompt-generations, the first-step detectors whole prompts."""
+    settings, batch = context.policy.checks.noise_magnitude, max(1, context.policy.sampling.batch_size)
+    probe = (
+        batch_unit((batch, settings.generations))
+        if settings.detector == "wen"
+        else max(1, batch // settings.generations)
+    )
+    return math.lcm(probe, batch)
 
 
 def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tensor]:

@@ -35,6 +35,7 @@ from memaudit.scan.plan_costs import measure_costs, plan_sizes
 from memaudit.scan.preflight import check_datasets, check_images
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.request import ScanRequest
+from memaudit.scan.shard import current_shard
 from memaudit.scan.work_log import WorkLog, work_key
 
 
@@ -104,7 +105,10 @@ def prepare_scan(
         "feature_cache": request.feature_cache,
         "extractor_options": ExtractorOptions(allow_pickle=request.allow_pickle, device=request.device),
         "include_evidence_images": request.include_evidence_images,
+        "shard": current_shard(),
     }
+    if shared["shard"].world > 1 and request.include_evidence_images:
+        raise MemauditError("--include-evidence-images runs in one process: thumbnails are not gathered across ranks")
     torch.manual_seed(policy.sampling.seed)
     released = None
     if request.model is not None:
@@ -150,7 +154,7 @@ def run_scan(
         images = released.load_images(size=context.image_side, channels=3)
         images_record = _dataset_record(released)
         outcomes = image_checks(context, images, ids=released.ids, captions=released.captions)
-    if context.work is not None:
+    if context.work is not None and context.shard.rank == 0:
         context.work.remove()  # the result is complete: nothing left to resume
     verdict, rules, summary_line = judge(policy, outcomes)
     evidence = [image for outcome in outcomes.values() for image in outcome.evidence_images]
@@ -165,7 +169,7 @@ def run_scan(
         holdout=_dataset_record(context.holdout),
         checks=outcomes,
         rules=rules,
-        environment=_environment(request.device),
+        environment=_environment(torch.device(request.device).type),  # the same for every rank of a shard
         evidence_images=evidence if request.include_evidence_images else None,
     )
 

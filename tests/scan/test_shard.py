@@ -1,0 +1,58 @@
+"""Sharded scans: ranks take contiguous blocks and gather them in order; two CPU processes under torchrun
+(gloo) write the same result.json as one process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from memaudit.scan.shard import Shard, batch_unit, join_launch
+from tests.images import write_dataset
+from tests.scan.test_resume import POLICY, _captions
+
+
+def test_ranks_take_contiguous_blocks_that_cover_everything_once():
+    items = list(range(10))
+    parts = [Shard(rank=rank, world=3).part(items) for rank in range(3)]
+    assert parts == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+    assert [Shard(rank=rank, world=4).bounds(2) for rank in range(4)] == [(0, 0), (0, 1), (1, 1), (1, 2)]
+    assert Shard().part(items) == items and Shard().gather([1, 2]) == [1, 2]
+
+
+def test_blocks_start_at_batch_boundaries_so_every_rank_runs_the_single_process_batches():
+    # 10 prompts in units of 4: blocks [0, 4), [4, 8), [8, 10) over 3 ranks; over 2 ranks [0, 4), [4, 10).
+    assert [Shard(rank=rank, world=3).bounds(10, unit=4) for rank in range(3)] == [(0, 4), (4, 8), (8, 10)]
+    assert [Shard(rank=rank, world=2).bounds(10, unit=4) for rank in range(2)] == [(0, 4), (4, 10)]
+    assert batch_unit((8, 3)) == 8  # 8 prompts x 3 samples = 3 batches of 8
+    assert batch_unit((8, 2)) == 4 and batch_unit((8, 2), (32, 1)) == 32 and batch_unit((5, 10)) == 1
+
+
+def test_outside_torchrun_the_shard_is_the_whole_scan(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert join_launch("cuda") == (Shard(), "cuda")
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_single_process_result_byte_for_byte(tiny_folder, tmp_path):
+    rng = np.random.default_rng(1)
+    captions = _captions(24)
+    write_dataset(tmp_path / "train", list(rng.integers(0, 256, (24, 16, 16), dtype=np.uint8)), captions, prefix="t")
+    write_dataset(tmp_path / "holdout", list(rng.integers(0, 256, (10, 16, 16), dtype=np.uint8)), captions[:10],
+                  prefix="h")  # fmt: skip
+    (tmp_path / "policy.yaml").write_text(POLICY)
+
+    def scan(name):
+        return ["scan", str(tiny_folder), "--train", str(tmp_path / "train"), "--holdout", str(tmp_path / "holdout"),
+                "--policy", str(tmp_path / "policy.yaml"), "--out", str(tmp_path / name),
+                "--feature-cache", str(tmp_path / f"cache-{name}")]  # fmt: skip
+
+    single = subprocess.run([sys.executable, "-m", "memaudit", *scan("single")], capture_output=True, text=True)
+    assert single.returncode in (0, 1), single.stderr
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    sharded = subprocess.run([*launch, "-m", "memaudit", *scan("sharded")], capture_output=True, text=True)
+    assert sharded.returncode == single.returncode, sharded.stderr[-3000:]
+    whole = (tmp_path / "single" / "result.json").read_bytes()
+    assert (tmp_path / "sharded" / "result.json").read_bytes() == whole
