@@ -109,6 +109,15 @@ def _captions(count: int) -> list[str]:
     return [f"{words[k % 10]} {words[(k // 10) % 10]} {words[(k // 3) % 10]} lung" for k in range(count)]
 
 
+def write_scan_data(folder, *, train: int, holdout: int, seed: int) -> None:
+    """``folder``/train and /holdout: random 16 px images, distinct captions (holdout reuses the first)."""
+    rng = np.random.default_rng(seed)
+    captions = _captions(train)
+    images = list(rng.integers(0, 256, (train + holdout, 16, 16), dtype=np.uint8))
+    write_dataset(folder / "train", images[:train], captions, prefix="t")
+    write_dataset(folder / "holdout", images[train:], captions[:holdout], prefix="h")
+
+
 def _running(argv, *, until, timeout=300):
     """Start ``argv``; kill -9 its process group once ``until()`` holds. True if it was caught running."""
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -125,11 +134,7 @@ def _running(argv, *, until, timeout=300):
 
 @pytest.mark.slow
 def test_kill_9_halfway_then_rerun_writes_a_byte_identical_result(tiny_folder, tmp_path):
-    rng = np.random.default_rng(0)
-    captions = _captions(60)
-    write_dataset(tmp_path / "train", list(rng.integers(0, 256, (60, 16, 16), dtype=np.uint8)), captions, prefix="t")
-    write_dataset(tmp_path / "holdout", list(rng.integers(0, 256, (12, 16, 16), dtype=np.uint8)), captions[:12],
-                  prefix="h")  # fmt: skip
+    write_scan_data(tmp_path, train=60, holdout=12, seed=0)
     (tmp_path / "policy.yaml").write_text(POLICY.replace("generations: 8,", "generations: 16,"))
     cache = tmp_path / "cache"
 

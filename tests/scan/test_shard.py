@@ -6,12 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from memaudit.scan.shard import Shard, batch_unit, join_launch
-from tests.images import write_dataset
-from tests.scan.test_resume import POLICY, _captions
+from tests.scan.test_resume import POLICY, write_scan_data
 
 
 def test_ranks_take_contiguous_blocks_that_cover_everything_once():
@@ -37,11 +35,7 @@ def test_outside_torchrun_the_shard_is_the_whole_scan(monkeypatch):
 
 @pytest.mark.slow
 def test_two_processes_write_the_single_process_result_byte_for_byte(tiny_folder, tmp_path):
-    rng = np.random.default_rng(1)
-    captions = _captions(24)
-    write_dataset(tmp_path / "train", list(rng.integers(0, 256, (24, 16, 16), dtype=np.uint8)), captions, prefix="t")
-    write_dataset(tmp_path / "holdout", list(rng.integers(0, 256, (10, 16, 16), dtype=np.uint8)), captions[:10],
-                  prefix="h")  # fmt: skip
+    write_scan_data(tmp_path, train=24, holdout=10, seed=1)
     (tmp_path / "policy.yaml").write_text(POLICY)
 
     def scan(name):
