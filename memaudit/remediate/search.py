@@ -9,8 +9,11 @@ and metrics as user attributes.
 from __future__ import annotations
 
 import copy
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
@@ -55,8 +58,6 @@ def training_config(policy: Policy, space: str, mask: BlockMask, *, steps: int) 
 
 def storage_for(url: str, *, heartbeat: int = HEARTBEAT_SECONDS) -> optuna.storages.RDBStorage:
     """RDB storage with heartbeats: a trial whose worker died is failed after two missed beats and retried."""
-    import warnings
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():  # heartbeats are marked experimental; their behaviour is what we test
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -126,6 +127,26 @@ def run_search(study: optuna.Study, context: TrialContext, *, total_trials: int,
         callbacks.append(lambda study, trial: on_trial(trial))
     while _completed(study) < total_trials:
         study.optimize(objective(context), n_trials=1, callbacks=callbacks, catch=())
+    wait_for_running(study)
+
+
+def wait_for_running(study: optuna.Study, *, poll: float = 1.0, slack: float = 60.0) -> None:
+    """Wait until no other worker's trial is still running, so the Pareto front read next is final (a
+    trial finishing after it was read would be missing from the record). A dead worker's trial is failed
+    by its missed heartbeats; one running longer than twice the longest completed trial plus ``slack``
+    seconds (a worker killed before its first heartbeat) is not waited for."""
+    while True:
+        with warnings.catch_warnings():  # experimental in optuna, like the heartbeats it reads
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        longest = max((trial.duration for trial in done if trial.duration), default=timedelta(0))
+        limit = 2 * longest + timedelta(seconds=slack)
+        now = datetime.now()  # optuna records trial times as naive local time
+        if not [trial for trial in running if trial.datetime_start and now - trial.datetime_start < limit]:
+            return
+        time.sleep(poll)
 
 
 def _completed(study: optuna.Study) -> int:
