@@ -14,7 +14,8 @@ from memaudit.results.scan_result import CheckOutcome
 from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.membership import membership_scores
 from memaudit.sampling.seeds import sample_seed
-from memaudit.scan.context import PROMPT_CHUNK, ScanContext
+from memaudit.scan.chunks import chunked_scores
+from memaudit.scan.context import ScanContext
 
 ENCODE_BATCH = 16  # studies VAE-encoded at once
 
@@ -33,32 +34,31 @@ def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int
 
 
 def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[int], label: str) -> torch.Tensor:
-    """PIA scores of ``rows``, encoded and embedded ``PROMPT_CHUNK`` at a time (scores are per study)."""
+    """PIA scores of ``rows``, encoded and embedded a chunk at a time (scores are per study); each chunk
+    is a unit of work a resumed scan reads back."""
     settings, batch = context.policy.checks.membership, max(1, context.policy.sampling.batch_size)
     advance = context.progress.stage(f"membership: {label} studies", 2 * len(rows))
-    scores = []
-    for start in range(0, len(rows), PROMPT_CHUNK):
-        part = rows[start : start + PROMPT_CHUNK]
-        saved = context.work.get(f"membership-{label}-{start}") if context.work else None
-        if saved is not None:
-            scores.append(torch.tensor(saved, dtype=torch.float64))
-            advance(2 * len(part))
-            continue
-        mine = context.shard.part(part, unit=math.lcm(ENCODE_BATCH, batch))  # whole batches, as one process runs
-        pia = torch.empty(0, dtype=torch.float64)
-        if mine:
-            latents = encode_latents(
-                context.pipeline, dataset, image_size=context.image_side, rows=mine, progress=advance
-            )
-            embeddings = context.embed([dataset.records[row].text for row in mine])
-            pia = membership_scores(
-                context.pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
-                progress=advance,
-            )  # fmt: skip
-        scores.append(torch.tensor(context.shard.gather(pia.double().tolist()), dtype=torch.float64))
-        if context.work:
-            context.work.put(f"membership-{label}-{start}", scores[-1].tolist())
-    return torch.cat(scores) if scores else torch.empty(0, dtype=torch.float64)
+
+    def score(first: int, last: int) -> torch.Tensor:
+        mine = rows[first:last]
+        latents = encode_latents(
+            context.pipeline, dataset, image_size=context.image_side, rows=mine, batch_size=ENCODE_BATCH,
+            progress=advance,
+        )  # fmt: skip
+        embeddings = context.embed([dataset.records[row].text for row in mine])
+        return membership_scores(
+            context.pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
+            progress=advance,
+        )  # fmt: skip
+
+    return chunked_scores(
+        context,
+        len(rows),
+        unit=f"membership-{label}",
+        align=math.lcm(ENCODE_BATCH, batch),  # whole batches, as one process runs them
+        score=score,
+        skipped=lambda n: advance(2 * n),
+    )
 
 
 def patient_scores(dataset: ImageCaptionDataset, rows: list[int], scores: torch.Tensor) -> dict[str, float] | None:

@@ -11,46 +11,43 @@ from memaudit.metrics.triage import DETECTORS
 from memaudit.results.scan_result import CheckOutcome, NoiseMagnitudeEvidence, PromptScore
 from memaudit.sampling.triage import triage_scores
 from memaudit.scan.calibration import calibrated_threshold
-from memaudit.scan.context import PROMPT_CHUNK, ScanContext
+from memaudit.scan.chunks import chunked_scores
+from memaudit.scan.context import ScanContext
 from memaudit.scan.shard import batch_unit
 
 
 def _scores(context: ScanContext, captions: list[str], label: str, *, unit: str) -> torch.Tensor:
-    """Scores of ``captions``, embedded and scored ``PROMPT_CHUNK`` at a time (the same scores as at once);
-    each chunk is a unit of work a resumed scan reads back."""
+    """Scores of ``captions``, embedded and scored a chunk at a time (the same scores as at once: seeds
+    follow the position in the full list); each chunk is a unit of work a resumed scan reads back."""
     settings, sampling = context.policy.checks.noise_magnitude, context.policy.sampling
     advance = context.progress.stage(label, len(captions) * settings.generations)
-    scores = []
-    for start in range(0, len(captions), PROMPT_CHUNK):
-        saved = context.work.get(f"{unit}-{start}") if context.work else None
-        if saved is not None:
-            scores.append(torch.tensor(saved, dtype=torch.float64))
-            advance(len(saved) * settings.generations)
-            continue
-        count = len(captions[start : start + PROMPT_CHUNK])
-        first, last = (start + bound for bound in context.shard.bounds(count, unit=_shard_unit(context)))
-        mine = torch.empty(0, dtype=torch.float64)
-        if last > first:
-            mine = triage_scores(
-                context.pipeline,
-                context.embed(captions[first:last]),
-                context.empty_embedding,
-                detector=settings.detector,
-                generations=settings.generations,
-                steps=settings.steps,
-                num_inference_steps=sampling.num_inference_steps,
-                guidance_scale=sampling.guidance_scale,
-                latent_size=context.latent_side,
-                seed=sampling.seed,
-                scheduler=sampling.scheduler,
-                batch_size=sampling.batch_size,
-                first_prompt=first,
-                progress=advance,
-            )
-        scores.append(torch.tensor(context.shard.gather(mine.tolist()), dtype=torch.float64))
-        if context.work:
-            context.work.put(f"{unit}-{start}", scores[-1].tolist())
-    return torch.cat(scores) if scores else torch.empty(0, dtype=torch.float64)
+
+    def score(first: int, last: int) -> torch.Tensor:
+        return triage_scores(
+            context.pipeline,
+            context.embed(captions[first:last]),
+            context.empty_embedding,
+            detector=settings.detector,
+            generations=settings.generations,
+            steps=settings.steps,
+            num_inference_steps=sampling.num_inference_steps,
+            guidance_scale=sampling.guidance_scale,
+            latent_size=context.latent_side,
+            seed=sampling.seed,
+            scheduler=sampling.scheduler,
+            batch_size=sampling.batch_size,
+            first_prompt=first,
+            progress=advance,
+        )
+
+    return chunked_scores(
+        context,
+        len(captions),
+        unit=unit,
+        align=_shard_unit(context),
+        score=score,
+        skipped=lambda n: advance(n * settings.generations),
+    )
 
 
 def _shard_unit(context: ScanContext) -> int:

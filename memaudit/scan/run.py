@@ -14,6 +14,7 @@ import torch
 from memaudit import __version__
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
 from memaudit.checkpoint.files import sha256_file
+from memaudit.checkpoint.summary import CheckpointSummary
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.features import ExtractorOptions
@@ -75,6 +76,7 @@ class PreparedScan:
     effective: EffectivePolicy
     context: ScanContext
     checkpoint: Checkpoint | None  # None when auditing --images
+    summary: CheckpointSummary | None  # the checkpoint's, summarized once
     released: ImageCaptionDataset | None  # --images
     before: ScanResult | None
 
@@ -110,7 +112,7 @@ def prepare_scan(
     if shared["shard"].world > 1 and request.include_evidence_images:
         raise MemauditError("--include-evidence-images runs in one process: thumbnails are not gathered across ranks")
     torch.manual_seed(policy.sampling.seed)
-    released = None
+    released, summary = None, None
     if request.model is not None:
         if checkpoint is None:
             checkpoint = load_checkpoint(
@@ -120,7 +122,8 @@ def prepare_scan(
         dtype = sampling_dtype(policy.sampling.dtype, request.device)
         if dtype != torch.float32:
             pipeline = pipeline.to(dtype)
-        image_side = summarize(checkpoint).vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
+        summary = summarize(checkpoint)
+        image_side = summary.vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
         work = _work_log(request, checkpoint, train=train, holdout=holdout, policy=policy)
         context = ScanContext(pipeline=pipeline, image_side=image_side, work=work, **shared)
     else:
@@ -129,7 +132,9 @@ def prepare_scan(
             check_images(released, "released", progress)
         image_side = policy.sampling.resolution or int(released.load_image(0).shape[-1])
         context = ScanContext(pipeline=None, image_side=image_side, **shared)
-    return PreparedScan(effective=effective, context=context, checkpoint=checkpoint, released=released, before=before)
+    return PreparedScan(
+        effective=effective, context=context, checkpoint=checkpoint, summary=summary, released=released, before=before
+    )
 
 
 def run_scan(
@@ -146,7 +151,7 @@ def run_scan(
             format=checkpoint.format,
             weight_files=checkpoint.weight_files,
             image_size=context.image_side,
-            transformer_blocks=len(summarize(checkpoint).unet_transformer_blocks),
+            transformer_blocks=len(prepared.summary.unet_transformer_blocks),
         )
         outcomes = model_checks(context, before=prepared.before)
     else:

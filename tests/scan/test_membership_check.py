@@ -150,10 +150,10 @@ def test_patient_level_metrics_when_studies_name_their_patients(memorizer, tmp_p
 
 
 def test_studies_scored_in_chunks_get_the_scores_they_get_at_once(memorizer, monkeypatch):
-    import memaudit.scan.membership_check as membership_check
+    import memaudit.scan.chunks as chunks
 
     whole = run_membership(_context(memorizer)).membership
-    monkeypatch.setattr(membership_check, "PROMPT_CHUNK", 4)
+    monkeypatch.setattr(chunks, "PROMPT_CHUNK", 4)
     chunked = run_membership(_context(memorizer)).membership
     assert [item.score for item in chunked.train] == pytest.approx([item.score for item in whole.train], rel=1e-6)
     assert [item.score for item in chunked.holdout] == pytest.approx([item.score for item in whole.holdout], rel=1e-6)

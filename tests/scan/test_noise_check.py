@@ -198,9 +198,9 @@ def test_flags_exactly_the_prompts_a_model_memorized(tiny_pipeline, tmp_path):
 
 def test_prompts_scored_in_chunks_get_the_scores_they_get_at_once(context, scanned, monkeypatch):
     # Memory holds one chunk of prompt embeddings; seeds follow the position in the full list.
-    import memaudit.scan.noise_check as noise_check
+    import memaudit.scan.chunks as chunks
 
-    monkeypatch.setattr(noise_check, "PROMPT_CHUNK", 2)
+    monkeypatch.setattr(chunks, "PROMPT_CHUNK", 2)
     outcome, scores = run_noise_magnitude(context)
     assert torch.allclose(scores, scanned[1], rtol=1e-6, atol=0)
     assert outcome.noise_magnitude.holdout_scores == pytest.approx(scanned[0].noise_magnitude.holdout_scores, rel=1e-6)
