@@ -1,7 +1,7 @@
 """Triage detectors side by side on models whose memorized studies are known (DESIGN 3.7).
 
     .venv/bin/python bench/triage_detectors.py [--models models/demo] [--variants hospital,base] \
-        [--finetunes bench/results] [--out bench/results/triage-detectors.json]
+        [--finetunes bench/results] [--detectors wen,jeon] [--out bench/results/triage-detectors.json]
 
 For each model and each registered detector at 1 and 4 generations (seed consistency needs 2 or
 more), prints the AUC and TPR at 1% FPR of the planted captions against (a) the holdout captions
@@ -34,9 +34,9 @@ from memaudit.tiny.hospital import data_for_model
 HERE = Path(__file__).resolve().parent
 
 
-def settings_to_measure() -> list[tuple[str, int]]:
+def settings_to_measure(detectors: list[str]) -> list[tuple[str, int]]:
     """(detector, generations): each at 1 and 4 seeds, consistency at 2 and 4."""
-    return [(name, g) for name, spec in DETECTORS.items() for g in ((2, 4) if spec.min_generations > 1 else (1, 4))]
+    return [(name, g) for name in detectors for g in ((2, 4) if DETECTORS[name].min_generations > 1 else (1, 4))]
 
 
 def model_path(variant: str, models: Path, finetunes: Path) -> Path:
@@ -45,12 +45,12 @@ def model_path(variant: str, models: Path, finetunes: Path) -> Path:
     return finetunes / variant / "finetune" / "model"
 
 
-def measure(pipeline, captions: dict[str, list[str]], *, latent_size: int) -> list[dict]:
+def measure(pipeline, captions: dict[str, list[str]], *, latent_size: int, detectors: list[str]) -> list[dict]:
     every = captions["planted"] + captions["holdout"] + captions["generic"]
     embeddings, empty = encode_prompts(pipeline, every), encode_prompts(pipeline, [""])
     planted_count, holdout_count = len(captions["planted"]), len(captions["holdout"])
     rows, computed = [], {}
-    for detector, generations in settings_to_measure():
+    for detector, generations in settings_to_measure(detectors):
         started = time.perf_counter()
         scores = triage_scores(
             pipeline, embeddings, empty, detector=detector, generations=generations, steps=1, latent_size=latent_size,
@@ -59,7 +59,8 @@ def measure(pipeline, captions: dict[str, list[str]], *, latent_size: int) -> li
         seconds = time.perf_counter() - started
         computed[detector, generations] = scores
         rows.append(_row(detector, generations, scores, planted_count, holdout_count, len(every) / seconds))
-    for generations in (1, 4):  # Asthana's two terms apart: same latents, so the cosine term is the excess over Wen
+    for generations in (1, 4) if {"asthana", "wen"} <= set(detectors) else ():
+        # Asthana's two terms apart: same latents, so the cosine term is the excess over Wen
         cosine = (computed["asthana", generations] - computed["wen", generations]) / ASTHANA_COSINE_WEIGHT
         rows.append(_row("asthana cosine term", generations, cosine, planted_count, holdout_count, None))
     return rows
@@ -93,9 +94,14 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=DEMO_MODELS_DIR, help="Folder with base/ and hospital/.")
     parser.add_argument("--variants", default="hospital,base")
     parser.add_argument("--finetunes", type=Path, default=HERE / "results")
+    parser.add_argument("--detectors", default=",".join(DETECTORS), help="Registered detectors to measure.")
     parser.add_argument("--data", type=Path, default=Path("build/triage-detectors"), help="Where data is regenerated.")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "triage-detectors.json")
     args = parser.parse_args()
+    detectors = args.detectors.split(",")
+    unknown = [name for name in detectors if name not in DETECTORS]
+    if unknown:
+        parser.error(f"unknown detectors {unknown}; registered: {', '.join(DETECTORS)}")
     data = data_for_model(args.models / "hospital", args.data)
     planted = list(data.planted_captions)
     training = list(dict.fromkeys(ImageCaptionDataset(data.train).captions))
@@ -115,7 +121,10 @@ def main() -> None:
             continue
         print(variant)
         pipeline = load_checkpoint(path).pipeline
-        figures["models"][variant] = measure(pipeline, captions, latent_size=data.recipe.image_size // 2)
+        rows = measure(pipeline, captions, latent_size=data.recipe.image_size // 2, detectors=detectors)
+        measured = {row["detector"] for row in rows}  # rows of detectors not measured now stay
+        kept = [row for row in figures["models"].get(variant, []) if row["detector"] not in measured]
+        figures["models"][variant] = kept + rows
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures in {args.out}")

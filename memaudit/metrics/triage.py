@@ -13,6 +13,10 @@ Higher always means "more likely memorized". The model calls that produce the in
 - Cross-attention dispersion (Ren et al., ECCV 2024, their first-step variant): the entropy of the
   token distribution of cross-attention, averaged over heads and query positions, is higher for
   memorized prompts at the first step.
+- Sharpness (Jeon et al., ICML 2025): with scores ``s(x) = -eps(x) / sigma_t`` and Hessians
+  ``H = ds/dx``, the norm of ``(H(x_T, c) - H(x_T, empty)) s_delta`` where ``s_delta = s(x_T, c) -
+  s(x_T, empty)``: how sharply the text condition curves the log-density along its own pull, from
+  one Jacobian-vector product at the first step.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ class DetectorSpec:
 
     def unet_passes(self, steps: int) -> int:
         """UNet sample evaluations per prompt-generation (cond and uncond count as two)."""
-        return {"wen": 2 * steps, "asthana": 4, "consistency": 2, "attention": 1}[self.name]
+        # jeon: the cond/uncond pair forward, then its Jacobian-vector product (costed as a second pair).
+        return {"wen": 2 * steps, "asthana": 4, "consistency": 2, "attention": 1, "jeon": 4}[self.name]
 
 
 DETECTORS = {
@@ -41,6 +46,7 @@ DETECTORS = {
         DetectorSpec("asthana", "Asthana et al., ICLR 2026: norm at t=T plus low-noise cosine", 1, True),
         DetectorSpec("consistency", "NeMo (Hintersdorf et al., NeurIPS 2024): agreement across seeds", 2, True),
         DetectorSpec("attention", "Ren et al., ECCV 2024: cross-attention entropy at the first step", 1, True),
+        DetectorSpec("jeon", "Jeon et al., ICML 2025: Hessian-score product at the first step", 1, True),
     )
 }
 
@@ -74,3 +80,13 @@ def token_entropy(probabilities: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"need [B, tokens] probabilities, got {tuple(probabilities.shape)}")
     p = probabilities.double()
     return -(torch.where(p > 0, p * p.clamp_min(1e-300).log(), torch.zeros_like(p))).sum(dim=1)
+
+
+def sharpness(jvp_difference: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Jeon et al.'s first-step score from ``jvp_difference = (J_c - J_u) v``, the conditional minus the
+    unconditional noise Jacobian applied to ``v = eps(x, c) - eps(x, empty)`` (``[B, ...]``), at noise
+    level ``sigma = sqrt(1 - alpha_bar_t)``. As ``s = -eps / sigma``, ``(H_c - H_u) s_delta =
+    (J_c - J_u) v / sigma^2``; returns its L2 norm per sample, ``[B]`` float64."""
+    if sigma <= 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    return jvp_difference.double().flatten(1).norm(dim=1) / sigma**2

@@ -20,7 +20,7 @@ class NoiseMagnitudeCheck(CheckSettings):
     """Triage: a memorization score per training prompt, flagged against holdout captions. The default
     detector is Wen et al.'s text-conditional noise magnitude over the first ``steps`` sampler steps."""
 
-    detector: str = Field("wen", description="a registered triage detector (DESIGN 3.7): wen, asthana, ...")
+    detector: str = Field("wen", description="a registered triage detector (DESIGN 3.7): wen, asthana, jeon, ...")
     steps: int = Field(1, ge=1, description="denoising steps averaged (wen only; the others use the first step)")
     generations: int = Field(4, ge=1)
     calibration_quantile: Probability = 0.99

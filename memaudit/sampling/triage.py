@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from memaudit.metrics.noise_magnitude import step_magnitude
-from memaudit.metrics.triage import DETECTORS, channel_cosine, seed_consistency, token_entropy
+from memaudit.metrics.triage import DETECTORS, channel_cosine, seed_consistency, sharpness, token_entropy
 from memaudit.sampling.attention import recording
 from memaudit.sampling.denoise import predict_noise
 from memaudit.sampling.probe import noise_magnitude_scores
@@ -91,6 +92,8 @@ def _first_step_scores(
             with recording(unet) as recorder:
                 unet(sampler.scale_model_input(latents, start), start, encoder_hidden_states=cond)
             item_scores = torch.stack([token_entropy(layer) for layer in recorder.layers]).mean(dim=0)
+        elif detector == "jeon":
+            item_scores = _sharpness_scores(unet, sampler, latents, timestep=start, cond=cond, uncond=uncond).cpu()
         else:
             eps_cond, eps_uncond = predict_noise(unet, sampler, latents, timestep=start, cond=cond, uncond=uncond)
             if detector == "consistency":
@@ -107,6 +110,26 @@ def _first_step_scores(
         scores[chosen] = item_scores.view(len(chosen), generations).mean(dim=1)
         _advance(progress, len(items))
     return scores
+
+
+def _sharpness_scores(unet, sampler, latents: torch.Tensor, *, timestep, cond: torch.Tensor, uncond: torch.Tensor):
+    """Jeon et al.'s score per latent: the cond/uncond noise at ``timestep``, then one forward-mode
+    Jacobian-vector product of the same UNet batch along ``v = eps_c - eps_u`` (scores and Hessians of
+    the log-density follow from ``s = -eps / sigma``, see ``metrics.triage.sharpness``)."""
+    eps_cond, eps_uncond = predict_noise(unet, sampler, latents, timestep=timestep, cond=cond, uncond=uncond)
+    model_input = sampler.scale_model_input(torch.cat([latents, latents]), timestep)
+    context = torch.cat([cond, uncond.expand(cond.shape[0], -1, -1)])
+    direction = eps_cond - eps_uncond
+    # Forward-mode AD has no rule for the fused attention kernels; the math kernel computes the same.
+    with sdpa_kernel(SDPBackend.MATH):
+        _, tangent = torch.func.jvp(
+            lambda x: unet(x, timestep, encoder_hidden_states=context).sample,
+            (model_input,),
+            (torch.cat([direction, direction]),),
+        )
+    tangent_cond, tangent_uncond = tangent.chunk(2)
+    alpha = sampler.alphas_cumprod[round(float(timestep))]
+    return sharpness(tangent_cond - tangent_uncond, float((1 - alpha).sqrt()))
 
 
 def _advance(progress: Callable[[int], None] | None, count: int) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.stats import entropy
 
-from memaudit.metrics.triage import DETECTORS, channel_cosine, seed_consistency, token_entropy
+from memaudit.metrics.triage import DETECTORS, channel_cosine, seed_consistency, sharpness, token_entropy
 
 
 def test_channel_cosine_known_answers():
@@ -71,3 +71,13 @@ def test_detectors_state_their_unet_passes_per_prompt_generation():
     assert DETECTORS["asthana"].unet_passes(1) == 4
     assert DETECTORS["consistency"].unet_passes(1) == 2 and DETECTORS["consistency"].min_generations == 2
     assert DETECTORS["attention"].unet_passes(1) == 1
+    assert DETECTORS["jeon"].unet_passes(1) == 4 and DETECTORS["jeon"].first_step_only
+
+
+def test_sharpness_known_answers():
+    difference = torch.zeros(2, 4, 3, 3)
+    difference[0, 0, 0, 0], difference[0, 1, 2, 2] = 3.0, 4.0  # norm 5
+    assert sharpness(difference, 0.5).tolist() == [pytest.approx(5 / 0.25), 0.0]
+    assert sharpness(difference, 1.0).dtype == torch.float64
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        sharpness(difference, 0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from memaudit.metrics.triage import DETECTORS, channel_cosine
 from memaudit.sampling.attention import recording
@@ -122,3 +123,43 @@ def test_attention_needs_a_unet_with_cross_attention(memorizer):
     pipeline, planted, _ = memorizer
     with pytest.raises(ValueError, match="has no cross-attention layers"):
         _scores(pipeline, "attention", generations=1, captions=planted)
+
+
+def test_closed_form_memorizer_sharpness(memorizer):
+    """Exact memorizer: eps_c = (x - sqrt(a) z) / sqrt(1 - a) and eps_u = sqrt(1 - a) x, so
+    J_c - J_u = a / sqrt(1 - a) and Jeon's score is a / (1 - a)^(3/2) times the difference's norm."""
+    pipeline, planted, generic = memorizer
+    generations = 2
+    scores = _scores(pipeline, "jeon", generations=generations, captions=planted + generic)
+    assert scores[2:].tolist() == [0.0, 0.0]  # the caption changes nothing
+    first = make_scheduler(pipeline, "ddim", COMMON["num_inference_steps"]).timesteps[0]
+    for index in range(2):
+        seeds = [sample_seed(COMMON["seed"], "noise-probe", index * generations + g) for g in range(generations)]
+        difference, _, alpha = _closed_form_differences(pipeline, pipeline.unet.planted[index][1], first, seeds)
+        expected = alpha / (1 - alpha) ** 1.5 * difference.flatten(1).norm(dim=1)
+        assert scores[index].item() == pytest.approx(expected.mean().item(), rel=1e-4)
+
+
+def test_sharpness_equals_the_published_formula_by_reverse_mode(tiny_pipeline):
+    """Jeon et al.'s code: score s(x) = -eps(x) / sigma, s_delta = s_c - s_u, the metric is the norm of
+    H_c s_delta - H_u s_delta; here each Hessian-vector product by reverse-mode double backward."""
+    unet = tiny_pipeline.unet
+    generations = 2
+    scores = _scores(tiny_pipeline, "jeon", generations=generations, captions=CAPTIONS[:1])
+    sampler = make_scheduler(tiny_pipeline, "ddim", COMMON["num_inference_steps"])
+    first = sampler.timesteps[0]
+    sigma = (1 - sampler.alphas_cumprod[int(first)]).sqrt().item()
+    shape = (unet.config.in_channels, 8, 8)
+    x = initial_latents(shape, [sample_seed(COMMON["seed"], "noise-probe", g) for g in range(generations)])
+    cond, uncond = encode_prompts(tiny_pipeline, CAPTIONS[:1]), encode_prompts(tiny_pipeline, [""])
+
+    def score(context):
+        return lambda z: -unet(z, first, encoder_hidden_states=context.expand(z.shape[0], -1, -1)).sample / sigma
+
+    with torch.no_grad():
+        s_delta = score(cond)(x) - score(uncond)(x)
+    with sdpa_kernel(SDPBackend.MATH):  # the fused CPU kernel has no double backward either
+        _, h_cond = torch.autograd.functional.jvp(score(cond), x, s_delta)
+        _, h_uncond = torch.autograd.functional.jvp(score(uncond), x, s_delta)
+    reference = (h_cond - h_uncond).flatten(1).norm(dim=1).double().mean()
+    assert scores[0].item() == pytest.approx(reference.item(), rel=1e-3)
