@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from membership import distinct_rows, scores  # this folder is on sys.path when a bench script runs
+from membership import scores  # this folder is on sys.path when a bench script runs
 
 from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
@@ -21,13 +21,13 @@ from memaudit.tiny.hospital import HospitalData
 
 def membership_figures(pipeline, data: HospitalData) -> dict:
     train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(data.holdout)
-    train_rows = distinct_rows(train)
+    train_rows = train.first_rows("item")
     planted_ids = set(data.planted_ids)
     planted = [i for i, row in enumerate(train_rows) if train.records[row].id in planted_ids]
     generic = [i for i, row in enumerate(train_rows) if train.records[row].id not in planted_ids]
     common = dict(image_size=data.recipe.image_size, timestep=200, p=4.0)
     member = scores(pipeline, train, train_rows, **common)
-    unseen = scores(pipeline, holdout, distinct_rows(holdout), **common)
+    unseen = scores(pipeline, holdout, holdout.first_rows("item"), **common)
     return {
         "auc_planted": roc_auc(member[planted], unseen),
         "tpr1_planted": tpr_at_fpr(member[planted], unseen, 0.01),

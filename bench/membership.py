@@ -32,13 +32,6 @@ from memaudit.tiny.hospital import data_for_model
 HERE = Path(__file__).resolve().parent
 
 
-def distinct_rows(dataset: ImageCaptionDataset) -> list[int]:
-    first = {}
-    for row, digest in enumerate(dataset.item_digests):
-        first.setdefault(digest, row)
-    return list(first.values())
-
-
 def scores(pipeline, dataset: ImageCaptionDataset, rows: list[int], *, image_size: int, timestep: int, p: float):
     latents = encode_latents(pipeline, dataset, image_size=image_size, rows=rows, batch_size=64)
     embeddings = encode_prompts(pipeline, [dataset.records[row].text for row in rows])
@@ -56,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     data = data_for_model(args.models / "hospital", args.data)
     train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(data.holdout)
-    train_rows, holdout_rows = distinct_rows(train), distinct_rows(holdout)
+    train_rows, holdout_rows = train.first_rows("item"), holdout.first_rows("item")
     planted_ids = set(data.planted_ids)
     planted = [i for i, row in enumerate(train_rows) if train.records[row].id in planted_ids]
     generic = [i for i, row in enumerate(train_rows) if train.records[row].id not in planted_ids]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -65,15 +66,23 @@ class ImageCaptionDataset:
     @cached_property
     def item_digests(self) -> list[str]:
         """Per row: sha256 over the image file's sha256, a NUL byte and the UTF-8 caption."""
-        digests = []
-        for record in self.records:
-            image_digest = sha256_file(self.image_path(record))
-            digests.append(hashlib.sha256(f"{image_digest}\0{record.text}".encode()).hexdigest())
-        return digests
+        return [
+            hashlib.sha256(f"{image_digest}\0{record.text}".encode()).hexdigest()
+            for image_digest, record in zip(self.image_digests, self.records, strict=True)
+        ]
 
     @cached_property
     def image_digests(self) -> list[str]:
         return [sha256_file(self.image_path(record)) for record in self.records]
+
+    def first_rows(self, by: Literal["image", "item"]) -> list[int]:
+        """The first row of each distinct image file content (``image``) or (image, caption) item
+        (``item``), in row order: a study listed many times counts once."""
+        digests = self.image_digests if by == "image" else self.item_digests
+        first: dict[str, int] = {}
+        for row, digest in enumerate(digests):
+            first.setdefault(digest, row)
+        return list(first.values())
 
     @property
     def digest(self) -> str:

@@ -77,13 +77,7 @@ class ScanContext:
     def distinct_train_rows(self) -> list[int]:
         """One row per distinct training image file content (its first row): a study listed many times
         is one image, so that nearest and second-nearest are two different images."""
-        seen: set[str] = set()
-        rows = []
-        for row, digest in enumerate(self.train.image_digests):
-            if digest not in seen:
-                seen.add(digest)
-                rows.append(row)
-        return rows
+        return self.train.first_rows("image")
 
     @cached_property
     def distinct_train_pixels(self) -> PixelStore:

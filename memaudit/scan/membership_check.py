@@ -22,11 +22,7 @@ ENCODE_BATCH = 16  # studies VAE-encoded at once
 
 def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int, stream: str) -> list[int]:
     """One row per distinct (image, caption) item, then a seeded sample of ``limit`` of them in row order."""
-    seen, rows = set(), []
-    for row, digest in enumerate(dataset.item_digests):
-        if digest not in seen:
-            seen.add(digest)
-            rows.append(row)
+    rows = dataset.first_rows("item")
     if limit is None or limit >= len(rows):
         return rows
     generator = torch.Generator().manual_seed(sample_seed(seed, stream, 0))

@@ -43,6 +43,16 @@ def test_item_digest_definition(train):
     assert train.item_digests[0] == hashlib.sha256(f"{image_digest}\0{record.text}".encode()).hexdigest()
 
 
+def test_first_rows_by_image_content_and_by_item(train, tmp_path):
+    assert train.first_rows("image") == [0, 1, 2]  # dup.png has 1.png's bytes: one image
+    assert train.first_rows("item") == [0, 1, 2, 3]  # but its own caption: its own item
+    again = [{"id": f"again-{k}", "file_name": f"{k}.png", "text": f"t{k}.png"} for k in range(2)]
+    manifest = train.manifest.read_text().splitlines() + [json.dumps(row) for row in again]
+    (train.root / "twice.jsonl").write_text("\n".join(manifest) + "\n")
+    twice = ImageCaptionDataset(train.root / "twice.jsonl")
+    assert twice.first_rows("item") == [0, 1, 2, 3] and twice.first_rows("image") == [0, 1, 2]
+
+
 def test_load_images_batches_and_resizes(train):
     batch = train.load_images(size=8, channels=3)
     assert batch.shape == (4, 3, 8, 8)
