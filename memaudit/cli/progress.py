@@ -1,7 +1,8 @@
-"""Progress bars with ETA on stderr (rich), hidden when stderr is not a terminal."""
+"""Progress on stderr: bars with ETA (rich) on a terminal, plain lines in a log (CI, a file)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -10,8 +11,52 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from memaudit.cli.console import stderr
 
 
-def _display(*, transient: bool) -> Progress:
-    """Bars with count, elapsed time and ETA on stderr; nothing is drawn when stderr is not a terminal."""
+class LogLines:
+    """The part of rich's Progress used here, written as plain lines for a log: one when a stage starts,
+    one each time a further tenth is done (at most one per ``interval`` seconds), one when it is done."""
+
+    def __init__(self, console, *, interval: float = 15.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._console, self._interval, self._clock = console, interval, clock
+        self._tasks: dict[int, dict] = {}
+
+    def __enter__(self) -> LogLines:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, *, total: int) -> int:
+        task = len(self._tasks)
+        now = self._clock()
+        self._tasks[task] = dict(description=description, total=total, done=0, started=now, said=now, tenth=0)
+        self._console.print(f"{description}: {total:,} to do")
+        return task
+
+    def update(self, task: int, *, description: str) -> None:
+        self._tasks[task]["description"] = description
+
+    def advance(self, task: int, units: float = 1) -> None:
+        state = self._tasks[task]
+        state["done"] += units
+        done, total, now = state["done"], state["total"], self._clock()
+        elapsed = now - state["started"]
+        if total and done >= total:
+            self._console.print(f"{state['description']}: {done:,}/{total:,} done in {elapsed:,.0f} s")
+            return
+        tenth = int(10 * done / total) if total else 0
+        if tenth > state["tenth"] and now - state["said"] >= self._interval:
+            state["tenth"], state["said"] = tenth, now
+            remaining = elapsed * (total - done) / done
+            self._console.print(
+                f"{state['description']}: {done:,}/{total:,} ({100 * done // total}%) "
+                f"{elapsed:,.0f} s, about {remaining:,.0f} s to go"
+            )
+
+
+def _display(*, transient: bool) -> Progress | LogLines:
+    """Bars with count, elapsed time and ETA on a terminal; plain lines when stderr is not one."""
+    if not stderr.is_terminal:
+        return LogLines(stderr)
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -21,7 +66,6 @@ def _display(*, transient: bool) -> Progress:
         TimeRemainingColumn(),
         console=stderr,
         transient=transient,
-        disable=not stderr.is_terminal,
     )
 
 
