@@ -59,12 +59,14 @@ def write_manifest(folder: Path, rows: list[dict]) -> Path:
 
 
 def child(argv: list[str]) -> None:
-    """Run one CLI command in this process and print its seconds and peak RSS as JSON."""
+    """Run one CLI command in this process and print its seconds (from the process's start, as a user
+    waits for it and as the plan counts it) and peak RSS as JSON."""
+    import psutil
+
     from memaudit.cli import run
 
-    started = time.perf_counter()
     code = run(argv)
-    seconds = time.perf_counter() - started
+    seconds = time.time() - psutil.Process().create_time()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"code": int(code), "seconds": seconds, "peak_rss": peak}), file=sys.stderr)
 

@@ -19,6 +19,13 @@ COLUMNS = (
 )
 
 
+def process_start_time() -> float:
+    """When this process began (seconds since the epoch): the plan's start then counts the imports."""
+    import psutil
+
+    return psutil.Process().create_time()
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "not timed"

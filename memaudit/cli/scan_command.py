@@ -116,11 +116,11 @@ def scan(
         before=before,
     )
     if plan:
-        from memaudit.cli.plan_output import print_plan
+        from memaudit.cli.plan_output import print_plan, process_start_time
         from memaudit.scan import plan_request
 
         with RichStages() as stages:
-            planned = plan_request(request, progress=stages)
+            planned = plan_request(request, progress=stages, process_started=process_start_time())
         print_plan(planned, as_json=as_json)
         raise typer.Exit(0)
     if shard.rank != 0:  # rank 0 judges and writes; the others exit with the same verdict

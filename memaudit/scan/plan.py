@@ -160,9 +160,10 @@ def plan_scan(
     model_bytes: int = 0,
     feature_dim: int = DEFAULT_FEATURE_DIM,
     with_before: bool = False,
+    start_seconds: float | None = None,
 ) -> ScanPlan:
     """The plan of ``policy`` on inputs of ``sizes`` (``with_before``: given a previous scan to re-trigger);
-    with ``costs``, the time of each stage and in all."""
+    with ``costs``, the time of each stage and in all; ``start_seconds``: the start, as measured."""
     rows = sizes.train_rows + sizes.holdout_rows + sizes.released_images
     stages = [StagePlan(stage="preflight", image_loads=rows, note=f"every one of {rows:,} images decoded once")]
     if sizes.released_images:
@@ -171,6 +172,9 @@ def plan_scan(
         stages += _generation_stages(policy, sizes, with_before=with_before)
     if costs is not None:
         stages = [stage.model_copy(update={"seconds": _seconds(stage, costs)}) for stage in stages]
+        if start_seconds is not None:
+            note = "imports, manifests, digests, loading the model: measured while planning"
+            stages.insert(0, StagePlan(stage="start", seconds=start_seconds, note=note))
     pixels = (sizes.train_images + sizes.holdout_rows) * 3 * sizes.comparison_side**2
     features = 0
     if policy.checks.nearest_neighbour.enabled:

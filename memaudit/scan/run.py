@@ -31,8 +31,6 @@ from memaudit.results.scan_result import (
 from memaudit.scan.battery import image_checks, model_checks
 from memaudit.scan.context import ScanContext
 from memaudit.scan.judge import judge
-from memaudit.scan.plan import DEFAULT_FEATURE_DIM, ScanPlan, plan_scan
-from memaudit.scan.plan_costs import measure_costs, plan_sizes
 from memaudit.scan.preflight import check_datasets, check_images
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.request import ScanRequest
@@ -176,30 +174,6 @@ def run_scan(
         rules=rules,
         environment=_environment(torch.device(request.device).type),  # the same for every rank of a shard
         evidence_images=evidence if request.include_evidence_images else None,
-    )
-
-
-def plan_request(
-    request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
-) -> ScanPlan:
-    """What ``run_scan(request)`` will cost: its counts, disk and memory, and times from one real batch."""
-    prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint, decode_images=False)
-    context = prepared.context
-    released = len(prepared.released) if prepared.released is not None else 0
-    model_bytes = 0
-    if context.pipeline is not None:
-        parts = (context.pipeline.unet, context.pipeline.vae, context.pipeline.text_encoder)
-        model_bytes = sum(p.numel() * p.element_size() for part in parts for p in part.parameters())
-    costs = measure_costs(context)
-    feature_dim = context.extractor.feature_dim if costs.feature_extraction else DEFAULT_FEATURE_DIM
-    sizes = plan_sizes(context, released_images=released)
-    return plan_scan(
-        context.policy,
-        sizes,
-        costs=costs,
-        model_bytes=model_bytes,
-        feature_dim=feature_dim,
-        with_before=prepared.before is not None,
     )
 
 

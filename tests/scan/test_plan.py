@@ -4,7 +4,9 @@ and `memaudit scan --plan` (table, JSON, nothing written, its refusals)."""
 from __future__ import annotations
 
 import json
+import time
 
+import psutil
 import pytest
 import yaml
 
@@ -127,6 +129,10 @@ def test_time_is_the_counts_times_the_unit_costs():
     unknown = plan_scan(_policy(), SIZES, costs=costs.model_copy(update={"feature_extraction": None}))
     assert _stages(unknown)["sample checks"].seconds is None and unknown.seconds is None
     assert _stages(unknown)["extraction"].seconds == pytest.approx(extraction.seconds)
+    started = plan_scan(_policy(), SIZES, costs=costs, start_seconds=3.0)
+    assert started.stages[0].stage == "start" and started.stages[0].seconds == 3.0  # measured, comes first
+    assert started.seconds == pytest.approx(plan.seconds + 3.0)
+    assert "start" not in _stages(plan_scan(_policy(), SIZES, costs=None, start_seconds=3.0))  # no times: none
 
 
 def test_disk_is_the_pixel_store_and_the_feature_cache():
@@ -174,6 +180,7 @@ def test_a_real_scan_does_exactly_what_its_plan_counts(memorizer, monkeypatch):
     }
     assert counter.counts == planned
     assert plan.costs.unet_evaluation > 0 and plan.costs.tiled_l2_comparison > 0 and plan.seconds > 0
+    assert plan.stages[0].stage == "start" and plan.stages[0].seconds > 0
 
 
 def _cli(capsys, *argv):
@@ -192,12 +199,14 @@ def test_plan_prints_every_stage_and_writes_nothing(memorizer, tiny_folder, tmp_
     assert all(stage in text for stage in ("triage", "extraction", "membership", "sample checks"))
     assert "total:" in text and "UNet evaluations" in text
     assert not out.exists()
+    running = time.time() - psutil.Process().create_time()
     code, text, err = _cli(capsys, *argv, "--plan", "--json", "--feature-cache", tmp_path / "cache")
     plan = json.loads(text)
     assert code == ExitCode.OK
     assert [stage["stage"] for stage in plan["stages"]] == [
-        "preflight", "triage", "extraction", "membership", "sample checks"
+        "start", "preflight", "triage", "extraction", "membership", "sample checks"
     ]  # fmt: skip
+    assert plan["stages"][0]["seconds"] >= running  # the start counts from when the process began
     captions = {json.loads(line)["text"] for line in (train / "metadata.jsonl").read_text().splitlines()}
     assert plan["sizes"]["train_prompts"] == len(captions) and plan["seconds"] > 0
 

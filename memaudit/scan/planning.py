@@ -1,0 +1,46 @@
+"""``memaudit scan --plan``: prepare the scan as it would run (no image decoded), time one real batch of
+each kind of work on the device and multiply by the counts the policy implies (``memaudit.scan.plan``)."""
+
+from __future__ import annotations
+
+import time
+
+from memaudit.checkpoint import Checkpoint
+from memaudit.scan.plan import DEFAULT_FEATURE_DIM, ScanPlan, plan_scan
+from memaudit.scan.plan_costs import measure_costs, plan_sizes
+from memaudit.scan.progress import Progress
+from memaudit.scan.request import ScanRequest
+from memaudit.scan.run import prepare_scan
+
+
+def plan_request(
+    request: ScanRequest,
+    *,
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    process_started: float | None = None,
+) -> ScanPlan:
+    """What ``run_scan(request)`` will cost: its counts, disk and memory, and times from one real batch.
+    The scan's start (reading manifests and digests, loading the model) is measured, not estimated: the
+    time this call took to prepare, counted from ``process_started`` (``time.time()`` when the process
+    began, as the CLI passes) if given, so that imports count too."""
+    began = time.time() if process_started is None else process_started
+    prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint, decode_images=False)
+    start_seconds = time.time() - began
+    context = prepared.context
+    released = len(prepared.released) if prepared.released is not None else 0
+    model_bytes = 0
+    if context.pipeline is not None:
+        parts = (context.pipeline.unet, context.pipeline.vae, context.pipeline.text_encoder)
+        model_bytes = sum(p.numel() * p.element_size() for part in parts for p in part.parameters())
+    costs = measure_costs(context)
+    feature_dim = context.extractor.feature_dim if costs.feature_extraction else DEFAULT_FEATURE_DIM
+    return plan_scan(
+        context.policy,
+        plan_sizes(context, released_images=released),
+        costs=costs,
+        model_bytes=model_bytes,
+        feature_dim=feature_dim,
+        with_before=prepared.before is not None,
+        start_seconds=start_seconds,
+    )
