@@ -18,6 +18,15 @@ def test_8bit_grayscale_png(tmp_path):
     assert torch.allclose(image[0], torch.tensor([[0.0, 0.2], [0.8, 1.0]]))
 
 
+def test_every_8bit_value_is_the_float64_quotient_rounded_to_float32(tmp_path):
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    expected = torch.from_numpy((values.astype(np.float64) / 255.0).astype(np.float32))
+    assert torch.equal(decode_image(write_png(tmp_path / "gray.png", values))[0], expected)
+    rgb = np.stack([values, values.T, 255 - values], axis=-1)
+    decoded = decode_image(write_png(tmp_path / "rgb.png", rgb))
+    assert torch.equal(decoded, torch.from_numpy(np.moveaxis(rgb.astype(np.float64) / 255.0, -1, 0).astype(np.float32)))
+
+
 def test_16bit_grayscale_png_keeps_its_precision(tmp_path):
     array = np.array([[0, 1], [32768, 65535]], dtype=np.uint16)
     image = decode_image(write_png(tmp_path / "a.png", array))
