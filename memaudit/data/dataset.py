@@ -91,11 +91,11 @@ class ImageCaptionDataset:
 
 
 def conform(image: torch.Tensor, *, size: int | None = None, channels: int | None = None) -> torch.Tensor:
-    """Resize a ``[C, H, W]`` image (area/bilinear, antialiased) and convert grayscale <-> RGB."""
-    if channels is not None and image.shape[0] != channels:
-        if channels == 3 and image.shape[0] == 1:
-            image = image.expand(3, -1, -1)
-        elif channels == 1 and image.shape[0] == 3:
+    """Resize a ``[C, H, W]`` image (area/bilinear, antialiased) and convert grayscale <-> RGB. Grayscale
+    is resized before it is copied to three channels (the same values, a third of the work)."""
+    to_rgb = channels == 3 and image.shape[0] == 1
+    if channels is not None and image.shape[0] != channels and not to_rgb:
+        if channels == 1 and image.shape[0] == 3:
             # ITU-R BT.601 luma, the usual grayscale conversion.
             weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype)[:, None, None]
             image = (image * weights).sum(0, keepdim=True)
@@ -104,4 +104,6 @@ def conform(image: torch.Tensor, *, size: int | None = None, channels: int | Non
     if size is not None and tuple(image.shape[-2:]) != (size, size):
         image = F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
         image = image.clamp(0.0, 1.0)
+    if to_rgb:
+        image = image.expand(3, -1, -1)
     return image.contiguous()

@@ -92,3 +92,12 @@ def test_clean_data_has_no_findings(tmp_path):
     arrays = {f"{i}.png": np.full((2, 2), i, dtype=np.uint8) for i in range(3)}
     dataset = _dataset(tmp_path, [{"file_name": n, "text": n} for n in arrays], arrays)
     assert check_datasets(dataset).findings == []
+
+
+def test_grayscale_resized_then_copied_equals_resizing_the_rgb_copy():
+    gray = torch.rand(1, 64, 64, generator=torch.Generator().manual_seed(0))
+    rgb = torch.nn.functional.interpolate(
+        gray.expand(3, -1, -1)[None], size=(16, 16), mode="bilinear", antialias=True, align_corners=False
+    )[0].clamp(0.0, 1.0)
+    assert torch.equal(conform(gray, size=16, channels=3), rgb)
+    assert conform(gray, size=16, channels=3).is_contiguous()
