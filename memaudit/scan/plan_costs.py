@@ -117,9 +117,16 @@ def _tiled_l2_cost(context: ScanContext) -> float:
     return _seconds_each(lambda: tiled_l2(queries, references, tiles=tiles), len(queries) * len(references), device)
 
 
-def _image_load_cost(context: ScanContext) -> float:
-    """Seconds to decode one training image and bring it to the comparison side."""
-    rows = list(range(min(4, len(context.train))))
-    if not rows:
+def _image_load_cost(context: ScanContext, samples: int = 16) -> float:
+    """Seconds to decode one training image and bring it to the comparison side: ``samples`` different
+    images spread over the set, each read once after one warm-up read (the same few images read again
+    and again ran faster than a pass over the data)."""
+    count = len(context.train)
+    if not count:
         return 0.0
-    return _seconds_each(lambda: [context.train_image(row) for row in rows], len(rows), torch.device("cpu"))
+    rows = list(range(0, count, max(1, count // samples)))[:samples]
+    context.train_image(rows[0])
+    started = time.perf_counter()
+    for row in rows:
+        context.train_image(row)
+    return (time.perf_counter() - started) / len(rows)
