@@ -22,6 +22,15 @@ def test_scan_benchmark_runs_quick():
     assert "extraction stage, N=100, 90% copies (clique 90)" in result.stdout
 
 
+@pytest.mark.slow
+def test_allocator_benchmark_runs_small():
+    command = [sys.executable, str(BENCH / "allocator.py"), "--images", "4", "--repeats", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "generate 4 images" in result.stdout and "decode 300 PNGs" in result.stdout
+    assert result.stdout.count("x)") == 2  # each line ends with its ratio
+
+
 def test_peft_counts_script_prints_every_method():
     result = subprocess.run(
         [sys.executable, str(BENCH / "peft_counts.py")], capture_output=True, text=True, timeout=600

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from memaudit.runtime.torchvision_ops import nms_reference
@@ -93,3 +95,18 @@ def test_no_cuda_packages_are_installed():
 
     names = {dist.metadata["Name"].lower() for dist in distributions()}
     assert not {name for name in names if name.startswith(("nvidia", "triton")) or "cuda" in name}
+
+
+_IN_HEAP = (
+    "import memaudit, ctypes; from memaudit.runtime import allocator; "
+    "address = ctypes.addressof(ctypes.create_string_buffer(64 << 20)); "
+    "heap = [line.split()[0].split('-') for line in open('/proc/self/maps') if line.rstrip().endswith('[heap]')]; "
+    "print(allocator.tuned, any(int(a, 16) <= address < int(b, 16) for a, b in heap))"
+)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
+def test_large_blocks_come_from_the_heap_not_a_fresh_memory_map():
+    assert _python(_IN_HEAP) == "True True"  # 64 MiB from the heap
+    assert _python(_IN_HEAP, MEMAUDIT_MALLOC="default") == "False False"  # glibc's own: a memory map of its own
+    assert _python(_IN_HEAP, MALLOC_TRIM_THRESHOLD_="1048576").startswith("False")  # the user's choice stays
