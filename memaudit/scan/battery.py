@@ -13,13 +13,21 @@ from collections.abc import Callable
 
 import torch
 
+from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.results.scan_result import CheckOutcome, ScanResult
 from memaudit.scan.alignment_check import run_alignment
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts, run_extraction, run_image_matching
+from memaudit.scan.image_set import ImageSet
 from memaudit.scan.membership_check import run_membership
-from memaudit.scan.neighbour_check import generated_features, generated_sample, run_fid, run_nearest_neighbour
+from memaudit.scan.neighbour_check import (
+    FEATURE_BATCH,
+    generated_features,
+    generated_sample,
+    run_fid,
+    run_nearest_neighbour,
+)
 from memaudit.scan.noise_check import run_noise_magnitude
 from memaudit.scan.retrigger_check import run_retrigger
 
@@ -53,8 +61,9 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
     if checks.nearest_neighbour.enabled or checks.alignment.enabled:
         try:
             sample = generated_sample(context)
+            images = ImageSet.in_memory(sample.images) if sample.images is not None else None
             outcomes |= sample_checks(
-                context, sample.images, sample.captions, features=sample.features, feature_error=sample.feature_error
+                context, images, sample.captions, features=sample.features, feature_error=sample.feature_error
             )
         except (MemauditError, ValueError) as error:
             outcomes |= sample_checks(context, None, [], failure=f"could not generate images: {error}")
@@ -70,7 +79,7 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
 
 def sample_checks(
     context: ScanContext,
-    images: torch.Tensor | None,
+    images: ImageSet | None,
     captions: list[str],
     *,
     failure: str = "",
@@ -87,7 +96,8 @@ def sample_checks(
         nonlocal features
         if feature_error is not None:
             raise MemauditError(feature_error)
-        features = given if given is not None else generated_features(context, images)
+        if features is None:
+            features = torch.cat([generated_features(context, batch) for batch in images.batches(FEATURE_BATCH)])
         return run_nearest_neighbour(context, features)
 
     def fid() -> CheckOutcome:
@@ -111,10 +121,9 @@ def sample_checks(
     return outcomes
 
 
-def image_checks(
-    context: ScanContext, images: torch.Tensor, *, ids: list[str], captions: list[str]
-) -> dict[str, CheckOutcome]:
-    """The battery on a release of generated images: every image is checked against the training set."""
+def image_checks(context: ScanContext, released: ImageCaptionDataset) -> dict[str, CheckOutcome]:
+    """The battery on a release of generated images: every image is checked against the training set.
+    Images are read from their files a chunk or batch at a time, never held all at once."""
     checks = context.policy.checks
     outcomes: dict[str, CheckOutcome] = {}
     if checks.noise_magnitude.enabled:
@@ -122,10 +131,17 @@ def image_checks(
             status="not_applicable", required=False, message="noise magnitude needs the model, not its images"
         )
     if checks.extraction.enabled:
-        outcomes["extraction"] = _guarded(checks.extraction.required, lambda: run_image_matching(context, images, ids))
+        outcomes["extraction"] = _guarded(checks.extraction.required, lambda: run_image_matching(context, released))
     for name, what in (("membership", "membership inference"), ("retrigger", "re-triggering")):
         if getattr(checks, name).enabled:
             outcomes[name] = CheckOutcome(
                 status="not_applicable", required=False, message=f"{what} needs the model, not its images"
             )
-    return outcomes | sample_checks(context, images, captions)
+    features, feature_error = None, None
+    if checks.nearest_neighbour.enabled:  # FID reads the same features
+        try:
+            features = context.dataset_features(released, "released")
+        except (MemauditError, ValueError) as error:
+            feature_error = str(error)
+    images = ImageSet.from_dataset(released, side=context.image_side)
+    return outcomes | sample_checks(context, images, released.captions, features=features, feature_error=feature_error)

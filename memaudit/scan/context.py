@@ -83,13 +83,13 @@ class ScanContext:
     def distinct_train_pixels(self) -> PixelStore:
         """The distinct training images (``distinct_train_rows``) at ``compare_side``, 3 channels, on
         disk: read a chunk at a time, never stacked in memory."""
-        return self._pixel_store(self.train, self.distinct_train_rows, "training")
+        return self.pixel_store(self.train, self.distinct_train_rows, "training")
 
     @cached_property
     def holdout_pixels(self) -> PixelStore:
-        return self._pixel_store(self.holdout, list(range(len(self.holdout))), "holdout")
+        return self.pixel_store(self.holdout, list(range(len(self.holdout))), "holdout")
 
-    def _pixel_store(self, dataset: ImageCaptionDataset, rows: list[int], label: str) -> PixelStore:
+    def pixel_store(self, dataset: ImageCaptionDataset, rows: list[int], label: str) -> PixelStore:
         root = self.feature_cache / "comparison-pixels" if self.feature_cache else None
         advance = self.progress.stage(f"loading {label} images", len(rows))
         return PixelStore.build(dataset, rows, side=self.compare_side, channels=3, root=root, progress=advance)

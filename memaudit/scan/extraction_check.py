@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from memaudit.data import ImageCaptionDataset, conform
 from memaudit.metrics.extraction import attack_prompt, distance_ratio, nearest_tiled_l2, two_nearest_tiled_l2
 from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, EvidenceImage, ExtractionEvidence
 from memaudit.sampling.seeds import sample_seed
@@ -157,14 +158,16 @@ def _finished_attacks(context: ScanContext, chosen: list[tuple[PromptGroup, str]
     return {index: AttackedPrompt.model_validate(value) for index, value in saved.items() if value is not None}
 
 
-def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: list[str]) -> CheckOutcome:
+def run_image_matching(context: ScanContext, released: ImageCaptionDataset) -> CheckOutcome:
     """Release audit: each image is a candidate, a copy when it meets the calibrated thresholds and the
-    family test over the whole release selects it."""
+    family test over the whole release selects it. The release is compared from its own pixel store
+    (at the comparison side, read a chunk at a time), as the training images are."""
     settings = context.policy.checks.extraction
     thresholds = extraction_thresholds(context)
     rows = context.distinct_train_rows
     references = context.distinct_train_pixels
-    queries = context.for_comparison(images)
+    queries = context.pixel_store(released, list(range(len(released))), "released")
+    image_ids = released.ids
     if thresholds.ratio is None:
         distances, nearest = nearest_tiled_l2(queries, references, tiles=settings.tiles, device=context.compare_device)
         ratios = [None] * len(distances)
@@ -190,7 +193,7 @@ def run_image_matching(context: ScanContext, images: torch.Tensor, image_ids: li
         evidence_image(
             f"{item.item_ids[0]} vs {item.nearest_train_id}",
             item.nearest_train_id,
-            generated=images[position],
+            generated=conform(released.load_image(position), size=context.image_side, channels=3),
             train=context.train_image(rows[int(nearest[position])]),
         )
         for position, item in enumerate(attacked)

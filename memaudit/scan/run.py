@@ -153,10 +153,8 @@ def run_scan(
         )
         outcomes = model_checks(context, before=prepared.before)
     else:
-        released = prepared.released
-        images = released.load_images(size=context.image_side, channels=3)
-        images_record = _dataset_record(released)
-        outcomes = image_checks(context, images, ids=released.ids, captions=released.captions)
+        images_record = _dataset_record(prepared.released)
+        outcomes = image_checks(context, prepared.released)
     if context.work is not None and context.shard.rank == 0:
         context.work.remove()  # the result is complete: nothing left to resume
     verdict, rules, summary_line = judge(policy, outcomes)

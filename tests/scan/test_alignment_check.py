@@ -20,6 +20,7 @@ from memaudit.policy import load_policy
 from memaudit.scan.alignment_check import run_alignment
 from memaudit.scan.battery import sample_checks
 from memaudit.scan.context import ScanContext
+from memaudit.scan.image_set import ImageSet
 from memaudit.scan.judge import judge
 from memaudit.scan.progress import SilentProgress
 from tests.images import write_dataset
@@ -52,7 +53,6 @@ def _dataset(folder: Path, *, prefix: str) -> ImageCaptionDataset:
     return ImageCaptionDataset(write_dataset(folder, images, CAPTIONS, prefix=prefix))
 
 
-
 @pytest.fixture
 def context(tmp_path) -> ScanContext:
     return ScanContext(
@@ -65,7 +65,8 @@ def context(tmp_path) -> ScanContext:
     )
 
 
-IMAGES = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+PIXELS = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+IMAGES = ImageSet.in_memory(PIXELS)
 
 
 class NeverBuilt:
@@ -148,7 +149,7 @@ def test_the_score_is_the_mean_image_report_cosine(context, monkeypatch):
             built.update(weights=weights, allow_pickle=allow_pickle, device=device)
 
         def embed_images(self, images):
-            assert images is IMAGES
+            assert torch.equal(images, PIXELS)  # one batch of both
             return torch.tensor([[1.0, 0.0], [0.0, 2.0]])
 
         def embed_reports(self, reports):

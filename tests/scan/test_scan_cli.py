@@ -56,8 +56,13 @@ def test_missing_extractor_weights_for_a_required_check_exits_2_naming_them(data
     assert {r["id"]: r["status"] for r in result["rules"]}["near-copy-rate"] == "error"
 
 
-def test_auditing_released_images_finds_copied_training_images(data, tmp_path, capsys):
+def test_auditing_released_images_finds_copied_training_images(data, tmp_path, capsys, monkeypatch):
     root, train, holdout, planted_ids = data
+
+    def never_stacked(self, *args, **kwargs):
+        raise AssertionError(f"{self.source}: a whole data set stacked in memory")
+
+    monkeypatch.setattr("memaudit.data.ImageCaptionDataset.load_images", never_stacked)
     release = tmp_path / "release"
     release.mkdir()
     for index, source in enumerate(["000.png", "001.png"]):  # two planted training images leaked
@@ -71,6 +76,7 @@ def test_auditing_released_images_finds_copied_training_images(data, tmp_path, c
     assert code == ExitCode.FINDING and result["mode"] == "images"
     assert result["checks"]["extraction"]["extraction"]["extracted_train_ids"] == planted_ids[:2]
     assert result["checks"]["noise_magnitude"]["status"] == "not_applicable"
+    assert result["checks"]["nearest_neighbour"]["status"] == "ok"  # features read a batch at a time
 
 
 @pytest.mark.parametrize(
