@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/remediation_budget.py [--models models/demo] [--work build/remediation-full-budget]
 
-The demo retrains the mask its search chooses (DiffFit on every transformer block) for only 1,000
+The demo retrains the mask its search chooses (DiffFit on every transformer block) for only 500
 steps to stay within its time budget. This runs the command itself with that mask (`--mask`, no
 search) and the demo policy, changed only to retrain for as many steps as the hospital model's full
 fine-tune took (from its recipe), and compares before (the hospital model, i.e. full fine-tuning)
