@@ -16,6 +16,7 @@ Output folder:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from memaudit import __version__
@@ -119,7 +120,14 @@ def remediate(
         trials = [trial_record(t, front) for t in study.get_trials(deepcopy=False)]
     mask_path = write_atomic(out / "mask.json", mask_file_text(space, mask))
     config = training_config(policy, space, mask, steps=settings.retrain_steps)
-    retrained = finetune(base, request.train, config, out=out / "remediated", device=request.device)
+    retrained = finetune(
+        base,
+        request.train,
+        config,
+        out=out / "remediated",
+        device=request.device,
+        on_step=_step_progress(progress.stage("retraining the chosen mask (steps)", settings.retrain_steps)),
+    )
     # The after-scan re-triggers the prompts the before-scan found memorized: hidden, or gone?
     after_scan, after_run = scan_model(
         request, retrained.model_dir, progress=progress, before=out / "before" / "result.json"
@@ -155,3 +163,15 @@ def _check_reusable(before: ScanResult, policy_sha256: str, train_digest: str) -
     """A reused scan must be of this policy and this training set, else before/after compare unlike things."""
     if before.policy.sha256 != policy_sha256 or before.train.digest != train_digest:
         raise MemauditError("the scan passed as 'before' used another policy or training set than this remediation")
+
+
+def _step_progress(advance: Callable[[int], None]) -> Callable[[int, float], None]:
+    """Turn the fine-tune's absolute step numbers (a resumed run starts past 0) into progress units."""
+    done = 0
+
+    def on_step(step: int, loss: float) -> None:
+        nonlocal done
+        advance(step - done)
+        done = step
+
+    return on_step

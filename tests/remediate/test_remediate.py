@@ -16,9 +16,11 @@ import pytest
 
 from memaudit.cli import run
 from memaudit.errors import MemauditError
+from memaudit.policy import load_policy
 from memaudit.remediate import study as remediate_study
 from tests.remediate.conftest import POLICY, remediate_argv
 from tests.remediate.postgres import postgres_server, server_binaries
+from tests.scan.recording_progress import RecordingProgress
 
 
 def test_search_retrain_rescan_and_records(job, tmp_path, capsys):
@@ -244,7 +246,22 @@ def test_a_reused_before_scan_keeps_the_record_of_when_it_ran(job, tmp_path):
     scan, run_record = _before_scan(job)
     mask = tmp_path / "mask.json"
     mask.write_text(json.dumps(SAVED_MASK))
-    result = remediate(_request(job, job[0] / "policy.yaml", tmp_path / "out", mask=mask), before=(scan, run_record))
+    progress = RecordingProgress()
+    result = remediate(
+        _request(job, job[0] / "policy.yaml", tmp_path / "out", mask=mask), progress, before=(scan, run_record)
+    )
     assert result.before is scan
+    steps = load_policy(job[0] / "policy.yaml").policy.remediation.retrain_steps
+    assert progress.stages["retraining the chosen mask (steps)"] == [steps, steps]
     written = json.loads((tmp_path / "out" / "before" / "run.json").read_text())
     assert written == json.loads(run_record.model_dump_json()) and written["seconds"] > 0
+
+
+def test_retraining_progress_counts_steps_from_where_a_resumed_run_starts():
+    from memaudit.remediate.run import _step_progress
+
+    progress = RecordingProgress()
+    on_step = _step_progress(progress.stage("retrain", 10))
+    for step in (7, 8, 9, 10):  # resumed from a checkpoint at step 6
+        on_step(step, 0.1)
+    assert progress.stages["retrain"] == [10, 10]
