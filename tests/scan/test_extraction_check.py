@@ -148,13 +148,20 @@ def release(tmp_path_factory):
         write_png(root / "released" / name, array)
     released = ImageCaptionDataset(root / "released", images_only=True)
     images = released.load_images(size=SIDE, channels=3)
-    return root, train, holdout, images, released.ids, train_arrays, holdout_arrays, released_arrays
+    return root, train, holdout, images, released, train_arrays, holdout_arrays, released_arrays
 
 
-def _match(release, *, evidence: bool = False, images=None, ids=None):
-    root, train, holdout, released_images, released_ids, *_ = release
+def _release_folder(folder: Path, images: torch.Tensor, names: list[str]) -> ImageCaptionDataset:
+    """A release as its user hands it over: a folder of 8-bit PNGs (a release is read from its files)."""
+    for image, name in zip(images, names, strict=True):
+        write_png(folder / name, (image.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8))
+    return ImageCaptionDataset(folder, images_only=True)
+
+
+def _match(release, *, evidence: bool = False, released: ImageCaptionDataset | None = None):
+    root, train, holdout, _, released_files, *_ = release
     context = _context(root, policy=_policy(root), train=train, holdout=holdout, evidence=evidence)
-    return run_image_matching(context, released_images if images is None else images, ids or released_ids)
+    return run_image_matching(context, released or released_files)
 
 
 def test_the_verify_threshold_is_an_order_statistic_of_nearest_training_distances(release):
@@ -192,16 +199,17 @@ def test_only_the_copied_image_is_extracted_and_named_by_its_training_id(release
         assert attacked.extracted == (min(distances) < extraction.verify_threshold)
 
 
-def test_two_copies_of_one_training_image_count_once(release):
-    images, ids = release[3], release[4]
-    outcome = _match(release, images=torch.stack([images[1], images[0], images[1]]), ids=["x", "y", "z"])
+def test_two_copies_of_one_training_image_count_once(release, tmp_path):
+    images = release[3]
+    twice = _release_folder(tmp_path, torch.stack([images[1], images[0], images[1]]), ["x.png", "y.png", "z.png"])
+    outcome = _match(release, released=twice)
+    assert [a.nearest_train_id for a in outcome.extraction.attacked if a.extracted] == ["train-2", "train-2"]
     assert outcome.extraction.extracted_train_ids == ["train-2"]
     assert outcome.metrics["extraction.extracted_count"] == 1.0
     assert outcome.metrics["extraction.extraction_rate"] == pytest.approx(2 / 3)
-    assert ids == ["a.png", "b.png", "c.png", "d.png"]
 
 
-def test_a_near_twin_among_many_images_is_not_a_copy_but_a_byte_copy_is(release):
+def test_a_near_twin_among_many_images_is_not_a_copy_but_a_byte_copy_is(release, tmp_path):
     """Per image, a near-twin just below every holdout distance meets the verify threshold; across a
     release of 24 it is what chance produces, and the family test keeps it out; a byte copy stays in."""
     root, train, holdout, images, *_ = release
@@ -213,13 +221,13 @@ def test_a_near_twin_among_many_images_is_not_a_copy_but_a_byte_copy_is(release)
     scale = 0.97 * threshold / _tiled_l2(step.permute(1, 2, 0).numpy(), np.zeros_like(step.permute(1, 2, 0).numpy()))
     twin = twin_of + scale * step  # tiled L2 is linear in the difference: 0.97 x the threshold from train-2
     far = [images[0], images[2], images[3]] * 8
-    release_images = torch.stack([twin, twin_of, *far[:22]])
-    ids = ["twin", "copy"] + [f"far-{k}" for k in range(22)]
+    names = ["0-twin.png", "1-copy.png"] + [f"far-{k:02d}.png" for k in range(22)]  # files are read in name order
+    released = _release_folder(tmp_path, torch.stack([twin, twin_of, *far[:22]]), names)
 
     def judged(extraction: str):
         policy = _policy(root, "{specificity_quantile: null, " + extraction + "}")
         context = _context(root, policy=policy, train=train, holdout=holdout)
-        return run_image_matching(context, release_images, ids).extraction
+        return run_image_matching(context, released).extraction
 
     alone = judged("family_false_alarm: null")
     assert [a.extracted for a in alone.attacked[:2]] == [True, True]  # both meet the per-image threshold
