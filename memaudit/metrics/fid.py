@@ -3,7 +3,8 @@
 d^2 = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)), all in float64, covariances unbiased
 (N - 1). Tr((S_r S_g)^(1/2)) equals Tr((A S_g A)^(1/2)) with A = S_r^(1/2): the eigenvalues of the
 symmetric A S_g A are those of S_r S_g, so symmetric eigensolvers (fast, stable) suffice; rounding
-noise below zero is clamped.
+noise below zero is clamped, in the eigenvalues and in the distance (a sample against itself is 0, not
+-3e-13).
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ def gaussian_fit(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, centred.T @ centred / (x.shape[0] - 1)
 
 
-def frechet_distance_from_stats(
-    a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]
-) -> float:
+def frechet_distance_from_stats(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> float:
     """Frechet distance of two Gaussians, each given as (mean, covariance)."""
     (mean_a, cov_a), (mean_b, cov_b) = a, b
     values, vectors = torch.linalg.eigh(cov_a.double())
@@ -31,7 +30,7 @@ def frechet_distance_from_stats(
     middle = root_a @ cov_b.double() @ root_a
     trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0.0).sqrt().sum()
     squared_mean = (mean_a.double() - mean_b.double()).square().sum()
-    return float(squared_mean + cov_a.trace() + cov_b.trace() - 2.0 * trace_sqrt)
+    return max(0.0, float(squared_mean + cov_a.trace() + cov_b.trace() - 2.0 * trace_sqrt))
 
 
 def frechet_distance(real: torch.Tensor, generated: torch.Tensor) -> float:

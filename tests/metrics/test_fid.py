@@ -27,6 +27,12 @@ def test_identical_sets_are_at_zero():
     assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_rounding_never_makes_a_distance_negative():
+    # Unclamped, about half of these came out near -3e-13: a report would print "FID -0.000".
+    distances = [frechet_distance(x, x) for x in (_features(seed, 40, 16) * 3 + 1 for seed in range(30))]
+    assert min(distances) >= 0.0 and max(distances) < 1e-9
+
+
 def test_agrees_with_torchmetrics_on_identical_features():
     from torchmetrics.image.fid import FrechetInceptionDistance
 
