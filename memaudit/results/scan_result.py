@@ -15,7 +15,7 @@ from memaudit.checkpoint.files import WeightFile
 from memaudit.results.attack_evidence import MembershipEvidence, RetriggerEvidence
 from memaudit.results.frozen import Frozen
 
-RESULT_SCHEMA_VERSION = "2.1"
+RESULT_SCHEMA_VERSION = "2.2"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -186,6 +186,7 @@ class Environment(Frozen):
     diffusers: str
     transformers: str
     device: str
+    dtype: str | None = None  # the UNet's sampling precision (a model scan; the policy's dtype applies on CUDA only)
 
 
 class RunRecord(BaseModel):

@@ -38,7 +38,7 @@ from memaudit.scan.shard import current_shard
 from memaudit.scan.work_log import WorkLog, work_key
 
 
-def _environment(device: str) -> Environment:
+def _environment(device: str, dtype: torch.dtype | None) -> Environment:
     import diffusers
     import transformers
 
@@ -49,6 +49,7 @@ def _environment(device: str) -> Environment:
         diffusers=diffusers.__version__,
         transformers=transformers.__version__,
         device=device,
+        dtype=str(dtype).removeprefix("torch.") if dtype is not None else None,
     )
 
 
@@ -170,7 +171,8 @@ def run_scan(
         holdout=_dataset_record(context.holdout),
         checks=outcomes,
         rules=rules,
-        environment=_environment(torch.device(request.device).type),  # the same for every rank of a shard
+        # The same for every rank of a shard.
+        environment=_environment(torch.device(request.device).type, context.pipeline and context.pipeline.unet.dtype),
         evidence_images=evidence if request.include_evidence_images else None,
     )
 

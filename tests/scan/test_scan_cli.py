@@ -42,6 +42,7 @@ def test_a_non_memorizing_model_passes(data, tiny_folder, tmp_path, capsys):
     assert result["verdict"] == "pass" and result["checks"]["extraction"]["extraction"]["extracted_train_ids"] == []
     assert {f["path"] for f in result["model"]["weight_files"]} >= {"unet/diffusion_pytorch_model.safetensors"}
     assert json.loads((tmp_path / "out" / "run.json").read_text())["seconds"] > 0
+    assert (result["environment"]["device"], result["environment"]["dtype"]) == ("cpu", "float32")  # CPU: float32
 
 
 def test_missing_extractor_weights_for_a_required_check_exits_2_naming_them(data, tiny_folder, tmp_path, capsys):
@@ -74,6 +75,7 @@ def test_auditing_released_images_finds_copied_training_images(data, tmp_path, c
     )
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert code == ExitCode.FINDING and result["mode"] == "images"
+    assert result["environment"]["dtype"] is None  # no model sampled anything
     assert result["checks"]["extraction"]["extraction"]["extracted_train_ids"] == planted_ids[:2]
     assert result["checks"]["noise_magnitude"]["status"] == "not_applicable"
     assert result["checks"]["nearest_neighbour"]["status"] == "ok"  # features read a batch at a time
