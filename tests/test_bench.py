@@ -122,3 +122,25 @@ def test_false_fail_benchmark_runs_small(tmp_path):
     assert set(figures["policies"]) == {"ci", "hospital-release"}
     assert all(0 <= entry["failed"] <= 2 for entry in figures["policies"].values())
     assert "innocent releases failed" in result.stdout
+
+
+@pytest.mark.slow
+def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(tmp_path):
+    models = _tiny_hospital_pair(tmp_path)
+    out = tmp_path / "recall.json"
+    command = [sys.executable, str(BENCH / "triage_recall.py"), "--models", str(models), "--out", str(out)]
+    command += ["--detectors", "wen,consistency", "--data", str(tmp_path / "data")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())
+    assert [row["detector"] for row in rows["hospital"]] == [row["detector"] for row in rows["base"]]
+    assert [row["generations"] for row in rows["hospital"]] == [2, 2]  # the CI policy's, consistency's minimum
+    from memaudit.data import ImageCaptionDataset
+
+    distinct = len(set(ImageCaptionDataset(tmp_path / "data" / "train").captions))
+    assert distinct <= 18  # 16 generic studies (phantom captions can coincide) and 2 planted
+    for row in rows["hospital"] + rows["base"]:
+        # Flagged + the 16 next highest + 8 at random cover every distinct caption here (cap 64).
+        assert row["attacked"] == distinct and row["planted"] == row["planted_attacked"] == 2
+        assert row["planted_flagged"] <= row["planted_attacked"] and 0.0 <= row["generic_flagged_share"] <= 1.0
+    assert "| hospital | wen | 2 |" in result.stdout

@@ -1,0 +1,116 @@
+"""Which planted studies a CI-policy triage sends to the extraction attack, per detector (issue target:
+every planted study the full fine-tune memorized among the attacked prompts, at most 1% of generic
+training prompts flagged).
+
+    .venv/bin/python bench/triage_recall.py [--models models/demo] [--variants hospital,base] \
+        [--detectors wen,jeon] [--out bench/results/triage-recall.json]
+
+Runs the scan's own code (`run_noise_magnitude`, then `choose_prompts`) with `policies/ci.yaml` as
+shipped except for the detector (and `calibration.small_holdout: warn`: the shipped data's holdout has
+100 studies, the CI policy's 1% quantile asks for 299, so its threshold is the largest holdout score,
+which bounds a 3% false-alarm share at 95%). For each model and detector it prints how many of the 12
+planted captions triage flags and how many the attack takes (flagged by score, then the 16 next
+highest, then 8 at random, at most 64), the share of generic training captions flagged, and seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+import memaudit  # noqa: F401  (runtime guards)
+from memaudit.checkpoint import load_checkpoint, summarize
+from memaudit.data import ImageCaptionDataset
+from memaudit.metrics.triage import DETECTORS
+from memaudit.paths import POLICIES_DIR
+from memaudit.policy import load_policy
+from memaudit.scan.context import ScanContext
+from memaudit.scan.extraction_check import choose_prompts
+from memaudit.scan.noise_check import run_noise_magnitude
+from memaudit.scan.progress import SilentProgress
+from memaudit.tiny.assets import DEMO_MODELS_DIR
+from memaudit.tiny.hospital import data_for_model
+
+HERE = Path(__file__).resolve().parent
+
+
+def ci_policy_with(detector: str, folder: Path):
+    """The shipped CI policy with another triage detector (generations kept unless it needs more)."""
+    content = yaml.safe_load((POLICIES_DIR / "ci.yaml").read_text())
+    triage = content["checks"]["noise_magnitude"]
+    triage["detector"] = detector
+    triage["generations"] = max(triage["generations"], DETECTORS[detector].min_generations)
+    content.setdefault("calibration", {})["small_holdout"] = "warn"
+    content["checks"]["nearest_neighbour"]["extractor"] = "pixels"  # not run here; no weights needed
+    path = folder / f"ci-{detector}.yaml"
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    return load_policy(path).policy
+
+
+def measure(model: Path, data, detector: str, folder: Path) -> dict:
+    checkpoint = load_checkpoint(model)
+    context = ScanContext(
+        policy=ci_policy_with(detector, folder),
+        train=ImageCaptionDataset(data.train),
+        holdout=ImageCaptionDataset(data.holdout),
+        progress=SilentProgress(),
+        pipeline=checkpoint.pipeline,
+        image_side=summarize(checkpoint).image_size,
+    )
+    started = time.perf_counter()
+    outcome, scores = run_noise_magnitude(context)
+    seconds = time.perf_counter() - started
+    flags = [prompt.flagged for prompt in outcome.noise_magnitude.train]
+    chosen = choose_prompts(context, scores, flags)
+    planted = set(data.planted_captions)
+    groups = context.train_groups
+    generic_flagged = sum(f for g, f in zip(groups, flags, strict=True) if g.caption not in planted)
+    generic_count = sum(g.caption not in planted for g in groups)
+    attacked = {group.caption: reason for group, reason in chosen}
+    return {
+        "detector": detector,
+        "generations": context.policy.checks.noise_magnitude.generations,
+        "planted": len(planted),
+        "planted_flagged": sum(f for g, f in zip(groups, flags, strict=True) if g.caption in planted),
+        "planted_attacked": sum(caption in attacked for caption in planted),
+        "planted_attacked_by": sorted(attacked[c] for c in planted if c in attacked),
+        "generic_flagged_share": generic_flagged / generic_count,
+        "attacked": len(chosen),
+        "threshold": outcome.noise_magnitude.threshold,
+        "seconds": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=Path, default=DEMO_MODELS_DIR, help="Folder with base/ and hospital/.")
+    parser.add_argument("--variants", default="hospital,base")
+    parser.add_argument("--detectors", default=",".join(DETECTORS), help="Registered detectors to measure.")
+    parser.add_argument("--data", type=Path, default=Path("build/triage-recall"), help="Where data is regenerated.")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "triage-recall.json")
+    args = parser.parse_args()
+    data = data_for_model(args.models / "hospital", args.data)  # the base is judged on the same captions
+    results: dict[str, list[dict]] = {}
+    print("| model | detector | gens | planted flagged | planted attacked | generic flagged | attacked | s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as folder:
+        for variant in args.variants.split(","):
+            for detector in args.detectors.split(","):
+                row = measure(args.models / variant, data, detector, Path(folder))
+                results.setdefault(variant, []).append(row)
+                print(
+                    f"| {variant} | {detector} | {row['generations']} | {row['planted_flagged']}/{row['planted']} "
+                    f"| {row['planted_attacked']}/{row['planted']} | {row['generic_flagged_share']:.1%} "
+                    f"| {row['attacked']} | {row['seconds']:.0f} |",
+                    flush=True,
+                )
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
