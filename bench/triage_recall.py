@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from memaudit.checkpoint import load_checkpoint, summarize
 from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.triage import DETECTORS
 from memaudit.paths import POLICIES_DIR
-from memaudit.policy import load_policy
+from memaudit.policy import Policy
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts
 from memaudit.scan.noise_check import run_noise_magnitude
@@ -39,7 +38,7 @@ from memaudit.tiny.hospital import data_for_model
 HERE = Path(__file__).resolve().parent
 
 
-def ci_policy_with(detector: str, folder: Path):
+def ci_policy_with(detector: str) -> Policy:
     """The shipped CI policy with another triage detector (generations kept unless it needs more)."""
     content = yaml.safe_load((POLICIES_DIR / "ci.yaml").read_text())
     triage = content["checks"]["noise_magnitude"]
@@ -47,17 +46,14 @@ def ci_policy_with(detector: str, folder: Path):
     triage["generations"] = max(triage["generations"], DETECTORS[detector].min_generations)
     content.setdefault("calibration", {})["small_holdout"] = "warn"
     content["checks"]["nearest_neighbour"]["extractor"] = "pixels"  # not run here; no weights needed
-    path = folder / f"ci-{detector}.yaml"
-    path.write_text(yaml.safe_dump(content, sort_keys=False))
-    return load_policy(path).policy
+    return Policy.model_validate(content)
 
 
-def measure(model: Path, data, detector: str, folder: Path) -> dict:
-    checkpoint = load_checkpoint(model)
+def measure(checkpoint, train: ImageCaptionDataset, holdout: ImageCaptionDataset, data, detector: str) -> dict:
     context = ScanContext(
-        policy=ci_policy_with(detector, folder),
-        train=ImageCaptionDataset(data.train),
-        holdout=ImageCaptionDataset(data.holdout),
+        policy=ci_policy_with(detector),
+        train=train,
+        holdout=holdout,
         progress=SilentProgress(),
         pipeline=checkpoint.pipeline,
         image_side=summarize(checkpoint).image_size,
@@ -98,17 +94,18 @@ def main() -> None:
     results: dict[str, list[dict]] = {}
     print("| model | detector | gens | planted flagged | planted attacked | generic flagged | attacked | s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    with tempfile.TemporaryDirectory() as folder:
-        for variant in args.variants.split(","):
-            for detector in args.detectors.split(","):
-                row = measure(args.models / variant, data, detector, Path(folder))
-                results.setdefault(variant, []).append(row)
-                print(
-                    f"| {variant} | {detector} | {row['generations']} | {row['planted_flagged']}/{row['planted']} "
-                    f"| {row['planted_attacked']}/{row['planted']} | {row['generic_flagged_share']:.1%} "
-                    f"| {row['attacked']} | {row['seconds']:.0f} |",
-                    flush=True,
-                )
+    train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(data.holdout)
+    for variant in args.variants.split(","):
+        checkpoint = load_checkpoint(args.models / variant)  # once per model, shared by every detector
+        for detector in args.detectors.split(","):
+            row = measure(checkpoint, train, holdout, data, detector)
+            results.setdefault(variant, []).append(row)
+            print(
+                f"| {variant} | {detector} | {row['generations']} | {row['planted_flagged']}/{row['planted']} "
+                f"| {row['planted_attacked']}/{row['planted']} | {row['generic_flagged_share']:.1%} "
+                f"| {row['attacked']} | {row['seconds']:.0f} |",
+                flush=True,
+            )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
