@@ -20,6 +20,7 @@ from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.methods import AppliedMethod, load_trained_state, trained_state
 from memaudit.finetune.mitigations import random_word_addition, threshold_keep, whole_words
 from memaudit.metrics.noise_magnitude import step_magnitude
+from memaudit.metrics.parameterization import as_epsilon
 from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.seeds import sample_seed
 from memaudit.sampling.text import encode_prompts
@@ -135,9 +136,7 @@ def train(
             optimizer.step()
         log.losses.append(step_loss)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == last:
-            _save_checkpoint(
-                checkpoint_dir, step=step + 1, method=method, optimizer=optimizer, log=log, digest=digest
-            )
+            _save_checkpoint(checkpoint_dir, step=step + 1, method=method, optimizer=optimizer, log=log, digest=digest)
         if on_step:
             on_step(step + 1, step_loss)
     unet.eval()
@@ -170,7 +169,7 @@ def _micro_step(pipeline, config: TrainConfig, *, latents, captions, empty, voca
     noisy = scheduler.add_noise(clean, noise, timesteps)
     with torch.no_grad():
         context = encode_prompts(pipeline, texts).to(device)
-    target = noise if scheduler.config.prediction_type == "epsilon" else scheduler.get_velocity(clean, noise, timesteps)
+    target = _training_target(scheduler, clean=clean, noise=noise, timesteps=timesteps)
     with torch.set_grad_enabled(with_grad):
         prediction = unet(noisy, timesteps, encoder_hidden_states=context).sample
     per_sample = ((prediction.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
@@ -179,10 +178,28 @@ def _micro_step(pipeline, config: TrainConfig, *, latents, captions, empty, voca
     if mitigation.kind == "threshold":
         with torch.no_grad():
             unconditional = unet(noisy, timesteps, encoder_hidden_states=empty.expand(len(texts), -1, -1)).sample
-        magnitudes = step_magnitude(prediction.detach(), unconditional).cpu()
+        alpha = scheduler.alphas_cumprod.to(device)[timesteps]  # Wen's magnitude is the noise's
+        kind = scheduler.config.prediction_type
+        noises = [
+            as_epsilon(out, noisy, alpha_bar=alpha, prediction_type=kind)
+            for out in (prediction.detach(), unconditional)
+        ]
+        magnitudes = step_magnitude(*noises).cpu()
         keep = threshold_keep(
             magnitudes, threshold=mitigation.threshold, top_fraction=mitigation.effective_top_fraction
         ).to(per_sample.device)
     if not keep.any():
         return per_sample.sum() * 0.0, int((~keep).sum())
     return per_sample[keep].mean(), int((~keep).sum())
+
+
+def _training_target(scheduler, *, clean: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to predict, in the parameterization its scheduler config names."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return scheduler.get_velocity(clean, noise, timesteps)
+    if kind == "sample":
+        return clean
+    raise ValueError(f"unknown prediction type {kind!r} in the scheduler config")

@@ -7,7 +7,7 @@ from itertools import islice
 
 import torch
 
-from memaudit.sampling.denoise import guided, predict_noise
+from memaudit.sampling.denoise import guided, model_outputs
 from memaudit.sampling.scheduler import make_scheduler
 from memaudit.sampling.seeds import initial_latents
 
@@ -52,10 +52,10 @@ def generate_images(
         cond = prompt_embeddings[start:stop].to(device, dtype)
         for timestep in sampler.timesteps:
             if use_guidance:
-                eps_cond, eps_uncond = predict_noise(
+                out_cond, out_uncond = model_outputs(
                     unet, sampler, latents, timestep=timestep, cond=cond, uncond=empty_embedding.to(device, dtype)
                 )
-                noise = guided(eps_cond, eps_uncond, guidance_scale)
+                noise = guided(out_cond, out_uncond, guidance_scale)
             else:
                 noise = unet(sampler.scale_model_input(latents, timestep), timestep, encoder_hidden_states=cond).sample
             latents = sampler.step(noise, timestep, latents).prev_sample

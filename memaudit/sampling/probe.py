@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 
 from memaudit.metrics.noise_magnitude import step_magnitude
-from memaudit.sampling.denoise import guided, predict_noise
+from memaudit.sampling.denoise import epsilon_of, guided, model_outputs
 from memaudit.sampling.scheduler import make_scheduler
 from memaudit.sampling.seeds import initial_latents, sample_seed
 
@@ -52,12 +52,13 @@ def noise_magnitude_scores(
         latents = initial_latents(shape, seeds, dtype=dtype).to(device) * sampler.init_noise_sigma
         cond = prompt_embeddings[[item // generations for item in items]].to(device, dtype)
         for step, timestep in enumerate(sampler.timesteps[:steps]):
-            eps_cond, eps_uncond = predict_noise(
+            out_cond, out_uncond = model_outputs(
                 unet, sampler, latents, timestep=timestep, cond=cond, uncond=empty_embedding.to(device, dtype)
             )
+            eps_cond, eps_uncond = (epsilon_of(sampler, out, latents, timestep) for out in (out_cond, out_uncond))
             totals[items] += step_magnitude(eps_cond, eps_uncond).cpu()
-            if step + 1 < steps:
-                latents = sampler.step(guided(eps_cond, eps_uncond, guidance_scale), timestep, latents).prev_sample
+            if step + 1 < steps:  # the sampler steps with the UNet's own parameterization
+                latents = sampler.step(guided(out_cond, out_uncond, guidance_scale), timestep, latents).prev_sample
         if progress:
             progress(len(items))
     return (totals / steps).view(prompts, generations).mean(dim=1)

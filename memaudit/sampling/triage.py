@@ -13,9 +13,10 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from memaudit.metrics.noise_magnitude import step_magnitude
+from memaudit.metrics.parameterization import as_epsilon
 from memaudit.metrics.triage import DETECTORS, channel_cosine, seed_consistency, sharpness, token_entropy
 from memaudit.sampling.attention import recording
-from memaudit.sampling.denoise import predict_noise
+from memaudit.sampling.denoise import alpha_bar_at, predict_noise
 from memaudit.sampling.probe import noise_magnitude_scores
 from memaudit.sampling.scheduler import make_scheduler
 from memaudit.sampling.seeds import initial_latents, sample_seed
@@ -121,15 +122,18 @@ def _sharpness_scores(unet, sampler, latents: torch.Tensor, *, timestep, cond: t
     context = torch.cat([cond, uncond.expand(cond.shape[0], -1, -1)])
     direction = eps_cond - eps_uncond
     # Forward-mode AD has no rule for the fused attention kernels; the math kernel computes the same.
+    # The Jacobian is the noise's: a velocity or x0 output is converted inside the differentiated map.
+    alpha = alpha_bar_at(sampler, timestep)
+    prediction_type = sampler.config.get("prediction_type", "epsilon")
+
+    def noise(x: torch.Tensor) -> torch.Tensor:
+        output = unet(x, timestep, encoder_hidden_states=context).sample
+        return as_epsilon(output, x, alpha_bar=alpha, prediction_type=prediction_type)
+
     with sdpa_kernel(SDPBackend.MATH):
-        _, tangent = torch.func.jvp(
-            lambda x: unet(x, timestep, encoder_hidden_states=context).sample,
-            (model_input,),
-            (torch.cat([direction, direction]),),
-        )
+        _, tangent = torch.func.jvp(noise, (model_input,), (torch.cat([direction, direction]),))
     tangent_cond, tangent_uncond = tangent.chunk(2)
-    alpha = sampler.alphas_cumprod[round(float(timestep))]
-    return sharpness(tangent_cond - tangent_uncond, float((1 - alpha).sqrt()))
+    return sharpness(tangent_cond - tangent_uncond, (1 - alpha) ** 0.5)
 
 
 def _advance(progress: Callable[[int], None] | None, count: int) -> None:
