@@ -9,8 +9,9 @@ The search is exact where the verdict needs it and stays fast from no copies to 
 clique of at least ``min_size`` members lies in the graph's (min_size - 1)-core, so the core is
 searched first, with Bron-Kerbosch and Tomita's pivot over int bitsets, pruned to cliques larger
 than the best so far: one huge clique of copies is found on the first descent, where networkx's
-branch and bound explodes. Only when the core holds no such clique is the rest searched, to report
-the largest (small) clique. A budget on the search nodes expanded bounds the worst case; a search
+branch and bound explodes, and a candidate set that is itself one clique (a prompt's copies) is
+taken whole instead of one member per level. Only when the core holds no such clique is the rest
+searched, to report the largest (small) clique. A budget on the search nodes expanded bounds the worst case; a search
 that hits it says so (the clique found is then a lower bound).
 """
 
@@ -82,9 +83,14 @@ def _search(neighbours: list[int], candidates: int, budget: int) -> tuple[int, b
             if size > best_size:
                 best, best_size = clique, size
             continue
-        if size + candidates.bit_count() <= best_size:
+        count = candidates.bit_count()
+        if size + count <= best_size:
             continue
-        pivot = max(_bits(candidates | excluded), key=lambda u: (candidates & neighbours[u]).bit_count())
+        degrees = {u: (candidates & neighbours[u]).bit_count() for u in _bits(candidates | excluded)}
+        if all(degrees[u] == count - 1 for u in _bits(candidates)):  # the candidates are one clique:
+            best, best_size = clique | candidates, size + count  # the descent's first leaf, taken at once
+            continue
+        pivot = max(degrees, key=degrees.__getitem__)
         branches = []
         for v in _bits(candidates & ~neighbours[pivot]):
             branches.append((clique | (1 << v), size + 1, candidates & neighbours[v], excluded & neighbours[v]))
@@ -129,7 +135,8 @@ def maximum_clique(
 
 
 def max_clique(distances: torch.Tensor, threshold: float) -> list[int]:
-    """Sorted node indices of one maximum clique (ties: the lexicographically smallest)."""
+    """Sorted node indices of one maximum clique (ties: the first the search meets, which depends only
+    on the distances, not on the run)."""
     return maximum_clique(distances, threshold).members
 
 

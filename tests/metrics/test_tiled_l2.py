@@ -63,3 +63,20 @@ def test_validation_messages():
         tiled_l2(torch.zeros(1, 1, 8, 8), torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match="`tiles` must be between"):
         tiled_l2(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), tiles=4)
+
+
+# one tile per product or all in one; a self-comparison in blocks of 4 rows (uneven: 6 images) or whole
+@pytest.mark.parametrize(("batch_bytes", "self_block"), [(1, 4), (10**9, 4), (10**9, 128)])
+def test_self_comparison_and_tile_grouping_match_the_definition(monkeypatch, batch_bytes, self_block):
+    import memaudit.metrics.tiled_l2 as module
+
+    monkeypatch.setattr(module, "BATCH_BYTES", batch_bytes)
+    monkeypatch.setattr(module, "SELF_BLOCK", self_block)
+    generator = torch.Generator().manual_seed(2)
+    images = torch.rand(6, 3, 12, 12, generator=generator)
+    images[3] = images[1] + 0.001 * torch.rand(3, 12, 12, generator=generator)
+    expected = np.array([[_direct(x.numpy(), y.numpy(), 4) for y in images] for x in images])
+    itself = tiled_l2(images, images)
+    np.testing.assert_allclose(itself.numpy(), expected, rtol=1e-9, atol=1e-7)
+    assert torch.equal(itself, itself.T)
+    np.testing.assert_allclose(tiled_l2(images, images.clone()).numpy(), expected, rtol=1e-9, atol=1e-7)
