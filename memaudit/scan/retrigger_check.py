@@ -75,7 +75,12 @@ def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> Ch
     extraction = context.policy.checks.extraction
     generations = settings.generations or extraction.generations
     thresholds = extraction_thresholds(context)
-    advance = context.progress.stage("re-trigger: perturbed prompts", len(tested))
+    attempts = len(settings.scales) + (settings.ascent_radius is not None)
+    # Counted in generations, as the other sampling stages: a prompt's attempts can take minutes each.
+    advance = context.progress.stage(
+        f"re-trigger: {len(tested)} prompt(s) x {attempts} perturbation(s) (generations)",
+        len(tested) * attempts * generations,
+    )
     candidates, attempts_of = [], []  # one AttackedPrompt per attempt (for the family test), and its place
     for position, (group, _) in enumerate(tested):
         for number, (method, scale, embedding) in enumerate(_embeddings(context, group)):
@@ -83,14 +88,13 @@ def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> Ch
                 sample_seed(sampling.seed, "retrigger", (group.index * 100 + number) * generations + k)
                 for k in range(generations)
             ]
-            images = context.generate_from(embedding.repeat(generations, 1, 1), seeds=seeds)
+            images = context.generate_from(embedding.repeat(generations, 1, 1), seeds=seeds, progress=advance)
             record, _, _ = attack_candidate(
                 context, images, thresholds=thresholds, item_ids=context.ids(group.rows),
                 reason="flagged",
             )  # fmt: skip
             candidates.append(record)
             attempts_of.append((position, method, scale))
-        advance(1)
     judged = thresholds.judge(candidates)
     prompts = [
         _prompt(context, group, source=source, judged=judged, attempts_of=attempts_of, position=position)

@@ -16,6 +16,7 @@ from memaudit.scan.extraction_check import run_extraction
 from memaudit.scan.progress import SilentProgress
 from memaudit.scan.retrigger_check import prompts_to_test, run_retrigger
 from memaudit.tiny.memorizer import ClosedFormUNet, build_memorizer
+from tests.scan.recording_progress import RecordingProgress
 
 POLICY = """
 name: retrigger-test
@@ -120,3 +121,11 @@ def test_prompts_come_from_a_previous_scan_when_given(memorizers):
 def test_retrigger_settings_are_checked(memorizers):
     with pytest.raises(PolicyError, match="scales must be finite and positive"):
         _context(memorizers, "exact", "{enabled: true, scales: [0.0]}")
+
+
+def test_progress_counts_every_generation_of_every_attempt(memorizers):
+    context, extraction, _ = _run(memorizers, "exact", "{enabled: true, scales: [0.01, 0.3], ascent_steps: 1}")
+    progress = RecordingProgress()
+    run_retrigger(dataclasses.replace(context, progress=progress), {"extraction": extraction}, None)
+    # 2 extracted prompts x (2 noise scales + 1 ascent) x 4 generations, all done
+    assert progress.stages["re-trigger: 2 prompt(s) x 3 perturbation(s) (generations)"] == [24, 24]
