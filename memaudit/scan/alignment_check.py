@@ -1,4 +1,8 @@
-"""The optional image-text alignment check (BioViL-T) on the generated sample and its captions."""
+"""The optional image-text alignment check (BioViL-T) on the generated sample and its captions.
+
+Images are embedded a batch at a time as they come (``AlignmentEmbedder``), so neither a release nor
+a generated sample is ever held whole: only its 128-number embeddings are.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +17,47 @@ from memaudit.scan.image_set import ImageSet
 ALIGNMENT_BATCH = 32  # images decoded and embedded at a time
 
 
+def has_report_text(captions: list[str]) -> bool:
+    return any(caption.strip() for caption in captions)
+
+
+class AlignmentEmbedder:
+    """BioViL-T image embeddings of images handed over in batches; the images themselves are not kept.
+    Building it loads the model, so a missing or refused weights file is named before any image."""
+
+    def __init__(self, context: ScanContext) -> None:
+        options = context.extractor_options
+        self.context = context
+        self.model = BioViLT(
+            context.policy.checks.alignment.weights, allow_pickle=options.allow_pickle, device=options.device
+        )
+        self.parts: list[torch.Tensor] = []
+
+    def add(self, images: torch.Tensor) -> None:
+        for batch in images.split(ALIGNMENT_BATCH):
+            self.parts.append(self.model.embed_images(batch))
+
+    def outcome(self, image_embeddings: torch.Tensor, captions: list[str]) -> CheckOutcome:
+        """The check on every image's embedding (all shards' when sharded) and the captions, in order."""
+        score = alignment_score(image_embeddings, self.model.embed_reports(captions))
+        return CheckOutcome(
+            status="ok",
+            required=self.context.policy.checks.alignment.required,
+            message=f"mean BioViL-T image-report cosine {score:.4g} over {len(image_embeddings)} images",
+            metrics={"alignment.score": score},
+        )
+
+
+def not_applicable() -> CheckOutcome:
+    return CheckOutcome(status="not_applicable", required=False, message="the images carry no report text")
+
+
 def run_alignment(context: ScanContext, images: ImageSet, captions: list[str]) -> CheckOutcome:
-    settings = context.policy.checks.alignment
-    if not any(caption.strip() for caption in captions):
-        return CheckOutcome(status="not_applicable", required=False, message="the images carry no report text")
+    if not has_report_text(captions):
+        return not_applicable()
+    embedder = AlignmentEmbedder(context)
     advance = context.progress.stage("BioViL-T alignment", len(images))
-    model = BioViLT(
-        settings.weights, allow_pickle=context.extractor_options.allow_pickle, device=context.extractor_options.device
-    )
-    embeddings = []
     for batch in images.batches(ALIGNMENT_BATCH):
-        embeddings.append(model.embed_images(batch))
+        embedder.add(batch)
         advance(len(batch))
-    score = alignment_score(torch.cat(embeddings), model.embed_reports(captions))
-    return CheckOutcome(
-        status="ok",
-        required=settings.required,
-        message=f"mean BioViL-T image-report cosine {score:.4g} over {len(images)} images",
-        metrics={"alignment.score": score},
-    )
+    return embedder.outcome(torch.cat(embedder.parts), captions)

@@ -19,12 +19,12 @@ from memaudit.results.scan_result import CheckOutcome, ScanResult
 from memaudit.scan.alignment_check import run_alignment
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts, run_extraction, run_image_matching
+from memaudit.scan.generated_sample import generated_sample
 from memaudit.scan.image_set import ImageSet
 from memaudit.scan.membership_check import run_membership
 from memaudit.scan.neighbour_check import (
     FEATURE_BATCH,
     generated_features,
-    generated_sample,
     run_fid,
     run_nearest_neighbour,
 )
@@ -61,9 +61,13 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
     if checks.nearest_neighbour.enabled or checks.alignment.enabled:
         try:
             sample = generated_sample(context)
-            images = ImageSet.in_memory(sample.images) if sample.images is not None else None
             outcomes |= sample_checks(
-                context, images, sample.captions, features=sample.features, feature_error=sample.feature_error
+                context,
+                None,
+                sample.captions,
+                features=sample.features,
+                feature_error=sample.feature_error,
+                alignment=sample.alignment,
             )
         except (MemauditError, ValueError) as error:
             outcomes |= sample_checks(context, None, [], failure=f"could not generate images: {error}")
@@ -85,9 +89,11 @@ def sample_checks(
     failure: str = "",
     features: torch.Tensor | None = None,
     feature_error: str | None = None,
+    alignment: CheckOutcome | None = None,
 ) -> dict[str, CheckOutcome]:
     """Nearest neighbour, FID and alignment on one set of generated (or released) images; ``features``
-    when already extracted (a generated sample keeps its images only for alignment)."""
+    and the ``alignment`` outcome when already computed as a generated sample streamed past (its
+    images are not kept; ``images`` is then None)."""
     checks = context.policy.checks
     outcomes: dict[str, CheckOutcome] = {}
     given = features
@@ -114,7 +120,9 @@ def sample_checks(
         settings = getattr(checks, name)
         if not settings.enabled:
             continue
-        if images is None and (name == "alignment" or (given is None and feature_error is None)):
+        if name == "alignment" and alignment is not None:
+            outcomes[name] = alignment
+        elif images is None and (name == "alignment" or (given is None and feature_error is None)):
             outcomes[name] = CheckOutcome(status="error", required=settings.required, message=failure)
         else:
             outcomes[name] = _guarded(settings.required, runner)

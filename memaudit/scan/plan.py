@@ -16,6 +16,7 @@ import math
 import torch
 
 from memaudit.metrics.extraction import chunk_size_for
+from memaudit.metrics.tiled_l2 import BATCH_BYTES
 from memaudit.metrics.triage import DETECTORS
 from memaudit.policy import Policy
 from memaudit.scan.context import PROMPT_CHUNK
@@ -27,6 +28,7 @@ ASCENT_SEEDS = 4  # latents the re-trigger ascent averages over (memaudit.scan.r
 BACKWARD_COST = 2  # a backward pass counted as two forward evaluations
 EMBEDDING_BYTES = 77 * 768 * 4  # one CLIP-L prompt embedding, float32
 DEFAULT_FEATURE_DIM = 1024  # the chest X-ray DenseNet's, when the extractor cannot be built to ask
+ALIGNMENT_DIM = 128  # BioViL-T's projected image embedding, float64
 
 
 def _expected_attacked(policy: Policy, sizes: PlanSizes) -> tuple[int, int, str]:
@@ -138,16 +140,18 @@ def _release_stages(policy: Policy, sizes: PlanSizes) -> list[StagePlan]:
 def _host_memory(policy: Policy, sizes: PlanSizes, *, model_bytes: int, feature_dim: int) -> int:
     """Model weights plus the largest of the stages' buffers (an estimate; activations come on top)."""
     image = 3 * sizes.comparison_side**2 * 4
-    chunk = chunk_size_for(torch.empty(0, 3, sizes.comparison_side, sizes.comparison_side)) * 2 * image  # float64
+    rows = chunk_size_for(torch.empty(0, 3, sizes.comparison_side, sizes.comparison_side))
+    chunk = rows * 2 * image  # float64
     sample = sizes.released_images or _sample_size(policy, sizes)
     generations = policy.checks.extraction.generations
     buffers = [
-        3 * chunk,  # tiled L2: a query chunk, a reference chunk, one tile's products
+        2 * chunk + BATCH_BYTES + 2 * 8 * rows**2,  # tiled L2: query and reference chunks, batched tile products
         generations * image + 8 * generations**2,  # one attacked prompt's images and their distances
         PROMPT_CHUNK * EMBEDDING_BYTES,  # triage and membership: one chunk of prompt embeddings
-        # sample checks: features of every image; the generated images themselves only for alignment
-        (sample if policy.checks.alignment.enabled else 32) * image
-        + (sizes.train_rows + sizes.holdout_rows + sample) * feature_dim * 4,
+        # sample checks: one batch of images, the features of every image, BioViL-T's 128 per image
+        32 * image
+        + (sizes.train_rows + sizes.holdout_rows + sample) * feature_dim * 4
+        + (sample * ALIGNMENT_DIM * 8 if policy.checks.alignment.enabled else 0),
     ]
     return model_bytes + max(buffers)
 

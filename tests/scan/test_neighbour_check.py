@@ -14,7 +14,8 @@ from memaudit.data import ImageCaptionDataset
 from memaudit.policy import load_policy
 from memaudit.policy.checks import AlignmentCheck
 from memaudit.scan.context import ScanContext
-from memaudit.scan.neighbour_check import generated_features, generated_sample, run_fid, run_nearest_neighbour
+from memaudit.scan.generated_sample import generated_sample
+from memaudit.scan.neighbour_check import generated_features, run_fid, run_nearest_neighbour
 from memaudit.scan.progress import SilentProgress
 from tests.images import write_dataset
 
@@ -158,7 +159,7 @@ def test_the_generated_sample_covers_every_distinct_prompt(sampling_context):
     distinct = ["no acute cardiopulmonary process", "small left pleural effusion", "heart size normal"]
     distinct += ["cardiomegaly", "large right pneumothorax"]
     assert sample.captions == [caption for caption in distinct for _ in range(2)]
-    assert sample.images is None and sample.feature_error is None  # images are kept only for alignment
+    assert sample.alignment is None and sample.feature_error is None  # no images are kept
     # Features extracted as the images come equal those of the whole sample generated at once.
     images = sampling_context.generate(
         sampling_context.train_groups, per_group=2, stream="nearest-neighbour", label="at once"
@@ -181,16 +182,49 @@ def test_streamed_features_keep_the_batches_of_the_whole_sample(sampling_context
     assert batches == [3, 3, 3, 1]  # 10 images, 2 per prompt, in batches of 3 across prompts
 
 
-def test_alignment_keeps_the_images_and_a_missing_extractor_is_named(sampling_context, tmp_path):
+def _aligned(sampling_context, tmp_path, *, extractor="pixels", weights=None):
     policy = _policy(tmp_path, neighbour="generations_per_prompt: 2")
-    neighbour = policy.checks.nearest_neighbour.model_copy(update={"extractor": "xrv-densenet121"})
+    neighbour = policy.checks.nearest_neighbour.model_copy(update={"extractor": extractor})
     checks = policy.checks.model_copy(
-        update={"alignment": AlignmentCheck(enabled=True), "nearest_neighbour": neighbour}
+        update={"alignment": AlignmentCheck(enabled=True, weights=weights), "nearest_neighbour": neighbour}
     )
-    aligned = dataclasses.replace(sampling_context, policy=policy.model_copy(update={"checks": checks}))
+    return dataclasses.replace(sampling_context, policy=policy.model_copy(update={"checks": checks}))
+
+
+def test_a_missing_extractor_and_missing_alignment_weights_are_named(sampling_context, tmp_path):
+    sample = generated_sample(_aligned(sampling_context, tmp_path, extractor="xrv-densenet121"))
+    assert sample.features is None and "xrv-densenet121 has no weights" in sample.feature_error
+    assert sample.alignment.status == "error" and "checks.alignment.weights" in sample.alignment.message
+
+
+def test_alignment_embeds_the_sample_as_it_streams_past(sampling_context, tmp_path, monkeypatch):
+    """BioViL-T sees one generation batch at a time, never the sample, and scores as on the whole."""
+    import memaudit.scan.alignment_check as alignment_check
+    from memaudit.scan.alignment_check import run_alignment
+    from memaudit.scan.image_set import ImageSet
+
+    seen = []
+
+    class StandIn:  # a known embedding per image: its mean over a 2 x 2 grid of quadrants
+        def __init__(self, weights, *, allow_pickle, device) -> None:
+            pass
+
+        def embed_images(self, images):
+            seen.append(len(images))
+            halves = images.mean(dim=1).unflatten(1, (2, -1)).unflatten(3, (2, -1))
+            return torch.nn.functional.normalize(halves.mean(dim=(2, 4)).flatten(1).double(), dim=1)
+
+        def embed_reports(self, reports):
+            return torch.nn.functional.normalize(torch.tensor([[len(r), 1.0, 2.0, 3.0] for r in reports]).double())
+
+    monkeypatch.setattr(alignment_check, "BioViLT", StandIn)
+    aligned = _aligned(sampling_context, tmp_path, weights=Path("/models/biovil-t"))
     sample = generated_sample(aligned)
-    assert sample.images.shape == (10, 3, 16, 16) and sample.features is None
-    assert "xrv-densenet121 has no weights" in sample.feature_error
+    assert sample.alignment.status == "ok" and max(seen) <= aligned.policy.sampling.batch_size
+    images = aligned.generate(aligned.train_groups, per_group=2, stream="nearest-neighbour", label="at once")
+    whole = run_alignment(aligned, ImageSet.in_memory(images), sample.captions)
+    assert sample.alignment.metrics["alignment.score"] == pytest.approx(whole.metrics["alignment.score"], abs=1e-6)
+    assert sample.alignment.message == whole.message
 
 
 def test_a_capped_sample_is_seeded_and_its_images_do_not_depend_on_the_cap(sampling_context, tmp_path):
