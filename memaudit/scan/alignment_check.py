@@ -31,11 +31,10 @@ class AlignmentEmbedder:
         self.model = BioViLT(
             context.policy.checks.alignment.weights, allow_pickle=options.allow_pickle, device=options.device
         )
-        self.parts: list[torch.Tensor] = []
 
-    def add(self, images: torch.Tensor) -> None:
-        for batch in images.split(ALIGNMENT_BATCH):
-            self.parts.append(self.model.embed_images(batch))
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """``[N, 128]`` float64 image embeddings, ``ALIGNMENT_BATCH`` images at a time."""
+        return torch.cat([self.model.embed_images(batch) for batch in images.split(ALIGNMENT_BATCH)])
 
     def outcome(self, image_embeddings: torch.Tensor, captions: list[str]) -> CheckOutcome:
         """The check on every image's embedding (all shards' when sharded) and the captions, in order."""
@@ -57,7 +56,8 @@ def run_alignment(context: ScanContext, images: ImageSet, captions: list[str]) -
         return not_applicable()
     embedder = AlignmentEmbedder(context)
     advance = context.progress.stage("BioViL-T alignment", len(images))
+    parts = []
     for batch in images.batches(ALIGNMENT_BATCH):
-        embedder.add(batch)
+        parts.append(embedder.embed(batch))
         advance(len(batch))
-    return embedder.outcome(torch.cat(embedder.parts), captions)
+    return embedder.outcome(torch.cat(parts), captions)

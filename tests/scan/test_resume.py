@@ -93,6 +93,39 @@ def test_an_interrupted_scan_resumes_without_redoing_finished_work_and_gives_the
     assert not work.exists()  # a finished scan leaves nothing to resume
 
 
+def test_a_scan_killed_in_the_generated_sample_reads_its_finished_chunks_back(memorizer, tmp_path, monkeypatch):
+    import memaudit.scan.generated_sample as generated_sample
+    import memaudit.scan.neighbour_check as neighbour_check
+
+    root, checkpoint, train, holdout = memorizer
+    monkeypatch.setattr(neighbour_check, "FEATURE_BATCH", 1)  # 9 prompts, batches of 5: chunks of 5 and 4
+    monkeypatch.setattr(generated_sample, "SAMPLE_CHUNK", 5)
+    request = ScanRequest(train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source)
+    uninterrupted = run_scan(request, checkpoint=checkpoint)
+    cache = tmp_path / "cache"
+    request = ScanRequest(
+        train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source, feature_cache=cache
+    )
+    original, made = generated_sample._chunk_value, []
+
+    def dies_in_the_second_chunk(*args, **kwargs):
+        if made:
+            raise RuntimeError("killed")
+        made.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(generated_sample, "_chunk_value", dies_in_the_second_chunk)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_scan(request, checkpoint=checkpoint)
+    (work,) = (cache / "scans").iterdir()
+    assert [path.name for path in work.glob("sample-*.json")] == ["sample-0.json"]
+    made.clear()
+    monkeypatch.setattr(generated_sample, "_chunk_value", lambda *a, **k: made.append(1) or original(*a, **k))
+    resumed = run_scan(request, checkpoint=checkpoint)
+    assert len(made) == 1  # the first chunk was read back, only the second was generated
+    assert resumed.to_json() == uninterrupted.to_json()
+
+
 def test_evidence_images_are_never_resumed(memorizer, tmp_path):
     root, checkpoint, train, holdout = memorizer
     request = ScanRequest(
