@@ -58,71 +58,62 @@ def memorizer(tiny_pipeline, tmp_path_factory):
     return root, checkpoint, train, holdout
 
 
-def test_an_interrupted_scan_resumes_without_redoing_finished_work_and_gives_the_same_result(
-    memorizer, tmp_path, monkeypatch
-):
+def _killed_then_resumed(memorizer, tmp_path, monkeypatch, *, module, function: str, dies_after: int):
+    """The scan uninterrupted; then killed when ``module.function`` is called for the ``dies_after + 1``-th
+    time, and rerun. Returns (uninterrupted, resumed, its work folder as the kill left it, calls in the rerun)."""
     root, checkpoint, train, holdout = memorizer
-    uninterrupted = run_scan(
-        ScanRequest(train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source),
-        checkpoint=checkpoint,
-    )
-    cache = tmp_path / "cache"
-    request = ScanRequest(
-        train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source, feature_cache=cache
-    )
-    original = extraction_check.attack_candidate
-    attacks = []
-
-    def dies_after_three(*args, **kwargs):
-        if len(attacks) == 3:
-            raise RuntimeError("killed")
-        attacks.append(1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(extraction_check, "attack_candidate", dies_after_three)
-    with pytest.raises(RuntimeError, match="killed"):
-        run_scan(request, checkpoint=checkpoint)
-    (work,) = (cache / "scans").iterdir()
-    assert len(list(work.glob("attack-*.json"))) == 3 and len(list(work.glob("triage-*.json"))) == 2
-    attacks.clear()
-    monkeypatch.setattr(extraction_check, "attack_candidate", lambda *a, **k: attacks.append(1) or original(*a, **k))
-    resumed = run_scan(request, checkpoint=checkpoint)
-    prompts = len(uninterrupted.checks["extraction"].extraction.attacked)
-    assert len(attacks) == prompts - 3  # the three finished attacks were read back, not redone
-    assert resumed.to_json() == uninterrupted.to_json()
-    assert not work.exists()  # a finished scan leaves nothing to resume
-
-
-def test_a_scan_killed_in_the_generated_sample_reads_its_finished_chunks_back(memorizer, tmp_path, monkeypatch):
-    import memaudit.scan.generated_sample as generated_sample
-    import memaudit.scan.neighbour_check as neighbour_check
-
-    root, checkpoint, train, holdout = memorizer
-    monkeypatch.setattr(neighbour_check, "FEATURE_BATCH", 1)  # 9 prompts, batches of 5: chunks of 5 and 4
-    monkeypatch.setattr(generated_sample, "SAMPLE_CHUNK", 5)
     request = ScanRequest(train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source)
     uninterrupted = run_scan(request, checkpoint=checkpoint)
     cache = tmp_path / "cache"
     request = ScanRequest(
         train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source, feature_cache=cache
     )
-    original, made = generated_sample._chunk_value, []
+    original, calls = getattr(module, function), []
 
-    def dies_in_the_second_chunk(*args, **kwargs):
-        if made:
+    def dies(*args, **kwargs):
+        if len(calls) == dies_after:
             raise RuntimeError("killed")
-        made.append(1)
+        calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(generated_sample, "_chunk_value", dies_in_the_second_chunk)
+    monkeypatch.setattr(module, function, dies)
     with pytest.raises(RuntimeError, match="killed"):
         run_scan(request, checkpoint=checkpoint)
     (work,) = (cache / "scans").iterdir()
-    assert [path.name for path in work.glob("sample-*.json")] == ["sample-0.json"]
-    made.clear()
-    monkeypatch.setattr(generated_sample, "_chunk_value", lambda *a, **k: made.append(1) or original(*a, **k))
+    left = sorted(path.name for path in work.glob("*.json"))
+    calls.clear()
+    monkeypatch.setattr(module, function, lambda *a, **k: calls.append(1) or original(*a, **k))
     resumed = run_scan(request, checkpoint=checkpoint)
-    assert len(made) == 1  # the first chunk was read back, only the second was generated
+    assert not work.exists()  # a finished scan leaves nothing to resume
+    return uninterrupted, resumed, left, len(calls)
+
+
+def test_an_interrupted_scan_resumes_without_redoing_finished_work_and_gives_the_same_result(
+    memorizer, tmp_path, monkeypatch
+):
+    uninterrupted, resumed, left, calls = _killed_then_resumed(
+        memorizer, tmp_path, monkeypatch, module=extraction_check, function="attack_candidate", dies_after=3
+    )
+    assert (
+        len([n for n in left if n.startswith("attack-")]) == 3
+        and len([n for n in left if n.startswith("triage-")]) == 2
+    )
+    prompts = len(uninterrupted.checks["extraction"].extraction.attacked)
+    assert calls == prompts - 3  # the three finished attacks were read back, not redone
+    assert resumed.to_json() == uninterrupted.to_json()
+
+
+def test_a_scan_killed_in_the_generated_sample_reads_its_finished_chunks_back(memorizer, tmp_path, monkeypatch):
+    import memaudit.scan.generated_sample as generated_sample
+    import memaudit.scan.neighbour_check as neighbour_check
+
+    monkeypatch.setattr(neighbour_check, "FEATURE_BATCH", 1)  # 9 prompts, batches of 5: chunks of 5 and 4
+    monkeypatch.setattr(generated_sample, "SAMPLE_CHUNK", 5)
+    uninterrupted, resumed, left, calls = _killed_then_resumed(
+        memorizer, tmp_path, monkeypatch, module=generated_sample, function="_chunk_value", dies_after=1
+    )
+    assert [n for n in left if n.startswith("sample-")] == ["sample-0.json"]
+    assert calls == 1  # the first chunk was read back, only the second was generated
     assert resumed.to_json() == uninterrupted.to_json()
 
 
