@@ -57,6 +57,9 @@ class ScanContext:
     include_evidence_images: bool = False  # internal reports only: checks return thumbnails of copies
     work: WorkLog | None = None  # finished units of work, for resuming a killed scan
     shard: Shard = field(default_factory=Shard)  # this process's part of a scan spread over several
+    # Values a scan computes once and several checks read (e.g. the extraction thresholds); never
+    # carried over by ``dataclasses.replace``, so a context with other inputs computes its own.
+    memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.image_side < 1:

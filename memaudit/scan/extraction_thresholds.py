@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from memaudit.metrics.extraction import distance_ratio, nearest_tiled_l2, two_nearest_tiled_l2
+import torch
+
+from memaudit.metrics.extraction import chunk_size_for, distance_ratio, nearest_tiled_l2, two_nearest_tiled_l2
 from memaudit.metrics.tail import LowerTail, benjamini_hochberg, fit_lower_tail
 from memaudit.results.scan_result import AttackedPrompt, TailRecord
 from memaudit.scan.calibration import Calibrated, calibrated_threshold
@@ -57,22 +59,20 @@ class Thresholds:
 
 
 def extraction_thresholds(context: ScanContext) -> Thresholds:
+    """The scan's thresholds, computed once (the attack and the re-trigger check share them)."""
+    if "extraction-thresholds" not in context.memo:
+        context.memo["extraction-thresholds"] = _thresholds(context)
+    return context.memo["extraction-thresholds"]
+
+
+def _thresholds(context: ScanContext) -> Thresholds:
     settings = context.policy.checks.extraction
-    references = context.distinct_train_pixels
-    specificity = settings.specificity_quantile is not None and references.shape[0] >= 2
-    if not specificity:
-        distances, _ = nearest_tiled_l2(
-            context.holdout_pixels, references, tiles=settings.tiles, device=context.compare_device
-        )
-    else:
-        distances, _, second = two_nearest_tiled_l2(
-            context.holdout_pixels, references, tiles=settings.tiles, device=context.compare_device
-        )
+    distances, second = holdout_nearest(context)
     verify = calibrated_threshold(
         context, distances, false_alarm=settings.verify_quantile, tail="lower", what="the extraction verify threshold"
     )
     ratio = None
-    if specificity:
+    if second is not None:
         ratio = calibrated_threshold(
             context,
             distance_ratio(distances, second),
@@ -83,3 +83,44 @@ def extraction_thresholds(context: ScanContext) -> Thresholds:
     family = settings.family_false_alarm
     tail = fit_lower_tail(distances, confidence=context.policy.calibration.confidence) if family else None
     return Thresholds(verify=verify, ratio=ratio, tail=tail, family_false_alarm=family)
+
+
+def holdout_nearest(context: ScanContext) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each holdout image's nearest tiled L2 to a distinct training image, and its second nearest when
+    the specificity test runs (else None). In a sharded scan each rank searches a block of whole query
+    chunks (the single process's chunks); a resumed scan reads the distances back from the work log."""
+    settings = context.policy.checks.extraction
+    references = context.distinct_train_pixels
+    k = 2 if settings.specificity_quantile is not None and references.shape[0] >= 2 else 1
+    saved = context.work.get("calibration-distances") if context.work else None
+    if saved is None:
+        holdout = context.holdout_pixels
+        start, stop = context.shard.bounds(len(holdout), unit=chunk_size_for(references))
+        mine = []
+        if stop > start:
+            search = two_nearest_tiled_l2 if k == 2 else nearest_tiled_l2
+            found = search(_Rows(holdout, start, stop), references, tiles=settings.tiles, device=context.compare_device)
+            mine = torch.stack([found[0], found[-1]] if k == 2 else [found[0]], dim=1).tolist()
+        saved = context.shard.gather(mine)
+        if context.work:
+            context.work.put("calibration-distances", saved)
+    values = torch.tensor(saved, dtype=torch.float64).reshape(len(saved), k)
+    return values[:, 0], (values[:, 1] if k == 2 else None)
+
+
+class _Rows:
+    """Rows ``start:stop`` of an image tensor or store, sliced like one (read only when sliced)."""
+
+    def __init__(self, images, start: int, stop: int) -> None:
+        self.images, self.start, self.stop = images, start, stop
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.stop - self.start, *self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        first, last, _ = index.indices(len(self))
+        return self.images[self.start + first : self.start + max(first, last)]

@@ -1,7 +1,7 @@
 """Several processes on one scan (torchrun; one per GPU, or per machine): each rank takes a contiguous,
 deterministic block of the prompts of every sharded stage (triage, membership, the extraction attack,
-the generated sample), and the blocks are gathered in rank order, so every rank ends with what one
-process would have computed; rank 0 judges and writes. Launched as
+the generated sample; the holdout images of the extraction calibration), and the blocks are gathered
+in rank order, so every rank ends with what one process would have computed; rank 0 judges and writes. Launched as
 
     torchrun --standalone --nproc-per-node N -m memaudit scan MODEL ... --device cuda
 

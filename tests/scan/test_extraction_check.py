@@ -340,3 +340,45 @@ def test_ranked_prompts_follow_the_flagged_ones_without_repeating_them(prompt_da
     assert flagged == ["c3", "c4", "c1"] and len(ranked) == 2 and not set(ranked) & set(flagged)
     unflagged_by_score = sorted((i for i in range(len(FLAGS)) if not FLAGS[i]), key=lambda i: -float(SCORES[i]))
     assert ranked == [f"c{i}" for i in unflagged_by_score[:2]]
+
+
+# --- the calibration distances: computed once, split among ranks like the single process's chunks --------
+
+
+class _OneRankOf:
+    """Rank ``rank`` of ``world`` without a process group: gather returns this rank's part only."""
+
+    def __init__(self, rank: int, world: int) -> None:
+        from memaudit.scan.shard import Shard
+
+        self.shard, self.rank, self.world = Shard(rank=rank, world=world), rank, world
+
+    def bounds(self, count: int, *, unit: int = 1):
+        return self.shard.bounds(count, unit=unit)
+
+    def gather(self, values):
+        return list(values)
+
+
+def test_holdout_distances_are_searched_once_and_split_among_ranks_as_whole_chunks(release, monkeypatch):
+    import dataclasses
+
+    import memaudit.scan.extraction_thresholds as module
+
+    root, train, holdout, *_, train_arrays, holdout_arrays, _ = release
+    context = _context(root, policy=_policy(root), train=train, holdout=holdout)
+    searches = []
+    original = module.two_nearest_tiled_l2
+    monkeypatch.setattr(module, "two_nearest_tiled_l2", lambda *a, **k: searches.append(1) or original(*a, **k))
+    assert module.extraction_thresholds(context) is module.extraction_thresholds(context) and len(searches) == 1
+    whole_nearest, whole_second = module.holdout_nearest(context)
+    expected = [sorted(_tiled_l2(h / 255.0, t / 255.0) for t in train_arrays)[:2] for h in holdout_arrays]
+    assert torch.allclose(torch.stack([whole_nearest, whole_second], 1), torch.tensor(expected, dtype=torch.float64))
+    monkeypatch.setattr(module, "chunk_size_for", lambda images: 5)  # 12 holdout images: chunks of 5, 5, 2
+    parts = []
+    for rank in range(2):
+        ranked = dataclasses.replace(context, shard=_OneRankOf(rank, 2))
+        parts.append(module.holdout_nearest(ranked))
+    assert [len(nearest) for nearest, _ in parts] == [5, 7]  # whole chunks: 1 of the 3 blocks, then 2
+    assert torch.equal(torch.cat([nearest for nearest, _ in parts]), whole_nearest)
+    assert torch.equal(torch.cat([second for _, second in parts]), whole_second)

@@ -98,6 +98,7 @@ def test_an_interrupted_scan_resumes_without_redoing_finished_work_and_gives_the
         len([n for n in left if n.startswith("attack-")]) == 3
         and len([n for n in left if n.startswith("triage-")]) == 2
     )
+    assert "calibration-distances.json" in left  # the holdout search is not redone either
     prompts = len(uninterrupted.checks["extraction"].extraction.attacked)
     assert calls == prompts - 3  # the three finished attacks were read back, not redone
     assert resumed.to_json() == uninterrupted.to_json()
