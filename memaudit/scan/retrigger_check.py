@@ -11,7 +11,7 @@ when some attempt extracts a training image; the report gives the smallest pertu
 from __future__ import annotations
 
 from memaudit.results.attack_evidence import RetriggerAttempt, RetriggeredPrompt, RetriggerEvidence
-from memaudit.results.scan_result import CheckOutcome, ScanResult
+from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, ScanResult
 from memaudit.sampling.retrigger import (
     ascent_perturbation,
     gaussian_perturbation,
@@ -70,31 +70,25 @@ def run_retrigger(context: ScanContext, checks: dict[str, CheckOutcome], before:
 
 
 def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> CheckOutcome:
-    """Perturb and attack each (group, why it is tested) prompt; the outcome of the re-trigger check."""
-    settings, sampling = context.policy.checks.retrigger, context.policy.sampling
-    extraction = context.policy.checks.extraction
-    generations = settings.generations or extraction.generations
+    """Perturb and attack each (group, why it is tested) prompt; the outcome of the re-trigger check.
+    Each prompt's attempts are a unit of work (read back after a kill; one rank's in a sharded scan)."""
+    settings = context.policy.checks.retrigger
+    generations = settings.generations or context.policy.checks.extraction.generations
     thresholds = extraction_thresholds(context)
     attempts = len(settings.scales) + (settings.ascent_radius is not None)
+    mine = context.shard.part(list(range(len(tested))))
     # Counted in generations, as the other sampling stages: a prompt's attempts can take minutes each.
     advance = context.progress.stage(
-        f"re-trigger: {len(tested)} prompt(s) x {attempts} perturbation(s) (generations)",
-        len(tested) * attempts * generations,
+        f"re-trigger: {len(mine)} prompt(s) x {attempts} perturbation(s) (generations)",
+        len(mine) * attempts * generations,
     )
+    done = [(p, _attempts(context, tested[p][0], generations, thresholds, advance)) for p in mine]
+    by_position = dict(context.shard.gather(done))
     candidates, attempts_of = [], []  # one AttackedPrompt per attempt (for the family test), and its place
-    for position, (group, _) in enumerate(tested):
-        for number, (method, scale, embedding) in enumerate(_embeddings(context, group)):
-            seeds = [
-                sample_seed(sampling.seed, "retrigger", (group.index * 100 + number) * generations + k)
-                for k in range(generations)
-            ]
-            images = context.generate_from(embedding.repeat(generations, 1, 1), seeds=seeds, progress=advance)
-            record, _, _ = attack_candidate(
-                context, images, thresholds=thresholds, item_ids=context.ids(group.rows),
-                reason="flagged",
-            )  # fmt: skip
-            candidates.append(record)
-            attempts_of.append((position, method, scale))
+    for position in range(len(tested)):
+        for attempt in by_position[position]:
+            candidates.append(AttackedPrompt.model_validate(attempt["record"]))
+            attempts_of.append((position, attempt["method"], attempt["scale"]))
     judged = thresholds.judge(candidates)
     prompts = [
         _prompt(context, group, source=source, judged=judged, attempts_of=attempts_of, position=position)
@@ -109,6 +103,30 @@ def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> Ch
         metrics={"retrigger.retriggered_count": float(count)},
         retrigger=RetriggerEvidence(generations=generations, prompts=prompts),
     )
+
+
+def _attempts(context: ScanContext, group: PromptGroup, generations: int, thresholds, advance) -> list[dict]:
+    """``[{method, scale, record}]``: the attack on each perturbation of one prompt (before the family
+    test), as exact JSON; read back from the work log when a killed run of this scan finished it."""
+    unit = f"retrigger-{group.index}"
+    saved = context.work.get(unit) if context.work else None
+    if saved is not None:
+        advance(len(saved) * generations)
+        return saved
+    seed = context.policy.sampling.seed
+    attempts = []
+    for number, (method, scale, embedding) in enumerate(_embeddings(context, group)):
+        seeds = [
+            sample_seed(seed, "retrigger", (group.index * 100 + number) * generations + k) for k in range(generations)
+        ]
+        images = context.generate_from(embedding.repeat(generations, 1, 1), seeds=seeds, progress=advance)
+        record, _, _ = attack_candidate(
+            context, images, thresholds=thresholds, item_ids=context.ids(group.rows), reason="flagged"
+        )
+        attempts.append({"method": method, "scale": scale, "record": record.model_dump(mode="json")})
+    if context.work:
+        context.work.put(unit, attempts)
+    return attempts
 
 
 def _prompt(context, group, *, source, judged, attempts_of, position) -> RetriggeredPrompt:

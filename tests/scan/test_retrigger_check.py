@@ -129,3 +129,29 @@ def test_progress_counts_every_generation_of_every_attempt(memorizers):
     run_retrigger(dataclasses.replace(context, progress=progress), {"extraction": extraction}, None)
     # 2 extracted prompts x (2 noise scales + 1 ascent) x 4 generations, all done
     assert progress.stages["re-trigger: 2 prompt(s) x 3 perturbation(s) (generations)"] == [24, 24]
+
+
+def test_a_killed_retrigger_reads_finished_prompts_back_and_gives_the_same_outcome(memorizers, tmp_path, monkeypatch):
+    import memaudit.scan.retrigger_check as module
+    from memaudit.scan.work_log import WorkLog
+
+    settings = "{enabled: true, scales: [0.01, 0.3], ascent_radius: null}"
+    context, extraction, uninterrupted = _run(memorizers, "tolerant", settings)
+    logged = dataclasses.replace(context, work=WorkLog(tmp_path / "work"))
+    original, calls = module.attack_candidate, []
+
+    def dies_in_the_second_prompt(*args, **kwargs):
+        if len(calls) == 2:  # two attempts per prompt
+            raise RuntimeError("killed")
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "attack_candidate", dies_in_the_second_prompt)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_retrigger(logged, {"extraction": extraction}, None)
+    assert sorted(path.name for path in (tmp_path / "work").glob("retrigger-*.json")) == ["retrigger-0.json"]
+    calls.clear()
+    monkeypatch.setattr(module, "attack_candidate", lambda *a, **k: calls.append(1) or original(*a, **k))
+    resumed = run_retrigger(dataclasses.replace(logged), {"extraction": extraction}, None)
+    assert len(calls) == 2  # only the second prompt was attacked again
+    assert resumed == uninterrupted
