@@ -26,14 +26,15 @@ def as_epsilon(
 ) -> torch.Tensor:
     """The noise that ``output`` stands for at the noisy sample ``noisy`` (variance-preserving x_t,
     i.e. the UNet's own input) and cumulative alpha ``alpha_bar``: one number, or one per sample
-    (``[B]``, as in a training batch of mixed timesteps)."""
+    (``[B]``, as in a training batch of mixed timesteps). At ``alpha_bar = 0`` (pure noise, the last
+    step of a zero-terminal-SNR schedule) both conversions give the noisy sample itself."""
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"unknown prediction type {prediction_type!r}; expected one of {', '.join(PREDICTION_TYPES)}")
     if prediction_type == "epsilon":
         return output
     alpha = torch.as_tensor(alpha_bar, dtype=torch.float64)
-    if not bool(((alpha > 0) & (alpha <= 1)).all()):
-        raise ValueError(f"`alpha_bar` must be in (0, 1], got {alpha_bar}")
+    if not bool(((alpha >= 0) & (alpha <= 1)).all()):  # 0 at t = T under a zero-terminal-SNR schedule
+        raise ValueError(f"`alpha_bar` must be in [0, 1], got {alpha_bar}")
     if prediction_type == "sample" and bool((alpha == 1).any()):
         raise ValueError("an x0-predicting UNet's noise is undefined at alpha_bar = 1 (no noise added)")
     shape = (-1, *[1] * (output.dim() - 1)) if alpha.dim() else ()

@@ -41,6 +41,8 @@ def tiled_l2(a: torch.Tensor, b: torch.Tensor, *, tiles: int = 4) -> torch.Tenso
         raise ValueError(f"images must share [C, H, W]; got {tuple(a.shape[1:])} and {tuple(b.shape[1:])}")
     if tiles < 1 or tiles > min(a.shape[-2:]):
         raise ValueError(f"`tiles` must be between 1 and the image side {min(a.shape[-2:])}, got {tiles}")
+    if not (a.shape[0] and b.shape[0]):
+        return torch.zeros(a.shape[0], b.shape[0], dtype=torch.float64, device=a.device)
     if a.shape[-2] % tiles or a.shape[-1] % tiles:
         return _tile_by_tile(a, b, tiles)
     x = _cut(a, tiles)

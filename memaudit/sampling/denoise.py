@@ -37,7 +37,12 @@ def epsilon_of(scheduler, output: torch.Tensor, latents: torch.Tensor, timestep)
 
 
 def alpha_bar_at(scheduler, timestep) -> float:
-    """Cumulative alpha of the training schedule at a (possibly fractional, as LMS's) timestep."""
+    """Cumulative alpha at ``timestep``, the noise level the UNet is told, as the sampler defines it:
+    from its sigma for that timestep (Euler, LMS, DPM-Solver: a = 1 / (1 + sigma^2), exact for their
+    fractional and Karras timesteps), or from the training schedule (DDIM, PNDM)."""
+    sigmas = getattr(scheduler, "sigmas", None)
+    if sigmas is not None and hasattr(scheduler, "index_for_timestep"):
+        return 1.0 / (1.0 + float(sigmas[scheduler.index_for_timestep(timestep)]) ** 2)
     alphas = scheduler.alphas_cumprod.detach().cpu().double().numpy()
     return float(np.interp(float(timestep), np.arange(len(alphas)), alphas))
 

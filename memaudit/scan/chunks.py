@@ -25,7 +25,7 @@ def chunked_scores(
     scores = []
     for start in range(0, count, PROMPT_CHUNK):
         saved = context.work.get(f"{unit}-{start}") if context.work else None
-        if saved is not None:
+        if context.shard.everyone(saved is not None):  # a rank without it would wait in the gather alone
             skipped(len(saved))
         else:
             first, last = (

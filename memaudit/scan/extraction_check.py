@@ -118,9 +118,10 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
     test over them all."""
     settings = context.policy.checks.extraction
     thresholds = extraction_thresholds(context)
-    records = _finished_attacks(context, chosen)
-    todo = [(group, reason) for group, reason in chosen if group.index not in records]
-    todo = context.shard.part(todo, unit=max(1, context.policy.sampling.batch_size))  # whole generation batches
+    # Ranks split the prompts by position, whatever a killed run finished: each reads back only its own.
+    mine = context.shard.part(chosen, unit=max(1, context.policy.sampling.batch_size))  # whole generation batches
+    records = _finished_attacks(context, mine)
+    todo = [(group, reason) for group, reason in mine if group.index not in records]
     pending = {}  # evidence of candidates that meet the per-candidate thresholds, by prompt index
     generated = context.generate_groups(
         [group for group, _ in todo], per_group=settings.generations, stream="extraction", label="extraction attack"
@@ -139,8 +140,8 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
                 generated=images[attack.candidate],
                 train=context.train_image(row),
             )
-    mine = [(index, record.model_dump(mode="json")) for index, record in records.items()]
-    records = {index: AttackedPrompt.model_validate(record) for index, record in context.shard.gather(mine)}
+    finished = [(index, record.model_dump(mode="json")) for index, record in records.items()]
+    records = {index: AttackedPrompt.model_validate(record) for index, record in context.shard.gather(finished)}
     attacked = thresholds.judge([records[group.index] for group, _ in chosen])
     evidence = [
         pending[group.index]

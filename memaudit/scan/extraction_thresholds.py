@@ -92,18 +92,19 @@ def holdout_nearest(context: ScanContext) -> tuple[torch.Tensor, torch.Tensor | 
     settings = context.policy.checks.extraction
     references = context.distinct_train_pixels
     k = 2 if settings.specificity_quantile is not None and references.shape[0] >= 2 else 1
-    saved = context.work.get("calibration-distances") if context.work else None
-    if saved is None:
-        holdout = context.holdout_pixels
-        start, stop = context.shard.bounds(len(holdout), unit=chunk_size_for(references))
+    holdout = context.holdout_pixels
+    start, stop = context.shard.bounds(len(holdout), unit=chunk_size_for(references))
+    unit = f"calibration-{start}-{stop}"  # this rank's block: a rank reads back only its own
+    mine = context.work.get(unit) if context.work else None
+    if mine is None:
         mine = []
         if stop > start:
             search = two_nearest_tiled_l2 if k == 2 else nearest_tiled_l2
             found = search(_Rows(holdout, start, stop), references, tiles=settings.tiles, device=context.compare_device)
             mine = torch.stack([found[0], found[-1]] if k == 2 else [found[0]], dim=1).tolist()
-        saved = context.shard.gather(mine)
         if context.work:
-            context.work.put("calibration-distances", saved)
+            context.work.put(unit, mine)
+    saved = context.shard.gather(mine)
     values = torch.tensor(saved, dtype=torch.float64).reshape(len(saved), k)
     return values[:, 0], (values[:, 1] if k == 2 else None)
 

@@ -17,7 +17,7 @@ from memaudit.errors import MemauditError
 from memaudit.results.scan_result import CheckOutcome
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan import neighbour_check
-from memaudit.scan.alignment_check import AlignmentEmbedder, has_report_text, not_applicable
+from memaudit.scan.alignment_check import ALIGNMENT_BATCH, AlignmentEmbedder, has_report_text, not_applicable
 from memaudit.scan.context import ScanContext
 from memaudit.scan.neighbour_check import generated_features
 from memaudit.scan.shard import batch_unit
@@ -41,10 +41,10 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
     """Images from the model (every distinct prompt, or a seeded sample) with the caption each was
     generated from; the extractor and the alignment model are built before the first image, so a
     missing one is named before the generation time is spent. The sample is made in chunks of whole
-    generation and feature batches, each a unit of work a resumed scan reads back and a sharded scan
-    gives to one rank; a chunk's features and embeddings are the same however it was reached."""
-    checks = context.policy.checks
-    settings = checks.nearest_neighbour
+    generation, feature and alignment batches, each a unit of work a resumed scan reads back; ranks
+    split the chunks by position (each reads back only its own), and a chunk's features and embeddings
+    are the same however it was reached."""
+    settings = context.policy.checks.nearest_neighbour
     groups = _sampled_groups(context)
     per_group = settings.generations_per_prompt
     captions = [group.caption for group in groups for _ in range(per_group)]
@@ -56,32 +56,59 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
             feature_error = str(error)
     alignment, embedder = _alignment_start(context, captions)  # embedded within the generation stage
     extract = settings.enabled and feature_error is None
-    unit = math.lcm(max(1, context.policy.sampling.batch_size), batch_unit((neighbour_check.FEATURE_BATCH, per_group)))
+    if not extract and embedder is None:  # nothing would read the images
+        return GeneratedSample(captions=captions, features=None, feature_error=feature_error, alignment=alignment)
+    batches = [(neighbour_check.FEATURE_BATCH, per_group)] + ([(ALIGNMENT_BATCH, per_group)] if embedder else [])
+    unit = math.lcm(max(1, context.policy.sampling.batch_size), batch_unit(*batches))
     size = unit * max(1, SAMPLE_CHUNK // (unit * per_group))  # groups per chunk
-    chunks = {first: groups[first : first + size] for first in range(0, len(groups), size)}
-    done = {first: context.work.get(f"sample-{first}") for first in chunks} if context.work else {}
-    todo = context.shard.part([first for first in chunks if done.get(first) is None])  # whole chunks per rank
+    chunks = {f"sample-{first}-{size}": groups[first : first + size] for first in range(0, len(groups), size)}
+    mine = context.shard.part(list(chunks))
+    done = {name: context.work.get(name) for name in mine} if context.work else {}
+    done = {
+        name: value
+        for name, value in done.items()
+        if _complete(value, extract, embedder, len(chunks[name]) * per_group)
+    }
+    todo = [name for name in mine if name not in done]
     stream = context.generate_groups(
-        [group for first in todo for group in chunks[first]],
+        [group for name in todo for group in chunks[name]],
         per_group=per_group, stream="nearest-neighbour", label="generating for distances",
     )  # fmt: skip
-    mine = []
-    for first in todo:
-        images = (images for _, images in islice(stream, len(chunks[first])))
-        unit_value = _chunk_value(context, images, extract=extract, embedder=embedder)
+    for name in todo:
+        images = (images for _, images in islice(stream, len(chunks[name])))
+        done[name] = _chunk_value(context, images, extract=extract, embedder=embedder)
         if context.work:
-            context.work.put(f"sample-{first}", unit_value)
-        mine.append((first, unit_value))
-    done |= dict(context.shard.gather(mine))
-    values = [done[first] for first in chunks]
+            context.work.put(name, done[name])
+    values = [value for _, value in context.shard.gather([(name, done[name]) for name in mine])]
     if embedder is not None:
-        alignment = embedder.outcome(_stacked(values, "alignment"), captions)
+        alignment = _alignment_outcome(embedder, values, captions)
     return GeneratedSample(
         captions=captions,
         features=_stacked(values, "features") if extract else None,
         feature_error=feature_error,
         alignment=alignment,
     )
+
+
+def _complete(value: dict | None, extract: bool, embedder, images: int) -> bool:
+    """A saved chunk holds what this run needs (a run without the extractor's or BioViL-T's weights, or
+    whose alignment failed, saved none: the chunk is made again)."""
+    if value is None:
+        return False
+    parts = [value["features"]] if extract else []
+    parts += [value["alignment"]] if embedder is not None else []
+    return all(part is not None and len(part["values"]) == images for part in parts)
+
+
+def _alignment_outcome(embedder, values: list[dict], captions: list[str]) -> CheckOutcome:
+    settings = embedder.context.policy.checks.alignment
+    errors = [value["alignment_error"] for value in values if value["alignment_error"] is not None]
+    try:
+        if errors:
+            raise ValueError(errors[0])
+        return embedder.outcome(_stacked(values, "alignment"), captions)
+    except (MemauditError, ValueError) as error:  # nearest neighbour and FID go on without it
+        return CheckOutcome(status="error", required=settings.required, message=str(error))
 
 
 def _sampled_groups(context: ScanContext):
@@ -95,20 +122,35 @@ def _sampled_groups(context: ScanContext):
 
 
 def _chunk_value(context: ScanContext, groups_images, *, extract: bool, embedder) -> dict:
-    """One chunk's features and alignment embeddings, as exact JSON (a chunk holds whole feature
-    batches, so its images are batched as in the whole sample; memory holds one batch of them)."""
-    features, embeddings, pending = [], [], torch.empty(0, 3, context.image_side, context.image_side)
+    """One chunk's features and alignment embeddings, as exact JSON (a chunk holds whole feature and
+    alignment batches, so its images are batched as in the whole sample; memory holds one batch)."""
+    side = context.image_side
+    features, embeddings, error = [], [], None
+    pending = {"features": torch.empty(0, 3, side, side), "alignment": torch.empty(0, 3, side, side)}
+
+    def flush(key: str, batch: int, run, into: list, *, last: bool = False) -> None:
+        while len(pending[key]) >= batch or (last and len(pending[key])):
+            into.append(run(pending[key][:batch]))
+            pending[key] = pending[key][batch:]
+
     for images in groups_images:
-        if embedder is not None:
-            embeddings.append(embedder.embed(images))
         if extract:
-            pending = torch.cat([pending, images])
-            while len(pending) >= (batch := neighbour_check.FEATURE_BATCH):
-                features.append(generated_features(context, pending[:batch]))
-                pending = pending[batch:]
-    if extract and len(pending):
-        features.append(generated_features(context, pending))
-    return {"features": _exact(features), "alignment": _exact(embeddings)}
+            pending["features"] = torch.cat([pending["features"], images])
+            flush("features", neighbour_check.FEATURE_BATCH, lambda x: generated_features(context, x), features)
+        if embedder is not None and error is None:
+            pending["alignment"] = torch.cat([pending["alignment"], images])
+            try:
+                flush("alignment", ALIGNMENT_BATCH, embedder.embed, embeddings)
+            except (MemauditError, ValueError) as failure:  # the alignment check fails, not the others
+                error = str(failure)
+    if extract:
+        flush("features", neighbour_check.FEATURE_BATCH, lambda x: generated_features(context, x), features, last=True)
+    if embedder is not None and error is None:
+        try:
+            flush("alignment", ALIGNMENT_BATCH, embedder.embed, embeddings, last=True)
+        except (MemauditError, ValueError) as failure:
+            error = str(failure)
+    return {"features": _exact(features), "alignment": None if error else _exact(embeddings), "alignment_error": error}
 
 
 def _exact(parts: list[torch.Tensor]) -> dict | None:

@@ -145,7 +145,7 @@ def _host_memory(policy: Policy, sizes: PlanSizes, *, model_bytes: int, feature_
     sample = sizes.released_images or _sample_size(policy, sizes)
     generations = policy.checks.extraction.generations
     buffers = [
-        2 * chunk + BATCH_BYTES + 2 * 8 * rows**2,  # tiled L2: query and reference chunks, batched tile products
+        2 * chunk + 2 * BATCH_BYTES + 2 * 8 * rows**2,  # tiled L2: two chunks, batched tile products and norms
         generations * image + 8 * generations**2,  # one attacked prompt's images and their distances
         PROMPT_CHUNK * EMBEDDING_BYTES,  # triage and membership: one chunk of prompt embeddings
         # sample checks: one batch of images, the features of every image, BioViL-T's 128 per image

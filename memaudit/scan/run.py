@@ -156,7 +156,8 @@ def run_scan(
     else:
         images_record = _dataset_record(prepared.released)
         outcomes = image_checks(context, prepared.released)
-    if context.work is not None and context.shard.rank == 0:
+    if context.work is not None:
+        context.shard.gather([])  # every rank is done reading its units (ranks may share the folder)
         context.work.remove()  # the result is complete: nothing left to resume
     verdict, rules, summary_line = judge(policy, outcomes)
     evidence = [image for outcome in outcomes.values() for image in outcome.evidence_images]
@@ -185,7 +186,7 @@ def _work_log(request: ScanRequest, checkpoint: Checkpoint, *, train, holdout, p
     model = [f"{file.path}:{file.sha256}" for file in checkpoint.weight_files] or [str(checkpoint.source)]
     rows = [hashlib.sha256("\n".join(data.item_digests).encode()).hexdigest() for data in (train, holdout)]
     key = work_key(
-        model=[*model, request.device],
+        model=[*model, torch.device(request.device).type],  # not the index: every rank keys the same folder
         train=rows[0],
         holdout=rows[1],
         policy=policy.model_dump(mode="json"),

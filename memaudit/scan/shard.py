@@ -1,7 +1,9 @@
 """Several processes on one scan (torchrun; one per GPU, or per machine): each rank takes a contiguous,
 deterministic block of the prompts of every sharded stage (triage, membership, the extraction attack,
-the generated sample; the holdout images of the extraction calibration), and the blocks are gathered
-in rank order, so every rank ends with what one process would have computed; rank 0 judges and writes. Launched as
+the generated sample, re-triggering; the holdout images of the extraction calibration), and the
+blocks are gathered in rank order, so every rank ends with what one process would have computed; rank 0
+judges and writes. A rank reads back from the work log only its own block, or a unit every rank has,
+so ranks resuming from different folders (one per machine) still meet in every collective. Launched as
 
     torchrun --standalone --nproc-per-node N -m memaudit scan MODEL ... --device cuda
 
@@ -33,6 +35,11 @@ class Shard:
     def part(self, items: list, *, unit: int = 1) -> list:
         start, stop = self.bounds(len(items), unit=unit)
         return items[start:stop]
+
+    def everyone(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` holds on every rank (a work-log unit that each rank must see
+        before any of them skips the collective that would have made it)."""
+        return flag if self.world == 1 else all(self.gather([bool(flag)]))
 
     def gather(self, values: list) -> list:
         """Every rank's ``values``, concatenated in rank order (all ranks get the whole list)."""

@@ -64,7 +64,19 @@ def test_bad_inputs_are_named():
     sample = torch.zeros(1, 4, 2, 2)
     with pytest.raises(ValueError, match="unknown prediction type 'flow'"):
         as_epsilon(sample, sample, alpha_bar=0.5, prediction_type="flow")
-    with pytest.raises(ValueError, match=r"alpha_bar.*\(0, 1\]"):
-        as_epsilon(sample, sample, alpha_bar=0.0, prediction_type="v_prediction")
+    with pytest.raises(ValueError, match=r"alpha_bar.*\[0, 1\]"):
+        as_epsilon(sample, sample, alpha_bar=-0.1, prediction_type="v_prediction")
     with pytest.raises(ValueError, match="undefined at alpha_bar = 1"):
         as_epsilon(sample, sample, alpha_bar=1.0, prediction_type="sample")
+
+
+@pytest.mark.parametrize("prediction_type", ["v_prediction", "sample"])
+def test_at_zero_terminal_snr_the_noise_is_the_noisy_sample_itself(prediction_type):
+    """x_T = eps when alpha_bar = 0 (a zero-terminal-SNR schedule's last step), whatever the output says."""
+    scheduler = DDIMScheduler(prediction_type=prediction_type, rescale_betas_zero_snr=True)
+    assert float(scheduler.alphas_cumprod[-1]) == 0.0
+    noisy, output = torch.randn(2, 1, 4, 8, 8, generator=torch.Generator().manual_seed(3)).unbind(0)
+    converted = as_epsilon(
+        output, noisy, alpha_bar=float(scheduler.alphas_cumprod[-1]), prediction_type=prediction_type
+    )
+    assert torch.equal(converted, noisy)

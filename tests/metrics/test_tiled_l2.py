@@ -80,3 +80,9 @@ def test_self_comparison_and_tile_grouping_match_the_definition(monkeypatch, bat
     np.testing.assert_allclose(itself.numpy(), expected, rtol=1e-9, atol=1e-7)
     assert torch.equal(itself, itself.T)
     np.testing.assert_allclose(tiled_l2(images, images.clone()).numpy(), expected, rtol=1e-9, atol=1e-7)
+
+
+def test_an_empty_side_gives_an_empty_matrix():
+    images = torch.rand(3, 1, 8, 8)
+    assert tiled_l2(images[:0], images).shape == (0, 3) and tiled_l2(images, images[:0]).shape == (3, 0)
+    assert tiled_l2(images[:0], images[:0]).dtype == torch.float64

@@ -123,3 +123,27 @@ def test_the_training_target_is_what_reads_back_as_the_added_noise(prediction_ty
     noisy = scheduler.add_noise(clean, noise, timesteps)
     alpha = scheduler.alphas_cumprod[timesteps]
     assert torch.allclose(as_epsilon(target, noisy, alpha_bar=alpha, prediction_type=prediction_type), noise, atol=1e-3)
+
+
+def test_a_sigma_sampler_scales_its_input_and_the_noise_follows(twins):
+    """Euler (the `checkpoint` sampler of many fine-tunes) feeds the UNet latents / sqrt(1 + sigma^2):
+    the conversion must read that scaled input and the sampler's own sigma, at every step."""
+    from diffusers import EulerDiscreteScheduler
+
+    def with_euler(pipeline, prediction_type):
+        config = pipeline.scheduler.config
+        pipeline.scheduler = EulerDiscreteScheduler.from_config(config, prediction_type=prediction_type)
+        return pipeline
+
+    velocity_model = twins[1]
+    noise_euler = with_euler(build_tiny_pipeline(seed=0), "epsilon")
+    velocity_euler = with_euler(build_tiny_pipeline(seed=0), "v_prediction")
+    velocity_euler.unet = velocity_model.unet  # the hooked twin, same weights
+    embeddings, empty = encode_prompts(noise_euler, CAPTIONS), encode_prompts(noise_euler, [""])
+    common = dict(SAMPLING, scheduler="checkpoint")
+    for detector in ("wen", "asthana", "jeon"):
+        scores = [
+            triage_scores(pipeline, embeddings, empty, detector=detector, generations=2, steps=2, **common)
+            for pipeline in (noise_euler, velocity_euler)
+        ]
+        assert torch.allclose(scores[1], scores[0], rtol=1e-3, atol=1e-6), detector

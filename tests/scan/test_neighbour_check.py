@@ -198,8 +198,9 @@ def test_a_missing_extractor_and_missing_alignment_weights_are_named(sampling_co
 
 
 def test_alignment_embeds_the_sample_as_it_streams_past(sampling_context, tmp_path, monkeypatch):
-    """BioViL-T sees one generation batch at a time, never the sample, and scores as on the whole."""
+    """BioViL-T sees one batch at a time, never the sample, and scores as on the whole."""
     import memaudit.scan.alignment_check as alignment_check
+    import memaudit.scan.generated_sample as generated_sample_module
     from memaudit.scan.alignment_check import run_alignment
     from memaudit.scan.image_set import ImageSet
 
@@ -218,9 +219,10 @@ def test_alignment_embeds_the_sample_as_it_streams_past(sampling_context, tmp_pa
             return torch.nn.functional.normalize(torch.tensor([[len(r), 1.0, 2.0, 3.0] for r in reports]).double())
 
     monkeypatch.setattr(alignment_check, "BioViLT", StandIn)
+    monkeypatch.setattr(generated_sample_module, "ALIGNMENT_BATCH", 3)
     aligned = _aligned(sampling_context, tmp_path, weights=Path("/models/biovil-t"))
     sample = generated_sample(aligned)
-    assert sample.alignment.status == "ok" and max(seen) <= aligned.policy.sampling.batch_size
+    assert sample.alignment.status == "ok" and seen == [3, 3, 3, 1]  # 10 images, embedded as they come
     images = aligned.generate(aligned.train_groups, per_group=2, stream="nearest-neighbour", label="at once")
     whole = run_alignment(aligned, ImageSet.in_memory(images), sample.captions)
     assert sample.alignment.metrics["alignment.score"] == pytest.approx(whole.metrics["alignment.score"], abs=1e-6)
@@ -244,3 +246,19 @@ def test_a_capped_sample_is_seeded_and_its_images_do_not_depend_on_the_cap(sampl
     for k, position in enumerate(positions):
         expected = everything.features[2 * position : 2 * position + 2]
         assert torch.allclose(sample.features[2 * k : 2 * k + 2], expected, atol=1e-5)
+
+
+def test_an_alignment_failure_fails_only_the_alignment_check(sampling_context, tmp_path, monkeypatch):
+    import memaudit.scan.alignment_check as alignment_check
+
+    class Broken:
+        def __init__(self, weights, *, allow_pickle, device) -> None:
+            pass
+
+        def embed_images(self, images):
+            raise ValueError("image 3: BioViL-T needs 3 channels")
+
+    monkeypatch.setattr(alignment_check, "BioViLT", Broken)
+    sample = generated_sample(_aligned(sampling_context, tmp_path, weights=Path("/models/biovil-t")))
+    assert sample.alignment.status == "error" and sample.alignment.message == "image 3: BioViL-T needs 3 channels"
+    assert sample.features.shape[0] == 10 and sample.feature_error is None  # nearest neighbour and FID go on

@@ -98,7 +98,7 @@ def test_an_interrupted_scan_resumes_without_redoing_finished_work_and_gives_the
         len([n for n in left if n.startswith("attack-")]) == 3
         and len([n for n in left if n.startswith("triage-")]) == 2
     )
-    assert "calibration-distances.json" in left  # the holdout search is not redone either
+    assert any(n.startswith("calibration-") for n in left)  # the holdout search is not redone either
     prompts = len(uninterrupted.checks["extraction"].extraction.attacked)
     assert calls == prompts - 3  # the three finished attacks were read back, not redone
     assert resumed.to_json() == uninterrupted.to_json()
@@ -113,7 +113,7 @@ def test_a_scan_killed_in_the_generated_sample_reads_its_finished_chunks_back(me
     uninterrupted, resumed, left, calls = _killed_then_resumed(
         memorizer, tmp_path, monkeypatch, module=generated_sample, function="_chunk_value", dies_after=1
     )
-    assert [n for n in left if n.startswith("sample-")] == ["sample-0.json"]
+    assert [n for n in left if n.startswith("sample-")] == ["sample-0-5.json"]
     assert calls == 1  # the first chunk was read back, only the second was generated
     assert resumed.to_json() == uninterrupted.to_json()
 

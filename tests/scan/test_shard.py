@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -38,7 +39,17 @@ def test_outside_torchrun_the_shard_is_the_whole_scan(monkeypatch):
 @pytest.mark.slow
 def test_two_processes_write_the_single_process_result_byte_for_byte(tiny_folder, tmp_path):
     write_scan_data(tmp_path, train=24, holdout=10, seed=1)
-    (tmp_path / "policy.yaml").write_text(POLICY)
+    # 16 samples per prompt make the generated sample three chunks (10, 10 and 4 prompts: both ranks
+    # make some), and re-triggering runs on whatever triage flags, split among the ranks by prompt.
+    policy = POLICY.replace("generations_per_prompt: 1}", "generations_per_prompt: 16}")
+    policy = policy.replace(
+        "rules:",
+        "  retrigger: {enabled: true, when: always, max_prompts: 4, scales: [0.1], ascent_radius: null}\nrules:",
+    )
+    policy = policy.replace("calibration_quantile: 0.9", "calibration_quantile: 0.5")  # flags several prompts
+    policy = policy.replace("small_holdout: warn}", "small_holdout: warn, confidence: 0.5}")
+    assert policy.count("16}") == 1 and "retrigger" in policy and "confidence: 0.5" in policy
+    (tmp_path / "policy.yaml").write_text(policy)
 
     def scan(name):
         return ["scan", str(tiny_folder), "--train", str(tmp_path / "train"), "--holdout", str(tmp_path / "holdout"),
@@ -56,3 +67,5 @@ def test_two_processes_write_the_single_process_result_byte_for_byte(tiny_folder
     assert sharded.returncode == single.returncode, sharded.stderr[-3000:]
     whole = (tmp_path / "single" / "result.json").read_bytes()
     assert (tmp_path / "sharded" / "result.json").read_bytes() == whole
+    retriggered = json.loads(whole)["checks"]["retrigger"]["retrigger"]["prompts"]
+    assert len(retriggered) == 4  # the first two by one rank, the last two by the other
