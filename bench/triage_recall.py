@@ -68,6 +68,8 @@ def measure(checkpoint, train: ImageCaptionDataset, holdout: ImageCaptionDataset
     generic_flagged = sum(f for g, f in zip(groups, flags, strict=True) if g.caption not in planted)
     generic_count = sum(g.caption not in planted for g in groups)
     attacked = {group.caption: reason for group, reason in chosen}
+    order = sorted(range(len(groups)), key=lambda i: -float(scores[i]))  # ties keep caption order
+    ranks = sorted(1 + order.index(i) for i, g in enumerate(groups) if g.caption in planted)
     return {
         "detector": detector,
         "generations": context.policy.checks.noise_magnitude.generations,
@@ -78,6 +80,10 @@ def measure(checkpoint, train: ImageCaptionDataset, holdout: ImageCaptionDataset
         "generic_flagged_share": generic_flagged / generic_count,
         "attacked": len(chosen),
         "threshold": outcome.noise_magnitude.threshold,
+        # Where the planted captions rank by score among all training captions: a ranked budget of the
+        # largest would have attacked every one of them.
+        "planted_ranks": ranks,
+        "prompts": len(groups),
         "seconds": seconds,
     }
 
@@ -92,8 +98,9 @@ def main() -> None:
     args = parser.parse_args()
     data = data_for_model(args.models / "hospital", args.data)  # the base is judged on the same captions
     results: dict[str, list[dict]] = {}
-    print("| model | detector | gens | planted flagged | planted attacked | generic flagged | attacked | s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| model | detector | gens | planted flagged | planted attacked | generic flagged | attacked ", end="")
+    print("| all planted in top | s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(data.holdout)
     for variant in args.variants.split(","):
         checkpoint = load_checkpoint(args.models / variant)  # once per model, shared by every detector
@@ -103,7 +110,8 @@ def main() -> None:
             print(
                 f"| {variant} | {detector} | {row['generations']} | {row['planted_flagged']}/{row['planted']} "
                 f"| {row['planted_attacked']}/{row['planted']} | {row['generic_flagged_share']:.1%} "
-                f"| {row['attacked']} | {row['seconds']:.0f} |",
+                f"| {row['attacked']} | {row['planted_ranks'][-1]} of {row['prompts']} "
+                f"| {row['seconds']:.0f} |",
                 flush=True,
             )
     args.out.write_text(json.dumps(results, indent=2) + "\n")

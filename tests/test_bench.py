@@ -143,4 +143,6 @@ def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(t
         # Flagged + the 16 next highest + 8 at random cover every distinct caption here (cap 64).
         assert row["attacked"] == distinct and row["planted"] == row["planted_attacked"] == 2
         assert row["planted_flagged"] <= row["planted_attacked"] and 0.0 <= row["generic_flagged_share"] <= 1.0
+        ranks = row["planted_ranks"]  # 1-based, distinct, within the distinct captions
+        assert row["prompts"] == distinct and len(set(ranks)) == 2 and 1 <= ranks[0] < ranks[1] <= distinct
     assert "| hospital | wen | 2 |" in result.stdout
