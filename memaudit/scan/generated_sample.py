@@ -124,33 +124,43 @@ def _sampled_groups(context: ScanContext):
 def _chunk_value(context: ScanContext, groups_images, *, extract: bool, embedder) -> dict:
     """One chunk's features and alignment embeddings, as exact JSON (a chunk holds whole feature and
     alignment batches, so its images are batched as in the whole sample; memory holds one batch)."""
-    side = context.image_side
-    features, embeddings, error = [], [], None
-    pending = {"features": torch.empty(0, 3, side, side), "alignment": torch.empty(0, 3, side, side)}
-
-    def flush(key: str, batch: int, run, into: list, *, last: bool = False) -> None:
-        while len(pending[key]) >= batch or (last and len(pending[key])):
-            into.append(run(pending[key][:batch]))
-            pending[key] = pending[key][batch:]
-
+    features = _Batches(neighbour_check.FEATURE_BATCH, lambda images: generated_features(context, images))
+    embeddings = _Batches(ALIGNMENT_BATCH, embedder.embed) if embedder is not None else None
+    error = None
     for images in groups_images:
         if extract:
-            pending["features"] = torch.cat([pending["features"], images])
-            flush("features", neighbour_check.FEATURE_BATCH, lambda x: generated_features(context, x), features)
-        if embedder is not None and error is None:
-            pending["alignment"] = torch.cat([pending["alignment"], images])
-            try:
-                flush("alignment", ALIGNMENT_BATCH, embedder.embed, embeddings)
-            except (MemauditError, ValueError) as failure:  # the alignment check fails, not the others
-                error = str(failure)
+            features.add(images)
+        if embeddings is not None and error is None:
+            error = _guarded(embeddings.add, images)  # the alignment check fails, not the others
     if extract:
-        flush("features", neighbour_check.FEATURE_BATCH, lambda x: generated_features(context, x), features, last=True)
-    if embedder is not None and error is None:
-        try:
-            flush("alignment", ALIGNMENT_BATCH, embedder.embed, embeddings, last=True)
-        except (MemauditError, ValueError) as failure:
-            error = str(failure)
-    return {"features": _exact(features), "alignment": None if error else _exact(embeddings), "alignment_error": error}
+        features.add(None)
+    if embeddings is not None and error is None:
+        error = _guarded(embeddings.add, None)
+    aligned = None if error or embeddings is None else _exact(embeddings.results)
+    return {"features": _exact(features.results), "alignment": aligned, "alignment_error": error}
+
+
+class _Batches:
+    """Images regrouped into batches of ``size`` for ``run``, whatever sizes they come in; ``add(None)``
+    runs the last, partial batch. ``results`` holds what ``run`` gave, in order."""
+
+    def __init__(self, size: int, run) -> None:
+        self.size, self.run, self.results, self.pending = size, run, [], None
+
+    def add(self, images: torch.Tensor | None) -> None:
+        if images is not None:
+            self.pending = images if self.pending is None else torch.cat([self.pending, images])
+        while self.pending is not None and (len(self.pending) >= self.size or (images is None and len(self.pending))):
+            self.results.append(self.run(self.pending[: self.size]))
+            self.pending = self.pending[self.size :] if len(self.pending) > self.size else None
+
+
+def _guarded(add, images) -> str | None:
+    try:
+        add(images)
+    except (MemauditError, ValueError) as failure:
+        return str(failure)
+    return None
 
 
 def _exact(parts: list[torch.Tensor]) -> dict | None:
