@@ -55,14 +55,14 @@ def tiled_l2(a: torch.Tensor, b: torch.Tensor, *, tiles: int = 4) -> torch.Tenso
     block = SELF_BLOCK if b is a else a.shape[0]
     for first in range(0, a.shape[0], block):
         rows, columns = slice(first, first + block), slice(first if b is a else 0, None)
-        part = _largest_squared(x[:, rows], x_norms[:, rows], y[:, columns], y_norms[:, columns])
+        part = _largest_squared(x[:, rows], y[:, columns], x_norms=x_norms[:, rows], y_norms=y_norms[:, columns])
         result[rows, columns] = part
         if b is a:
             result[columns, rows] = part.T
     return (result.clamp_min(0.0) / x.shape[2]).sqrt()
 
 
-def _largest_squared(x, x_norms, y, y_norms) -> torch.Tensor:
+def _largest_squared(x, y, *, x_norms, y_norms) -> torch.Tensor:
     """Per pair, the largest squared distance over the tiles, a few tiles per batched product."""
     group = max(1, BATCH_BYTES // max(1, 8 * x.shape[1] * y.shape[1]))
     largest = None

@@ -23,10 +23,10 @@ def model_outputs(unet, scheduler, latents: torch.Tensor, *, timestep, cond: tor
 def predict_noise(unet, scheduler, latents: torch.Tensor, *, timestep, cond: torch.Tensor, uncond: torch.Tensor):
     """(eps_conditional, eps_unconditional) for a batch, whatever the UNet was trained to predict."""
     outputs = model_outputs(unet, scheduler, latents, timestep=timestep, cond=cond, uncond=uncond)
-    return tuple(epsilon_of(scheduler, output, latents, timestep) for output in outputs)
+    return tuple(epsilon_of(scheduler, output, latents=latents, timestep=timestep) for output in outputs)
 
 
-def epsilon_of(scheduler, output: torch.Tensor, latents: torch.Tensor, timestep) -> torch.Tensor:
+def epsilon_of(scheduler, output: torch.Tensor, *, latents: torch.Tensor, timestep) -> torch.Tensor:
     """The noise a UNet ``output`` at ``timestep`` stands for; the UNet's input (the sampler's scaled
     ``latents``) is the variance-preserving noisy sample for DDIM and sigma-based samplers alike."""
     prediction_type = scheduler.config.get("prediction_type", "epsilon")

@@ -55,7 +55,9 @@ def noise_magnitude_scores(
             out_cond, out_uncond = model_outputs(
                 unet, sampler, latents, timestep=timestep, cond=cond, uncond=empty_embedding.to(device, dtype)
             )
-            eps_cond, eps_uncond = (epsilon_of(sampler, out, latents, timestep) for out in (out_cond, out_uncond))
+            eps_cond, eps_uncond = (
+                epsilon_of(sampler, out, latents=latents, timestep=timestep) for out in (out_cond, out_uncond)
+            )
             totals[items] += step_magnitude(eps_cond, eps_uncond).cpu()
             if step + 1 < steps:  # the sampler steps with the UNet's own parameterization
                 latents = sampler.step(guided(out_cond, out_uncond, guidance_scale), timestep, latents).prev_sample

@@ -67,7 +67,7 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
     done = {
         name: value
         for name, value in done.items()
-        if _complete(value, extract, embedder, len(chunks[name]) * per_group)
+        if _complete(value, extract=extract, embedder=embedder, images=len(chunks[name]) * per_group)
     }
     todo = [name for name in mine if name not in done]
     stream = context.generate_groups(
@@ -90,7 +90,7 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
     )
 
 
-def _complete(value: dict | None, extract: bool, embedder, images: int) -> bool:
+def _complete(value: dict | None, *, extract: bool, embedder, images: int) -> bool:
     """A saved chunk holds what this run needs (a run without the extractor's or BioViL-T's weights, or
     whose alignment failed, saved none: the chunk is made again)."""
     if value is None:

@@ -82,7 +82,10 @@ def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> Ch
         f"re-trigger: {len(mine)} prompt(s) x {attempts} perturbation(s) (generations)",
         len(mine) * attempts * generations,
     )
-    done = [(p, _attempts(context, tested[p][0], generations, thresholds, advance)) for p in mine]
+    done = [
+        (p, _attempts(context, tested[p][0], generations=generations, thresholds=thresholds, advance=advance))
+        for p in mine
+    ]
     by_position = dict(context.shard.gather(done))
     candidates, attempts_of = [], []  # one AttackedPrompt per attempt (for the family test), and its place
     for position in range(len(tested)):
@@ -105,7 +108,7 @@ def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> Ch
     )
 
 
-def _attempts(context: ScanContext, group: PromptGroup, generations: int, thresholds, advance) -> list[dict]:
+def _attempts(context: ScanContext, group: PromptGroup, *, generations: int, thresholds, advance) -> list[dict]:
     """``[{method, scale, record}]``: the attack on each perturbation of one prompt (before the family
     test), as exact JSON; read back from the work log when a killed run of this scan finished it."""
     unit = f"retrigger-{group.index}"
