@@ -16,8 +16,9 @@ from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
 from memaudit.checkpoint.files import sha256_file
 from memaudit.checkpoint.summary import CheckpointSummary
 from memaudit.data import ImageCaptionDataset
-from memaudit.errors import MemauditError
+from memaudit.errors import CheckpointError, MemauditError
 from memaudit.features import ExtractorOptions
+from memaudit.metrics.parameterization import PREDICTION_TYPES
 from memaudit.policy import EffectivePolicy, effective_policy
 from memaudit.results.reading import read_scan_result
 from memaudit.results.scan_result import (
@@ -122,6 +123,11 @@ def prepare_scan(
         if dtype != torch.float32:
             pipeline = pipeline.to(dtype)
         summary = summarize(checkpoint)
+        if summary.prediction_type not in PREDICTION_TYPES:  # every score reads the output as noise
+            raise CheckpointError(
+                f"{request.model}: the scheduler says the UNet predicts {summary.prediction_type!r}; memaudit "
+                f"reads {', '.join(PREDICTION_TYPES)} models (scheduler/scheduler_config.json: prediction_type)"
+            )
         image_side = summary.vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
         work = _work_log(request, checkpoint, train=train, holdout=holdout, policy=policy)
         context = ScanContext(pipeline=pipeline, image_side=image_side, work=work, **shared)

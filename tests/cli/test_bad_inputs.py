@@ -53,6 +53,11 @@ def _drop_a_unet_tensor(model: Path) -> None:
     save_file(state, weights)
 
 
+def _flow_scheduler(model: Path) -> None:
+    config = model / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"prediction_type": "flow"}))
+
+
 def _bomb(folder: Path) -> None:
     Image.new("1", (20_000, 10_000)).save(folder / "000.png")  # 2e8 pixels: over Pillow's bomb limit
 
@@ -115,6 +120,10 @@ CASES = {
         lambda a, r: {**a, "model": _model_without(r, a["model"], _drop_a_unet_tensor)},
         ["unet weights lack 1 tensor(s): conv_norm_out.weight"],
     ),
+    "scheduler predicts something unknown": (
+        lambda a, r: {**a, "model": _model_without(r, a["model"], _flow_scheduler)},
+        ["predicts 'flow'", "epsilon, v_prediction, sample"],
+    ),
     "previous result missing": (lambda a, r: {**a, "before": r / "gone.json"}, ["gone.json"]),
     "previous result not a scan result": (
         lambda a, r: {**a, "before": _write(r / "before.json", b'{"verdict": "maybe"}')},
@@ -158,7 +167,7 @@ def _refuse_to_load_unless(case: str):
     """Checkpoint problems are found by loading; every other case must be refused before that."""
     from memaudit.checkpoint import load_checkpoint
 
-    if case in ("model folder without unet", "weights missing a tensor"):
+    if case in ("model folder without unet", "weights missing a tensor", "scheduler predicts something unknown"):
         return load_checkpoint
 
     def refuse(*args, **kwargs):
