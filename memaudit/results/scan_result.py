@@ -15,7 +15,7 @@ from memaudit.checkpoint.files import WeightFile
 from memaudit.results.attack_evidence import MembershipEvidence, RetriggerEvidence
 from memaudit.results.frozen import Frozen
 
-RESULT_SCHEMA_VERSION = "2.2"
+RESULT_SCHEMA_VERSION = "2.3"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -169,6 +169,7 @@ class ModelRecord(Frozen):
     weight_files: list[WeightFile]
     image_size: int
     transformer_blocks: int
+    prediction_type: str | None = None  # what the UNet predicts (epsilon, v_prediction, sample); 2.3 on
 
 
 class PolicyRecord(Frozen):

@@ -157,6 +157,7 @@ def run_scan(
             weight_files=checkpoint.weight_files,
             image_size=context.image_side,
             transformer_blocks=len(prepared.summary.unet_transformer_blocks),
+            prediction_type=prepared.summary.prediction_type,
         )
         outcomes = model_checks(context, before=prepared.before)
     else:

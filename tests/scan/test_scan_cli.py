@@ -43,6 +43,14 @@ def test_a_non_memorizing_model_passes(data, tiny_folder, tmp_path, capsys):
     assert {f["path"] for f in result["model"]["weight_files"]} >= {"unet/diffusion_pytorch_model.safetensors"}
     assert json.loads((tmp_path / "out" / "run.json").read_text())["seconds"] > 0
     assert (result["environment"]["device"], result["environment"]["dtype"]) == ("cpu", "float32")  # CPU: float32
+    assert result["model"]["prediction_type"] == "epsilon" and result["schema_version"] == "2.3"
+    from memaudit.results.reading import read_scan_result
+
+    older = dict(
+        result, schema_version="2.2", model={k: v for k, v in result["model"].items() if k != "prediction_type"}
+    )
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    assert read_scan_result(tmp_path / "older.json").model.prediction_type is None  # a 2.2 result still reads
 
 
 def test_missing_extractor_weights_for_a_required_check_exits_2_naming_them(data, tiny_folder, tmp_path, capsys):
