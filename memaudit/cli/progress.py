@@ -25,6 +25,10 @@ class LogLines:
     def __exit__(self, *exc) -> None:
         return None
 
+    @property
+    def console(self):
+        return self._console
+
     def add_task(self, description: str, *, total: int) -> int:
         task = len(self._tasks)
         now = self._clock()
@@ -114,3 +118,6 @@ class RichStages:
         self._current = (description, self._clock())
         task = self._progress.add_task(description, total=total)
         return lambda units: self._progress.advance(task, units)
+
+    def note(self, message: str) -> None:
+        self._progress.console.print(message, markup=False, highlight=False)

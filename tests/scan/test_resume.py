@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from memaudit.scan import ScanRequest, run_scan
 from memaudit.scan.work_log import WorkLog, work_key
 from memaudit.tiny.memorizer import build_memorizer
 from tests.images import write_dataset
+from tests.scan.recording_progress import RecordingProgress
 
 POLICY = """
 name: resume-test
@@ -83,8 +85,10 @@ def _killed_then_resumed(memorizer, tmp_path, monkeypatch, *, module, function: 
     left = sorted(path.name for path in work.glob("*.json"))
     calls.clear()
     monkeypatch.setattr(module, function, lambda *a, **k: calls.append(1) or original(*a, **k))
-    resumed = run_scan(request, checkpoint=checkpoint)
+    progress = RecordingProgress()
+    resumed = run_scan(request, checkpoint=checkpoint, progress=progress)
     assert not work.exists()  # a finished scan leaves nothing to resume
+    assert progress.notes == [f"resuming: {len(left)} finished units of an earlier run of this scan in {work}"]
     return uninterrupted, resumed, left, len(calls)
 
 
@@ -143,13 +147,24 @@ def write_scan_data(folder, *, train: int, holdout: int, seed: int) -> None:
     write_dataset(folder / "holdout", images[train:], captions[:holdout], prefix="h")
 
 
-def _running(argv, *, until, timeout=300):
-    """Start ``argv``; kill -9 its process group once ``until()`` holds. True if it was caught running."""
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def killed_when(argv, *, until, timeout=300, env=None) -> bool:
+    """Start ``argv``; kill -9 it and every process under it once ``until()`` holds (torchrun starts its
+    ranks in sessions of their own, so its process group alone would leave them running). True if it
+    was caught running."""
+    import psutil
+
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         if until():
+            ranks = psutil.Process(process.pid).children(recursive=True)
             os.killpg(process.pid, signal.SIGKILL)
+            for rank in ranks:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    rank.kill()
+            psutil.wait_procs(ranks, timeout=60)
             process.wait(timeout=60)
             return True
         time.sleep(0.05)
@@ -170,7 +185,7 @@ def test_kill_9_halfway_then_rerun_writes_a_byte_identical_result(tiny_folder, t
 
     assert subprocess.run(argv(tmp_path / "whole"), capture_output=True, timeout=600).returncode in (0, 1)
     attacked = lambda: len(list((cache / "scans").glob("*/attack-*.json")))  # noqa: E731
-    assert _running(argv(tmp_path / "resumed"), until=lambda: attacked() >= 20), "never caught the attack running"
+    assert killed_when(argv(tmp_path / "resumed"), until=lambda: attacked() >= 20), "never caught the attack running"
     assert 20 <= attacked() < 60 and not (tmp_path / "resumed" / "result.json").exists()
     assert subprocess.run(argv(tmp_path / "resumed"), capture_output=True, timeout=600).returncode in (0, 1)
     whole = (tmp_path / "whole" / "result.json").read_bytes()

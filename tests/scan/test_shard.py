@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from memaudit.scan.shard import Shard, batch_unit, join_launch
-from tests.scan.test_resume import POLICY, write_scan_data
+from tests.scan.test_resume import POLICY, killed_when, write_scan_data
 
 
 def test_ranks_take_contiguous_blocks_that_cover_everything_once():
@@ -69,3 +69,36 @@ def test_two_processes_write_the_single_process_result_byte_for_byte(tiny_folder
     assert (tmp_path / "sharded" / "result.json").read_bytes() == whole
     retriggered = json.loads(whole)["checks"]["retrigger"]["retrigger"]["prompts"]
     assert len(retriggered) == 4  # the first two by one rank, the last two by the other
+
+
+@pytest.mark.slow
+def test_a_sharded_scan_killed_halfway_resumes_in_one_process_with_the_same_result(tiny_folder, tmp_path):
+    # A job pre-empted on two GPUs is often resumed on one. Units are named by their place in the scan
+    # (prompt batches, prompts, sample chunks), not by rank, so one process reads back what two finished.
+    write_scan_data(tmp_path, train=60, holdout=12, seed=0)
+    (tmp_path / "policy.yaml").write_text(POLICY.replace("generations: 8,", "generations: 16,"))
+    cache = tmp_path / "cache"
+
+    def scan(out):
+        return ["-m", "memaudit", "scan", str(tiny_folder), "--train", str(tmp_path / "train"),
+                "--holdout", str(tmp_path / "holdout"), "--policy", str(tmp_path / "policy.yaml"),
+                "--out", str(tmp_path / out), "--feature-cache", str(cache)]  # fmt: skip
+
+    env = os.environ | {"OMP_NUM_THREADS": "1"}  # as in the test above: one thread per process everywhere
+    run = functools.partial(subprocess.run, capture_output=True, text=True, env=env, timeout=900)
+    whole = run([sys.executable, *scan("whole")])
+    assert whole.returncode in (0, 1), whole.stderr[-3000:]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    attacks = lambda: sorted(int(p.stem.split("-")[1]) for p in (cache / "scans").glob("*/attack-*.json"))  # noqa: E731
+    # rank 0 attacks prompts 0-29, rank 1 prompts 30-59: wait until both have finished some
+    both = lambda: (found := attacks()) and found[0] < 30 <= found[-1] and len(found) >= 10  # noqa: E731
+    assert killed_when([*launch, *scan("resumed")], until=both, env=env, timeout=600), "never caught both ranks"
+    left = attacks()
+    assert len(left) < 60 and not (tmp_path / "resumed" / "result.json").exists()
+    (work,) = (cache / "scans").iterdir()
+    assert any(path.name.startswith("triage-") for path in work.iterdir())
+    resumed = run([sys.executable, *scan("resumed")])
+    assert resumed.returncode == whole.returncode, resumed.stderr[-3000:]
+    assert "resuming: " in resumed.stderr, resumed.stderr  # the log says the units were found
+    assert (tmp_path / "resumed" / "result.json").read_bytes() == (tmp_path / "whole" / "result.json").read_bytes()
+    assert not work.exists()  # finished: nothing left to resume
