@@ -93,7 +93,10 @@ def _reference_components(images: torch.Tensor, threshold: float = 0.1) -> set[i
     def tiles(image):
         return image.unfold(1, side, side).unfold(2, side, side).permute(1, 2, 0, 3, 4).reshape(16, -1)
 
-    graph = {i: [j for j in range(count) if j != i and torch.norm(tiles(images[i]) - tiles(images[j]), dim=-1).max().item() <= limit] for i in range(count)}  # fmt: skip
+    def near(i: int, j: int) -> bool:
+        return torch.norm(tiles(images[i]) - tiles(images[j]), dim=-1).max().item() <= limit
+
+    graph = {i: [j for j in range(count) if j != i and near(i, j)] for i in range(count)}
     seen, largest = set(), set()
     for start in range(count):
         if start in seen:
