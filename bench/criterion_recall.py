@@ -51,8 +51,9 @@ def measure(checkpoint, train, holdout, data, *, generic: int, seed: int = 0) ->
     started = time.perf_counter()
     planted_ids = set(data.planted_ids)
     groups = context.train_groups
-    planted = [g for g in groups if planted_ids & set(context.ids(g.rows))]
-    ordinary = [g for g in groups if not planted_ids & set(context.ids(g.rows))]
+    is_planted = {g.index: bool(planted_ids & set(context.ids(g.rows))) for g in groups}
+    planted = [g for g in groups if is_planted[g.index]]
+    ordinary = [g for g in groups if not is_planted[g.index]]
     attacked = sorted(planted + random.Random(seed).sample(ordinary, generic), key=lambda g: g.index)
     thresholds = extraction_thresholds(context)
     records = []
@@ -70,7 +71,7 @@ def measure(checkpoint, train, holdout, data, *, generic: int, seed: int = 0) ->
         own = set(context.ids(group.rows))
         rows.append(
             {
-                "planted": group in planted,
+                "planted": is_planted[group.index],
                 "clique": record.clique_size,
                 "distance": record.distance,
                 "distance_ratio": record.distance_ratio,

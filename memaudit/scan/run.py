@@ -130,10 +130,9 @@ def prepare_scan(
             )
         image_side = summary.vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
         work = _work_log(request, checkpoint, train=train, holdout=holdout, policy=policy)
-        if work is not None and work.finished():
-            progress.note(
-                f"resuming: {work.finished():,} finished units of an earlier run of this scan in {work.folder}"
-            )
+        finished = work.finished() if work is not None else 0  # one listing of the folder
+        if finished:
+            progress.note(f"resuming: {finished:,} finished units of an earlier run of this scan in {work.folder}")
         context = ScanContext(pipeline=pipeline, image_side=image_side, work=work, **shared)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
