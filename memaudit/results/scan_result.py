@@ -15,7 +15,7 @@ from memaudit.checkpoint.files import WeightFile
 from memaudit.results.attack_evidence import MembershipEvidence, RetriggerEvidence
 from memaudit.results.frozen import Frozen
 
-RESULT_SCHEMA_VERSION = "2.3"
+RESULT_SCHEMA_VERSION = "2.4"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -67,6 +67,19 @@ class NoiseMagnitudeEvidence(Frozen):
     flagged_item_ids: list[str]
 
 
+class CountTestRecord(Frozen):
+    """The count test of the family test (metrics/copy_count.py): of ``candidates``, ``below`` met the
+    per-candidate thresholds (closer than the ``rank``-th smallest of ``holdout`` distances); at level
+    ``level`` at least ``copies_at_least`` of them are copies."""
+
+    rank: int
+    holdout: int
+    candidates: int
+    below: int
+    copies_at_least: int
+    level: float
+
+
 class AttackedPrompt(Frozen):
     item_ids: list[str]
     reason: Literal["flagged", "ranked", "sampled", "all", "image"]
@@ -89,8 +102,9 @@ class ExtractionEvidence(Frozen):
     ratio_threshold: float | None = None  # a copy is specific: its distance ratio is below this
     specificity_quantile: float | None = None
     ratio_calibration: CalibrationRecord | None = None
-    family_false_alarm: float | None = None  # Benjamini-Hochberg level over all attacked candidates
+    family_false_alarm: float | None = None  # family level over all candidates: half BH, half the count test
     tail: TailRecord | None = None  # None: conformal p-values only
+    count_test: CountTestRecord | None = None  # None: family test off (or a result before schema 2.4)
     attacked: list[AttackedPrompt]
     extracted_train_ids: list[str]
 

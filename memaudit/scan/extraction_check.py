@@ -6,7 +6,13 @@ import torch
 
 from memaudit.data import ImageCaptionDataset, conform
 from memaudit.metrics.extraction import attack_prompt, distance_ratio, nearest_tiled_l2, two_nearest_tiled_l2
-from memaudit.results.scan_result import AttackedPrompt, CheckOutcome, EvidenceImage, ExtractionEvidence
+from memaudit.results.scan_result import (
+    AttackedPrompt,
+    CheckOutcome,
+    CountTestRecord,
+    EvidenceImage,
+    ExtractionEvidence,
+)
 from memaudit.sampling.seeds import sample_seed
 from memaudit.scan.context import PromptGroup, ScanContext
 from memaudit.scan.evidence import evidence_image
@@ -49,6 +55,7 @@ def _outcome(
     attacked: list[AttackedPrompt],
     *,
     thresholds: Thresholds,
+    count: CountTestRecord | None,
     generations: int,
     evidence: list[EvidenceImage],
 ) -> CheckOutcome:
@@ -78,6 +85,7 @@ def _outcome(
             ratio_calibration=ratio.record if ratio else None,
             family_false_alarm=thresholds.family_false_alarm,
             tail=thresholds.tail_record(),
+            count_test=count,
             attacked=attacked,
             extracted_train_ids=extracted_ids,
         ),
@@ -142,13 +150,21 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
             )
     finished = [(index, record.model_dump(mode="json")) for index, record in records.items()]
     records = {index: AttackedPrompt.model_validate(record) for index, record in context.shard.gather(finished)}
-    attacked = thresholds.judge([records[group.index] for group, _ in chosen])
+    candidates = [records[group.index] for group, _ in chosen]
+    attacked = thresholds.judge(candidates)
     evidence = [
         pending[group.index]
         for (group, _), item in zip(chosen, attacked, strict=True)
         if item.extracted and group.index in pending
     ]
-    return _outcome(context, attacked, thresholds=thresholds, generations=settings.generations, evidence=evidence)
+    return _outcome(
+        context,
+        attacked,
+        thresholds=thresholds,
+        count=thresholds.count_test(candidates),
+        generations=settings.generations,
+        evidence=evidence,
+    )
 
 
 def _finished_attacks(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) -> dict[int, AttackedPrompt]:
@@ -177,7 +193,7 @@ def run_image_matching(context: ScanContext, released: ImageCaptionDataset) -> C
             queries, references, tiles=settings.tiles, device=context.compare_device
         )
         ratios = [float(r) for r in distance_ratio(distances, second)]
-    attacked = [
+    candidates = [
         AttackedPrompt(
             item_ids=[image_id],
             reason="image",
@@ -189,7 +205,7 @@ def run_image_matching(context: ScanContext, released: ImageCaptionDataset) -> C
         )
         for image_id, distance, index, ratio in zip(image_ids, distances, nearest, ratios, strict=True)
     ]
-    attacked = thresholds.judge(attacked)
+    attacked = thresholds.judge(candidates)
     evidence = [
         evidence_image(
             f"{item.item_ids[0]} vs {item.nearest_train_id}",
@@ -200,4 +216,5 @@ def run_image_matching(context: ScanContext, released: ImageCaptionDataset) -> C
         for position, item in enumerate(attacked)
         if item.extracted and context.include_evidence_images
     ]
-    return _outcome(context, attacked, thresholds=thresholds, generations=1, evidence=evidence)
+    count = thresholds.count_test(candidates)
+    return _outcome(context, attacked, thresholds=thresholds, count=count, generations=1, evidence=evidence)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
+from memaudit.metrics.copy_count import copies_lower_bound
 from memaudit.metrics.extraction import chunk_size_for, distance_ratio, nearest_tiled_l2, two_nearest_tiled_l2
 from memaudit.metrics.tail import LowerTail, benjamini_hochberg, fit_lower_tail
-from memaudit.results.scan_result import AttackedPrompt, TailRecord
+from memaudit.results.scan_result import AttackedPrompt, CountTestRecord, TailRecord
 from memaudit.scan.calibration import Calibrated, calibrated_threshold
 from memaudit.scan.context import ScanContext
 
@@ -34,15 +35,39 @@ class Thresholds:
 
     def judge(self, attacked: list[AttackedPrompt]) -> list[AttackedPrompt]:
         """Each attacked prompt (or released image) with its p-value, extracted only if it meets the
-        per-candidate thresholds and the Benjamini-Hochberg step-up over all of them selects it."""
+        per-candidate thresholds and the family test selects it. The family's false-alarm budget is
+        split in two (DESIGN 3.5): Benjamini-Hochberg on the tail p-values finds a few clear copies, the
+        count test finds several that sit at the holdout's resolution; with the count test's bound of d
+        copies the d closest candidates are marked."""
         if self.tail is None:
             return attacked
         p_values = [self.tail.p_value(a.distance) if a.distance is not None else 1.0 for a in attacked]
-        selected = benjamini_hochberg(p_values, self.family_false_alarm) if attacked else []
+        selected = benjamini_hochberg(p_values, self.family_false_alarm / 2) if attacked else []
+        count = self.count_test(attacked)
+        meeting = sorted((a.distance, i) for i, a in enumerate(attacked) if a.extracted)
+        closest = {i for _, i in meeting[: count.copies_at_least if count else 0]}
         return [
-            a.model_copy(update={"p_value": p if a.distance is not None else None, "extracted": a.extracted and chosen})
-            for a, p, chosen in zip(attacked, p_values, selected, strict=True)
+            a.model_copy(
+                update={
+                    "p_value": p if a.distance is not None else None,
+                    "extracted": a.extracted and (chosen or i in closest),
+                }
+            )
+            for i, (a, p, chosen) in enumerate(zip(attacked, p_values, selected, strict=True))
         ]
+
+    def count_test(self, attacked: list[AttackedPrompt]) -> CountTestRecord | None:
+        """The count test over candidates as they come from the attack, before the family test: how
+        many of those that meet the per-candidate thresholds (all below the verify threshold, the k-th
+        smallest holdout distance) are copies at least (metrics/copy_count.py)."""
+        if self.tail is None or not attacked:
+            return None
+        record, level = self.verify.record, self.family_false_alarm / 2
+        below = sum(a.extracted for a in attacked)
+        copies = copies_lower_bound(below, candidates=len(attacked), holdout=record.n, rank=record.k, alpha=level)
+        return CountTestRecord(
+            rank=record.k, holdout=record.n, candidates=len(attacked), below=below, copies_at_least=copies, level=level
+        )
 
     def tail_record(self) -> TailRecord | None:
         tail = self.tail

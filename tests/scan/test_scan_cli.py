@@ -9,6 +9,7 @@ import pytest
 
 from memaudit.cli import run
 from memaudit.errors import ExitCode
+from memaudit.results.scan_result import RESULT_SCHEMA_VERSION
 from memaudit.tiny.memorizer import build_memorizer
 from tests.scan.test_ground_truth import POLICY
 
@@ -43,7 +44,7 @@ def test_a_non_memorizing_model_passes(data, tiny_folder, tmp_path, capsys):
     assert {f["path"] for f in result["model"]["weight_files"]} >= {"unet/diffusion_pytorch_model.safetensors"}
     assert json.loads((tmp_path / "out" / "run.json").read_text())["seconds"] > 0
     assert (result["environment"]["device"], result["environment"]["dtype"]) == ("cpu", "float32")  # CPU: float32
-    assert result["model"]["prediction_type"] == "epsilon" and result["schema_version"] == "2.3"
+    assert result["model"]["prediction_type"] == "epsilon" and result["schema_version"] == RESULT_SCHEMA_VERSION
     from memaudit.results.reading import read_scan_result
 
     older = dict(
