@@ -58,7 +58,7 @@ POLICY = HERE / "ground_truth_policy.yaml"
 # spectrum-only methods at 5x (their parameters move by multiplying, as in the SVDiff/DiffFit papers).
 LEARNING_RATE_FACTOR = {"full": 1.0, "attention": 1.0, "svdiff": 5.0, "difffit": 5.0, "lora": 5.0}
 # Which extraction criterion made a row's scan verdict: rows without it predate the family test.
-SCAN_CRITERION = "verify+specificity+family"
+SCAN_CRITERION = "verify+specificity+family(bh+count)"  # the family test: BH and the count test
 SAMPLING = {"num_inference_steps": 25, "guidance_scale": 3.0, "scheduler": "ddim"}
 
 
@@ -168,6 +168,7 @@ def scan_figures(checkpoint, data, work: Path, *, policy: Path = POLICY) -> dict
         "near_copy_rate": result.checks["nearest_neighbour"].metrics.get("nearest_neighbour.near_copy_rate"),
         "fid": result.checks["fid"].metrics.get("fid.fid"),
         "scan_extracted": len(extraction_check.extracted_train_ids) if extraction_check else None,
+        "scan_count_test": count.model_dump() if (count := extraction_check and extraction_check.count_test) else None,
         "scan_criterion": SCAN_CRITERION,
     }
 
@@ -233,8 +234,9 @@ def table(results: list[dict]) -> str:
     lines = [
         "| variant | FID | AMD | near-copy rate | extracted (planted) | planted: other image "
         "| holdout: planted leaks | holdout: false | AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 "
-        "| scan verdict (extracted) | MIA AUC planted / generic | planted re-triggered |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scan verdict (extracted) | scan: candidates meeting thresholds / of attacked -> copies at least "
+        "| MIA AUC planted / generic | planted re-triggered |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         d, e = row["detection"], extraction_counts(row["extraction"]["prompts"])
@@ -244,11 +246,20 @@ def table(results: list[dict]) -> str:
             f"| {e['holdout_planted_leaks']}/{e['holdout_prompts']} | {e['false_extractions']}/{e['holdout_prompts']} "
             f"| {d['S1G4']['auc']:.3f} | {d['S1G4']['tpr_at_1pct_fpr']:.3f} | {d['S10G4']['auc']:.3f} "
             f"| {d['S1G1']['auc']:.3f} | {row['verdict']} ({row['scan_extracted']})"
-            f"{'' if row.get('scan_criterion') == SCAN_CRITERION else ' *'} | {_attacker_cells(row.get('attacker'))} |"
+            f"{'' if row.get('scan_criterion') == SCAN_CRITERION else ' *'} "
+            f"| {_count_cell(row.get('scan_count_test'))} | {_attacker_cells(row.get('attacker'))} |"
         )
     if any(row.get("scan_criterion") != SCAN_CRITERION for row in results):
         lines.append("\n\\* scan verdict from before the current extraction criterion (rerun with --rescan)")
     return "\n".join(lines) + "\n"
+
+
+def _count_cell(count: dict | None) -> str:
+    """The scan's count test (metrics/copy_count.py): how many candidates met the per-candidate
+    thresholds, of how many attacked prompts, and how many of them are copies at least."""
+    if count is None:
+        return "-"
+    return f"{count['below']}/{count['candidates']} -> {count['copies_at_least']}"
 
 
 def _attacker_cells(attacker: dict | None) -> str:

@@ -76,6 +76,8 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
         cells = [cell.strip() for cell in line.split("|")]
         figures = json.loads((out / variant / "figures.json").read_text())
         assert cells[verdict_column] == f"{figures['verdict']} ({figures['scan_extracted']})"
+        count = figures["scan_count_test"]  # the family's count test: meeting / attacked -> copies at least
+        assert cells[verdict_column + 1] == f"{count['below']}/{count['candidates']} -> {count['copies_at_least']}"
         again = figures["attacker"]["retrigger"]
         assert cells[attacker_column] == f"{again['retriggered_own_study']}/{again['planted']}"
         assert again["planted"] == 2
