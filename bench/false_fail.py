@@ -2,10 +2,12 @@
 training distribution, never trained on, audited with `memaudit scan --images` (DESIGN 3.5).
 
     .venv/bin/python bench/false_fail.py [--releases 100] [--release-size 24] [--train 2000] [--holdout 300]
+        [--policies ci,hospital-release] [--out bench/results/false-fail.json]
 
 Training, holdout and every release are phantom chest X-rays (64 px) of distinct patients from the
-same generator. Each release is audited with the shipped `ci` and `hospital-release` policies, with
-one change: the `pixels` extractor instead of xrv-densenet121, whose weights cannot be fetched here.
+same generator. Each release is audited with shipped policies (default `ci` and `hospital-release`;
+`demo --holdout 100` tries the small-holdout case the family's count test is for), with one change:
+the `pixels` extractor instead of xrv-densenet121, whose weights cannot be fetched here.
 Prints, per policy, the share of releases that fail and which rules failed them; a release of
 unseen patients should fail at most 1% of the time.
 """
@@ -55,6 +57,7 @@ def main() -> None:
     parser.add_argument("--release-size", type=int, default=24)
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--holdout", type=int, default=300)
+    parser.add_argument("--policies", default=",".join(POLICIES), help="Shipped policies, comma-separated.")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "false-fail.json")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -64,7 +67,7 @@ def main() -> None:
         holdout = write_cohort(root / "holdout", count=args.holdout, seed=SEED, first_index=10**6, prefix="holdout")
         figures = {"releases": args.releases, "release_size": args.release_size, "train": args.train,
                    "holdout": args.holdout, "policies": {}}  # fmt: skip
-        for name in POLICIES:
+        for name in args.policies.split(","):
             policy = _pixels_policy(name, root)
             failed, rules = 0, Counter()
             for release in range(args.releases):
