@@ -32,6 +32,17 @@ def test_html_is_self_contained(signed_scan):
     assert html.count("data:image/png;base64,") >= 3  # noise, clique and distance plots
 
 
+def test_the_report_states_the_family_tests_count(signed_scan):
+    """Both halves of the family test are stated with the numbers of result.json."""
+    extraction = json.loads((signed_scan[0] / "result.json").read_text())["checks"]["extraction"]["extraction"]
+    count, level = extraction["count_test"], extraction["family_false_alarm"]
+    html = " ".join((signed_scan[0] / "report.html").read_text().split())
+    assert f"keeps those significant at level {level / 2:g}" in html
+    assert f"closer than the {count['rank']}-th smallest of {count['holdout']} holdout distances" in html
+    assert f"{count['below']} of {count['candidates']} met the thresholds" in html
+    assert f"at least <b>{count['copies_at_least']}</b> of them" in html
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is installed by .ci/run")
 def test_html_renders_in_headless_chromium(signed_scan, tmp_path):
     from PIL import Image
