@@ -33,19 +33,21 @@ class Thresholds:
         specific = self.ratio is None or (ratio is not None and ratio < self.ratio.threshold)
         return distance < self.verify.threshold and specific
 
-    def judge(self, attacked: list[AttackedPrompt]) -> list[AttackedPrompt]:
+    def judge(self, attacked: list[AttackedPrompt], *, count: bool = True) -> list[AttackedPrompt]:
         """Each attacked prompt (or released image) with its p-value, extracted only if it meets the
         per-candidate thresholds and the family test selects it. The family's false-alarm budget is
         split in two (DESIGN 3.5): Benjamini-Hochberg on the tail p-values finds a few clear copies, the
         count test finds several that sit at the holdout's resolution; with the count test's bound of d
-        copies the d closest candidates are marked."""
+        copies the d closest candidates are marked. The count test assumes candidates independent of one
+        another: ``count=False`` (e.g. several perturbations of one prompt) leaves BH the whole level."""
         if self.tail is None:
             return attacked
         p_values = [self.tail.p_value(a.distance) if a.distance is not None else 1.0 for a in attacked]
-        selected = benjamini_hochberg(p_values, self.family_false_alarm / 2) if attacked else []
-        count = self.count_test(attacked)
+        level = self.family_false_alarm / 2 if count else self.family_false_alarm
+        selected = benjamini_hochberg(p_values, level) if attacked else []
+        record = self.count_test(attacked) if count else None
         meeting = sorted((a.distance, i) for i, a in enumerate(attacked) if a.extracted)
-        closest = {i for _, i in meeting[: count.copies_at_least if count else 0]}
+        closest = {i for _, i in meeting[: record.copies_at_least if record else 0]}
         return [
             a.model_copy(
                 update={

@@ -92,7 +92,7 @@ def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> Ch
         for attempt in by_position[position]:
             candidates.append(AttackedPrompt.model_validate(attempt["record"]))
             attempts_of.append((position, attempt["method"], attempt["scale"]))
-    judged = thresholds.judge(candidates)
+    judged = thresholds.judge(candidates, count=False)  # attempts of one prompt are not independent
     prompts = [
         _prompt(context, group, source=source, judged=judged, attempts_of=attempts_of, position=position)
         for position, (group, source) in enumerate(tested)

@@ -79,3 +79,16 @@ def test_without_a_family_level_candidates_are_judged_alone():
     alone = _thresholds(torch.tensor([0.06, 0.07, 0.08], dtype=torch.float64), family=None)
     assert alone.judge(candidates) == candidates and alone.count_test(candidates) is None
     assert thresholds.count_test([]) is None
+
+
+def test_without_the_count_test_benjamini_hochberg_has_the_whole_level():
+    """Perturbations of one prompt are not independent candidates: there the count test is off."""
+    thresholds, candidates = _bench_case(7)
+    assert not any(a.extracted for a in thresholds.judge(candidates, count=False))
+    tail = thresholds.tail
+    between = tail.anchor * (0.0006 / tail.anchor_bound) ** (1 / tail.dimension_low)  # p = 0.0006
+    assert FAMILY / 2 / 36 < tail.p_value(between) < FAMILY / 36
+    _, others = _bench_case(0)
+    candidates = [_candidate(0, between, thresholds.verify.threshold), *others[1:]]
+    assert [a.extracted for a in thresholds.judge(candidates, count=False)][:2] == [True, False]
+    assert not any(a.extracted for a in thresholds.judge(candidates))  # BH at half the level
