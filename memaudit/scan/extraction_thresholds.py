@@ -43,7 +43,7 @@ class Thresholds:
         if self.tail is None:
             return attacked
         p_values = [self.tail.p_value(a.distance) if a.distance is not None else 1.0 for a in attacked]
-        level = self.family_false_alarm / 2 if count else self.family_false_alarm
+        level = self.family_false_alarm - (self.count_level if count else 0.0)
         selected = benjamini_hochberg(p_values, level) if attacked else []
         record = self.count_test(attacked) if count else None
         meeting = sorted((a.distance, i) for i, a in enumerate(attacked) if a.extracted)
@@ -58,13 +58,18 @@ class Thresholds:
             for i, (a, p, chosen) in enumerate(zip(attacked, p_values, selected, strict=True))
         ]
 
+    @property
+    def count_level(self) -> float:
+        """The count test's share of the family level (Benjamini-Hochberg has the rest)."""
+        return self.family_false_alarm / 2
+
     def count_test(self, attacked: list[AttackedPrompt]) -> CountTestRecord | None:
         """The count test over candidates as they come from the attack, before the family test: how
         many of those that meet the per-candidate thresholds (all below the verify threshold, the k-th
         smallest holdout distance) are copies at least (metrics/copy_count.py)."""
         if self.tail is None or not attacked:
             return None
-        record, level = self.verify.record, self.family_false_alarm / 2
+        record, level = self.verify.record, self.count_level
         below = sum(a.extracted for a in attacked)
         copies = copies_lower_bound(below, candidates=len(attacked), holdout=record.n, rank=record.k, alpha=level)
         return CountTestRecord(
