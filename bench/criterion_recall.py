@@ -2,7 +2,7 @@
 at least 0.9 of what the bench's own attack extracts, on the full fine-tuning rows.)
 
     .venv/bin/python bench/criterion_recall.py [--models models/demo] [--variants hospital,base] \
-        [--model NAME=PATH ...] [--generic 24] [--out bench/results/criterion-recall.json]
+        [--model NAME=PATH ...] [--generic 24] [--holdout N] [--out bench/results/criterion-recall.json]
 
 A scan attacks only what triage sends it (bench/triage_recall.py measures that part); this measures the
 rest: if the scan attacked every planted caption, would its criterion (the order-statistic verify
@@ -11,6 +11,10 @@ study as extracted? It runs the scan's own code (`extraction_thresholds`, the sc
 `attack_candidate`, `Thresholds.judge`) on the 12 planted captions together with ``--generic`` generic
 training captions drawn at random (seeded): one family, as in a scan whose attack set mixes
 memorized and ordinary prompts. Generic captions whose candidate counts as extracted are listed too.
+
+``--holdout N`` calibrates on N fresh holdout studies instead of the bench's 100 (the same generator, the
+first 100 identical): how the recall depends on the holdout's size, which sets both the order statistic
+the verify threshold is and the resolution of the count test. Results go under ``<name>@holdout<N>``.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ import yaml
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint, summarize
 from memaudit.data import ImageCaptionDataset
+from memaudit.phantoms.cohort import write_cohort
 from memaudit.policy import Policy
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import attack_candidate
 from memaudit.scan.extraction_thresholds import extraction_thresholds
 from memaudit.scan.progress import SilentProgress
 from memaudit.tiny.assets import DEMO_MODELS_DIR
-from memaudit.tiny.hospital import data_for_model
+from memaudit.tiny.hospital import HOLDOUT_FIRST_INDEX, data_for_model
 
 HERE = Path(__file__).resolve().parent
 POLICY = HERE / "ground_truth_policy.yaml"
@@ -96,17 +101,32 @@ def measure(checkpoint, train, holdout, data, *, generic: int, seed: int = 0) ->
     }
 
 
+def holdout_of(data, size: int | None, folder: Path) -> Path:
+    """The bench's holdout, or ``size`` fresh studies drawn as it is (its recipe, seed and first index)."""
+    if size is None:
+        return data.holdout
+    recipe = data.recipe
+    out = folder / f"holdout-{size}"
+    if not (out / "metadata.jsonl").is_file():
+        write_cohort(
+            out, count=size, seed=recipe.data_seed, size=recipe.image_size, first_index=HOLDOUT_FIRST_INDEX,
+            prefix="study", indication_share=1.0,
+        )  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=Path, default=DEMO_MODELS_DIR, help="Folder with base/ and hospital/.")
     parser.add_argument("--variants", default="hospital,base")
     parser.add_argument("--model", action="append", default=[], help="NAME=PATH of another model at hand.")
     parser.add_argument("--generic", type=int, default=24, help="Generic training captions attacked beside.")
+    parser.add_argument("--holdout", type=int, default=None, help="Fresh holdout studies (default: the bench's).")
     parser.add_argument("--data", type=Path, default=Path("build/criterion-recall"), help="Where data is regenerated.")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "criterion-recall.json")
     args = parser.parse_args()
     data = data_for_model(args.models / "hospital", args.data)  # every model is judged on the same captions
-    train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(data.holdout)
+    train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(holdout_of(data, args.holdout, args.data))
     models = {variant: args.models / variant for variant in args.variants.split(",") if variant}
     models |= dict(item.split("=", 1) for item in args.model)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -114,7 +134,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     for name, path in models.items():
         row = measure(load_checkpoint(Path(path)), train, holdout, data, generic=args.generic)
-        results[name] = row
+        results[name if args.holdout is None else f"{name}@holdout{args.holdout}"] = row
         print(
             f"| {name} | {row['planted_extracted_own']}/{row['planted']} | {row['planted_candidates_own']}/"
             f"{row['planted']} | {row['generic_extracted']}/{row['generic']} | {row['seconds']:.0f} |",

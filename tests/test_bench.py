@@ -149,3 +149,23 @@ def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(t
         ranks = row["planted_ranks"]  # 1-based, distinct, within the distinct captions
         assert row["prompts"] == distinct and len(set(ranks)) == 2 and 1 <= ranks[0] < ranks[1] <= distinct
     assert "| hospital | wen | 2 |" in result.stdout
+
+
+@pytest.mark.slow
+def test_criterion_recall_script_calibrates_on_a_larger_fresh_holdout(tmp_path):
+    from memaudit.data import ImageCaptionDataset
+
+    models, out, data = _tiny_hospital_pair(tmp_path), tmp_path / "recall.json", tmp_path / "data"
+    command = [sys.executable, str(BENCH / "criterion_recall.py"), "--models", str(models), "--out", str(out)]
+    command += ["--generic", "4", "--holdout", "120", "--data", str(data)]  # 120 bound the bench policy's 3%
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())
+    assert set(rows) == {"hospital@holdout120", "base@holdout120"}
+    for row in rows.values():
+        assert row["planted"] == 2 and row["generic"] == 4 and len(row["prompts"]) == 6
+        assert 0 <= row["planted_extracted_own"] <= row["planted_candidates_own"] <= 2
+    bench_holdout, larger = ImageCaptionDataset(data / "holdout"), ImageCaptionDataset(data / "holdout-120")
+    assert len(larger) == 120 and larger.records[:6] == bench_holdout.records  # the bench's 6 come first
+    assert list(larger.image_digests[:6]) == list(bench_holdout.image_digests)
+    assert "| hospital |" in result.stdout
