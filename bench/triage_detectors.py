@@ -1,7 +1,8 @@
 """Triage detectors side by side on models whose memorized studies are known (DESIGN 3.7).
 
     .venv/bin/python bench/triage_detectors.py [--models models/demo] [--variants hospital,base] \
-        [--finetunes bench/results] [--detectors wen,jeon] [--out bench/results/triage-detectors.json]
+        [--finetunes bench/results] [--detectors wen,jeon] [--schedule 25] [--steps 1] \
+        [--out bench/results/triage-detectors.json]
 
 For each model and each registered detector at 1 and 4 generations (seed consistency needs 2 or
 more), prints the AUC and TPR at 1% FPR of the planted captions against (a) the holdout captions
@@ -9,7 +10,9 @@ more), prints the AUC and TPR at 1% FPR of the planted captions against (a) the 
 (trained on once; what the attack budget competes with), the UNet passes per prompt-generation, and
 prompts per second on this machine. `hospital` is the shipped full fine-tune and `base` the base
 model (nothing memorized: AUCs near 0.5 are the right answer); other variants are the ground-truth
-bench's fine-tunes (`<finetunes>/<variant>/finetune/model`), where present.
+bench's fine-tunes (`<finetunes>/<variant>/finetune/model`), where present. ``--schedule`` is the triage
+sampler's schedule length (a policy's `checks.noise_magnitude.num_inference_steps`; default the bench's
+sampling, 25): every detector probes at its first timestep, and Wen averages the first ``--steps``.
 """
 
 from __future__ import annotations
@@ -45,35 +48,44 @@ def model_path(variant: str, models: Path, finetunes: Path) -> Path:
     return finetunes / variant / "finetune" / "model"
 
 
-def measure(pipeline, captions: dict[str, list[str]], *, latent_size: int, detectors: list[str]) -> list[dict]:
+def measure(
+    pipeline, captions: dict[str, list[str]], *, latent_size: int, detectors: list[str], schedule: int, steps: int
+) -> list[dict]:
+    """Every detector's rows on a triage schedule of ``schedule`` steps; Wen averages its first ``steps``."""
     every = captions["planted"] + captions["holdout"] + captions["generic"]
     embeddings, empty = encode_prompts(pipeline, every), encode_prompts(pipeline, [""])
-    planted_count, holdout_count = len(captions["planted"]), len(captions["holdout"])
+    counts = len(captions["planted"]), len(captions["holdout"])
+    sampling = SAMPLING | {"num_inference_steps": schedule}
     rows, computed = [], {}
     for detector, generations in settings_to_measure(detectors):
+        probe_steps = steps if detector == "wen" else 1
         started = time.perf_counter()
         scores = triage_scores(
-            pipeline, embeddings, empty, detector=detector, generations=generations, steps=1, latent_size=latent_size,
-            seed=0, batch_size=64, **SAMPLING,
+            pipeline, embeddings, empty, detector=detector, generations=generations, steps=probe_steps,
+            latent_size=latent_size, seed=0, batch_size=64, **sampling,
         )  # fmt: skip
         seconds = time.perf_counter() - started
         computed[detector, generations] = scores
-        rows.append(_row(detector, generations, scores, planted_count, holdout_count, len(every) / seconds))
-    for generations in (1, 4) if {"asthana", "wen"} <= set(detectors) else ():
+        setting = {"schedule": schedule, "steps": probe_steps}
+        rows.append(_row(detector, generations, scores, counts, len(every) / seconds, **setting))
+    for generations in (1, 4) if {"asthana", "wen"} <= set(detectors) and steps == 1 else ():
         # Asthana's two terms apart: same latents, so the cosine term is the excess over Wen
         cosine = (computed["asthana", generations] - computed["wen", generations]) / ASTHANA_COSINE_WEIGHT
-        rows.append(_row("asthana cosine term", generations, cosine, planted_count, holdout_count, None))
+        rows.append(_row("asthana cosine term", generations, cosine, counts, None, schedule=schedule, steps=1))
     return rows
 
 
-def _row(detector, generations, scores, planted_count, holdout_count, prompts_per_second) -> dict:
+def _row(detector, generations, scores, counts, prompts_per_second, *, schedule: int, steps: int) -> dict:
+    planted_count, holdout_count = counts
     planted = scores[:planted_count]
     holdout = scores[planted_count : planted_count + holdout_count]
     generic = scores[planted_count + holdout_count :]
     row = {
         "detector": detector,
         "generations": generations,
-        "unet_passes": DETECTORS[detector].unet_passes(1) if detector in DETECTORS else None,
+        "schedule": schedule,
+        "steps": steps,
+        "unet_passes": DETECTORS[detector].unet_passes(steps) if detector in DETECTORS else None,
         "auc_vs_holdout": roc_auc(planted, holdout),
         "tpr1_vs_holdout": tpr_at_fpr(planted, holdout, 0.01),
         "auc_vs_generic": roc_auc(planted, generic),
@@ -81,7 +93,7 @@ def _row(detector, generations, scores, planted_count, holdout_count, prompts_pe
         "prompts_per_second": prompts_per_second,
     }
     print(
-        f"  {detector:<12} G{generations}  passes {row['unet_passes']}  "
+        f"  {detector:<12} G{generations} schedule {schedule} steps {steps}  passes {row['unet_passes']}  "
         f"AUC/TPR@1% vs holdout {row['auc_vs_holdout']:.3f}/{row['tpr1_vs_holdout']:.3f}  "
         f"vs generic {row['auc_vs_generic']:.3f}/{row['tpr1_vs_generic']:.3f}  "
         + (f"{prompts_per_second:.1f} prompts/s" if prompts_per_second else "(derived)")
@@ -95,6 +107,10 @@ def main() -> None:
     parser.add_argument("--variants", default="hospital,base")
     parser.add_argument("--finetunes", type=Path, default=HERE / "results")
     parser.add_argument("--detectors", default=",".join(DETECTORS), help="Registered detectors to measure.")
+    parser.add_argument(
+        "--schedule", type=int, default=SAMPLING["num_inference_steps"], help="Triage schedule length (steps)."
+    )
+    parser.add_argument("--steps", type=int, default=1, help="Steps Wen's score averages (the others use 1).")
     parser.add_argument("--data", type=Path, default=Path("build/triage-detectors"), help="Where data is regenerated.")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "triage-detectors.json")
     args = parser.parse_args()
@@ -121,13 +137,21 @@ def main() -> None:
             continue
         print(variant)
         pipeline = load_checkpoint(path).pipeline
-        rows = measure(pipeline, captions, latent_size=data.recipe.image_size // 2, detectors=detectors)
-        measured = {row["detector"] for row in rows}  # rows of detectors not measured now stay
-        kept = [row for row in figures["models"].get(variant, []) if row["detector"] not in measured]
+        rows = measure(
+            pipeline, captions, latent_size=data.recipe.image_size // 2, detectors=detectors,
+            schedule=args.schedule, steps=args.steps,
+        )  # fmt: skip
+        measured = {_setting(row) for row in rows}  # rows of settings not measured now stay
+        kept = [row for row in figures["models"].get(variant, []) if _setting(row) not in measured]
         figures["models"][variant] = kept + rows
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures in {args.out}")
+
+
+def _setting(row: dict) -> tuple:
+    """What a row measured (rows from before the schedule option: the sampling's schedule, one step)."""
+    return row["detector"], row.get("schedule", SAMPLING["num_inference_steps"]), row.get("steps", 1)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,14 @@ class NoiseMagnitudeCheck(CheckSettings):
 
     detector: str = Field("wen", description="a registered triage detector (DESIGN 3.7): wen, asthana, jeon, ...")
     steps: int = Field(1, ge=1, description="denoising steps averaged (wen only; the others use the first step)")
+    num_inference_steps: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="length of the triage's own sampler schedule (default: the sampling's). The probe's first "
+        "step is that schedule's first timestep: 2 or 3 steps start at t ~ T/2 or 2T/3, where a memorized "
+        "caption's noise difference already shows its image, instead of t ~ T, where the latent is all noise",
+    )
     generations: int = Field(4, ge=1)
     calibration_quantile: Probability = 0.99
 
@@ -43,6 +51,9 @@ class NoiseMagnitudeCheck(CheckSettings):
             raise ValueError(f"detector '{self.detector}' needs generations >= {spec.min_generations}")
         if spec.first_step_only and self.steps != 1:
             raise ValueError(f"detector '{self.detector}' scores the first step only: steps must be 1")
+        if self.num_inference_steps is not None and self.steps > self.num_inference_steps:
+            raise ValueError(f"steps ({self.steps}) exceeds the triage schedule's num_inference_steps "
+                             f"({self.num_inference_steps})")  # fmt: skip
         return self
 
 

@@ -155,6 +155,16 @@ class Policy(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _triage_steps_fit_its_schedule(self) -> Policy:
+        triage = self.checks.noise_magnitude
+        if triage.num_inference_steps is None and triage.steps > self.sampling.num_inference_steps:
+            raise ValueError(
+                f"checks.noise_magnitude.steps ({triage.steps}) exceeds sampling.num_inference_steps "
+                f"({self.sampling.num_inference_steps}), the schedule triage runs on"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _rules_use_enabled_checks(self) -> Policy:
         for rule_id, rule in self.rules.items():
             check = METRICS[rule.metric].check

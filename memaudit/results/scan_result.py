@@ -15,7 +15,7 @@ from memaudit.checkpoint.files import WeightFile
 from memaudit.results.attack_evidence import MembershipEvidence, RetriggerEvidence
 from memaudit.results.frozen import Frozen
 
-RESULT_SCHEMA_VERSION = "2.4"
+RESULT_SCHEMA_VERSION = "2.5"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -61,6 +61,7 @@ class NoiseMagnitudeEvidence(Frozen):
     calibration_quantile: float
     calibration: CalibrationRecord
     steps: int
+    schedule: int | None = None  # the triage sampler's schedule length (None: a result before schema 2.5)
     generations: int
     train: list[PromptScore]
     holdout_scores: list[float]

@@ -30,7 +30,7 @@ def _scores(context: ScanContext, captions: list[str], label: str, *, unit: str)
             detector=settings.detector,
             generations=settings.generations,
             steps=settings.steps,
-            num_inference_steps=sampling.num_inference_steps,
+            num_inference_steps=triage_schedule(context),
             guidance_scale=sampling.guidance_scale,
             latent_size=context.latent_side,
             seed=sampling.seed,
@@ -48,6 +48,11 @@ def _scores(context: ScanContext, captions: list[str], label: str, *, unit: str)
         score=score,
         skipped=lambda n: advance(n * settings.generations),
     )
+
+
+def triage_schedule(context: ScanContext) -> int:
+    """The triage sampler's schedule length: the policy's triage setting, else the sampling's."""
+    return context.policy.checks.noise_magnitude.num_inference_steps or context.policy.sampling.num_inference_steps
 
 
 def _shard_unit(context: ScanContext) -> int:
@@ -107,6 +112,7 @@ def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tenso
             calibration_quantile=settings.calibration_quantile,
             calibration=calibration.record,
             steps=settings.steps,
+            schedule=triage_schedule(context),
             generations=settings.generations,
             train=prompts,
             holdout_scores=[float(s) for s in holdout_scores],

@@ -43,6 +43,13 @@ def test_the_report_states_the_family_tests_count(signed_scan):
     assert f"at least <b>{count['copies_at_least']}</b> of them" in html
 
 
+def test_the_report_states_the_triage_schedule(signed_scan):
+    triage = json.loads((signed_scan[0] / "result.json").read_text())["checks"]["noise_magnitude"]["noise_magnitude"]
+    html = " ".join((signed_scan[0] / "report.html").read_text().split())
+    assert triage["schedule"] >= triage["steps"] >= 1
+    assert f"probes the first {triage['steps']} of the {triage['schedule']} steps of its sampler schedule" in html
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is installed by .ci/run")
 def test_html_renders_in_headless_chromium(signed_scan, tmp_path):
     from PIL import Image

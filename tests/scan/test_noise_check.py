@@ -26,7 +26,7 @@ sampling: {{seed: 0, scheduler: ddim, num_inference_steps: 3, guidance_scale: {g
 # Confidence 0.5 makes the threshold for a 0.5 quantile of five holdout scores their median (k = 3).
 calibration: {{small_holdout: warn, confidence: 0.5}}
 checks:
-  noise_magnitude: {{steps: {steps}, generations: 2, calibration_quantile: {quantile}, required: {required}}}
+  noise_magnitude: {{steps: {steps}, generations: 2, calibration_quantile: {quantile}, required: {required}{extra}}}
   nearest_neighbour: {{extractor: pixels}}
 rules:
   noise-flags: {{metric: noise_magnitude.flagged_fraction, at_most: 0.5}}
@@ -50,9 +50,10 @@ HOLDOUT_CAPTIONS = [
 ]
 
 
-def _policy(folder, *, steps=1, quantile=0.5, required="true", guidance=7.5):
-    path = folder / f"policy-{steps}-{quantile}-{required}-{guidance}.yaml"
-    path.write_text(POLICY.format(steps=steps, quantile=quantile, required=required, guidance=guidance))
+def _policy(folder, *, steps=1, quantile=0.5, required="true", guidance=7.5, schedule=None):
+    path = folder / f"policy-{steps}-{quantile}-{required}-{guidance}-{schedule}.yaml"
+    extra = f", num_inference_steps: {schedule}" if schedule else ""
+    path.write_text(POLICY.format(steps=steps, quantile=quantile, required=required, guidance=guidance, extra=extra))
     return load_policy(path).policy
 
 
@@ -61,7 +62,6 @@ def _dataset(folder, captions: list[str], *, prefix: str) -> ImageCaptionDataset
     images = [rng.integers(0, 256, (16, 16), dtype=np.uint8) for _ in captions]
     write_dataset(folder, images, captions, prefix=prefix)
     return ImageCaptionDataset(folder)
-
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +130,23 @@ def test_flagged_exactly_when_above_the_threshold(scanned):
 
 def test_scores_are_the_first_step_conditional_noise_magnitude(context, scanned, tiny_pipeline):
     """Recompute Wen et al.'s score from the UNet directly: mean over generations of ||eps(x, e_p) - eps(x, e_0)||."""
-    evidence = scanned[0].noise_magnitude
-    sampler = make_scheduler(tiny_pipeline, "ddim", 3)
+    assert scanned[0].noise_magnitude.schedule == 3  # the sampling's schedule: the policy sets no triage schedule
+    _assert_first_step_scores(scanned[0].noise_magnitude, tiny_pipeline, schedule=3)
+
+
+def test_a_triage_schedule_of_its_own_probes_at_its_first_timestep(context, scanned, tiny_pipeline, tmp_path):
+    """``checks.noise_magnitude.num_inference_steps: 2`` probes at the 2-step schedule's first timestep (t ~ T/2),
+    not the sampling's 3-step one (t ~ 2T/3): other scores, each recomputed from the UNet at that timestep."""
+    first = [make_scheduler(tiny_pipeline, "ddim", n).timesteps[0] for n in (2, 3)]
+    assert first[0] < first[1]
+    outcome, _ = run_noise_magnitude(dataclasses.replace(context, policy=_policy(tmp_path, schedule=2)))
+    assert outcome.noise_magnitude.schedule == 2
+    _assert_first_step_scores(outcome.noise_magnitude, tiny_pipeline, schedule=2)
+    assert [p.score for p in outcome.noise_magnitude.train] != [p.score for p in scanned[0].noise_magnitude.train]
+
+
+def _assert_first_step_scores(evidence, tiny_pipeline, *, schedule: int) -> None:
+    sampler = make_scheduler(tiny_pipeline, "ddim", schedule)
     timestep = sampler.timesteps[0]
     empty = encode_prompts(tiny_pipeline, [""])
 
@@ -168,9 +183,14 @@ def test_required_follows_the_policy(context, tmp_path):
     assert outcome.status == "ok" and outcome.required is False
 
 
-def test_more_probe_steps_than_sampler_steps_is_refused(context, tmp_path):
-    with pytest.raises(ValueError, match="`steps`.*num_inference_steps=3.*got 4"):
-        run_noise_magnitude(dataclasses.replace(context, policy=_policy(tmp_path, steps=4)))
+def test_more_probe_steps_than_the_triage_schedule_is_refused_with_the_policy(tmp_path):
+    from memaudit.errors import PolicyError
+
+    with pytest.raises(PolicyError, match=r"noise_magnitude.steps \(4\) exceeds sampling.num_inference_steps \(3\)"):
+        _policy(tmp_path, steps=4)
+    with pytest.raises(PolicyError, match=r"steps \(3\) exceeds the triage schedule's num_inference_steps \(2\)"):
+        _policy(tmp_path, steps=3, schedule=2)
+    assert _policy(tmp_path, steps=4, schedule=5).checks.noise_magnitude.steps == 4  # its own schedule is long enough
 
 
 def test_flags_exactly_the_prompts_a_model_memorized(tiny_pipeline, tmp_path):
