@@ -3,12 +3,13 @@ every planted study the full fine-tune memorized among the attacked prompts, at 
 training prompts flagged).
 
     .venv/bin/python bench/triage_recall.py [--models models/demo] [--variants hospital,base] \
-        [--detectors wen,jeon] [--out bench/results/triage-recall.json]
+        [--detectors wen,jeon] [--schedule N] [--steps S] [--out bench/results/triage-recall.json]
 
 Runs the scan's own code (`run_noise_magnitude`, then `choose_prompts`) with `policies/ci.yaml` as
-shipped except for the detector (and `calibration.small_holdout: warn`: the shipped data's holdout has
-100 studies, the CI policy's 1% quantile asks for 299, so its threshold is the largest holdout score,
-which bounds a 3% false-alarm share at 95%). For each model and detector it prints how many of the 12
+shipped except for the detector, the triage schedule and probe steps where given (and
+`calibration.small_holdout: warn`: the shipped data's holdout has 100 studies, the CI policy's 1%
+quantile asks for 299, so its threshold is the largest holdout score, which bounds a 3% false-alarm
+share at 95%). For each model and detector it prints how many of the 12
 planted captions triage flags and how many the attack takes (flagged by score, then the 16 next
 highest, then 8 at random, at most 64), the share of generic training captions flagged, and seconds.
 """
@@ -38,20 +39,28 @@ from memaudit.tiny.hospital import data_for_model
 HERE = Path(__file__).resolve().parent
 
 
-def ci_policy_with(detector: str) -> Policy:
-    """The shipped CI policy with another triage detector (generations kept unless it needs more)."""
+def ci_policy_with(detector: str, *, schedule: int | None = None, steps: int | None = None) -> Policy:
+    """The shipped CI policy with another triage detector (generations kept unless it needs more) and,
+    where given, another triage schedule and number of probe steps (Wen's; the others probe one)."""
     content = yaml.safe_load((POLICIES_DIR / "ci.yaml").read_text())
     triage = content["checks"]["noise_magnitude"]
     triage["detector"] = detector
+    if schedule is not None:
+        triage["num_inference_steps"] = schedule
+    if steps is not None or DETECTORS[detector].first_step_only:
+        triage["steps"] = 1 if DETECTORS[detector].first_step_only else steps
     triage["generations"] = max(triage["generations"], DETECTORS[detector].min_generations)
     content.setdefault("calibration", {})["small_holdout"] = "warn"
     content["checks"]["nearest_neighbour"]["extractor"] = "pixels"  # not run here; no weights needed
     return Policy.model_validate(content)
 
 
-def measure(checkpoint, train: ImageCaptionDataset, holdout: ImageCaptionDataset, data, detector: str) -> dict:
+def measure(
+    checkpoint, train: ImageCaptionDataset, holdout: ImageCaptionDataset, data, detector: str, **triage
+) -> dict:
+    policy = ci_policy_with(detector, **triage)
     context = ScanContext(
-        policy=ci_policy_with(detector),
+        policy=policy,
         train=train,
         holdout=holdout,
         progress=SilentProgress(),
@@ -72,7 +81,9 @@ def measure(checkpoint, train: ImageCaptionDataset, holdout: ImageCaptionDataset
     ranks = sorted(1 + order.index(i) for i, g in enumerate(groups) if g.caption in planted)
     return {
         "detector": detector,
-        "generations": context.policy.checks.noise_magnitude.generations,
+        "generations": policy.checks.noise_magnitude.generations,
+        "schedule": policy.checks.noise_magnitude.num_inference_steps or policy.sampling.num_inference_steps,
+        "steps": policy.checks.noise_magnitude.steps,
         "planted": len(planted),
         "planted_flagged": sum(f for g, f in zip(groups, flags, strict=True) if g.caption in planted),
         "planted_attacked": sum(caption in attacked for caption in planted),
@@ -93,22 +104,25 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=DEMO_MODELS_DIR, help="Folder with base/ and hospital/.")
     parser.add_argument("--variants", default="hospital,base")
     parser.add_argument("--detectors", default=",".join(DETECTORS), help="Registered detectors to measure.")
+    parser.add_argument("--schedule", type=int, default=None, help="Triage schedule (default: the policy's).")
+    parser.add_argument("--steps", type=int, default=None, help="Wen's probe steps (default: the policy's).")
     parser.add_argument("--data", type=Path, default=Path("build/triage-recall"), help="Where data is regenerated.")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "triage-recall.json")
     args = parser.parse_args()
     data = data_for_model(args.models / "hospital", args.data)  # the base is judged on the same captions
     results: dict[str, list[dict]] = {}
-    print("| model | detector | gens | planted flagged | planted attacked | generic flagged | attacked ", end="")
-    print("| all planted in top | s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | detector | gens | schedule / steps | planted flagged | planted attacked ", end="")
+    print("| generic flagged | attacked | all planted in top | s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(data.holdout)
     for variant in args.variants.split(","):
         checkpoint = load_checkpoint(args.models / variant)  # once per model, shared by every detector
         for detector in args.detectors.split(","):
-            row = measure(checkpoint, train, holdout, data, detector)
+            row = measure(checkpoint, train, holdout, data, detector, schedule=args.schedule, steps=args.steps)
             results.setdefault(variant, []).append(row)
             print(
-                f"| {variant} | {detector} | {row['generations']} | {row['planted_flagged']}/{row['planted']} "
+                f"| {variant} | {detector} | {row['generations']} | {row['schedule']} / {row['steps']} "
+                f"| {row['planted_flagged']}/{row['planted']} "
                 f"| {row['planted_attacked']}/{row['planted']} | {row['generic_flagged_share']:.1%} "
                 f"| {row['attacked']} | {row['planted_ranks'][-1]} of {row['prompts']} "
                 f"| {row['seconds']:.0f} |",

@@ -132,12 +132,13 @@ def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(t
     models = _tiny_hospital_pair(tmp_path)
     out = tmp_path / "recall.json"
     command = [sys.executable, str(BENCH / "triage_recall.py"), "--models", str(models), "--out", str(out)]
-    command += ["--detectors", "wen,consistency", "--data", str(tmp_path / "data")]
+    command += ["--detectors", "wen,consistency", "--data", str(tmp_path / "data"), "--schedule", "3", "--steps", "2"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())
     assert [row["detector"] for row in rows["hospital"]] == [row["detector"] for row in rows["base"]]
     assert [row["generations"] for row in rows["hospital"]] == [2, 2]  # the CI policy's, consistency's minimum
+    assert [(row["schedule"], row["steps"]) for row in rows["hospital"]] == [(3, 2), (3, 1)]  # consistency: 1 step
     from memaudit.data import ImageCaptionDataset
 
     distinct = len(set(ImageCaptionDataset(tmp_path / "data" / "train").captions))
@@ -148,7 +149,7 @@ def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(t
         assert row["planted_flagged"] <= row["planted_attacked"] and 0.0 <= row["generic_flagged_share"] <= 1.0
         ranks = row["planted_ranks"]  # 1-based, distinct, within the distinct captions
         assert row["prompts"] == distinct and len(set(ranks)) == 2 and 1 <= ranks[0] < ranks[1] <= distinct
-    assert "| hospital | wen | 2 |" in result.stdout
+    assert "| hospital | wen | 2 | 3 / 2 |" in result.stdout
 
 
 @pytest.mark.slow
