@@ -30,14 +30,13 @@ import yaml
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint, summarize
 from memaudit.data import ImageCaptionDataset
-from memaudit.phantoms.cohort import write_cohort
 from memaudit.policy import Policy
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import attack_candidate
 from memaudit.scan.extraction_thresholds import extraction_thresholds
 from memaudit.scan.progress import SilentProgress
 from memaudit.tiny.assets import DEMO_MODELS_DIR
-from memaudit.tiny.hospital import HOLDOUT_FIRST_INDEX, data_for_model
+from memaudit.tiny.hospital import data_for_model, write_holdout
 
 HERE = Path(__file__).resolve().parent
 POLICY = HERE / "ground_truth_policy.yaml"
@@ -102,16 +101,12 @@ def measure(checkpoint, train, holdout, data, *, generic: int, seed: int = 0) ->
 
 
 def holdout_of(data, size: int | None, folder: Path) -> Path:
-    """The bench's holdout, or ``size`` fresh studies drawn as it is (its recipe, seed and first index)."""
+    """The bench's holdout, or ``size`` fresh studies drawn as it is (its first ones are the bench's)."""
     if size is None:
         return data.holdout
-    recipe = data.recipe
     out = folder / f"holdout-{size}"
     if not (out / "metadata.jsonl").is_file():
-        write_cohort(
-            out, count=size, seed=recipe.data_seed, size=recipe.image_size, first_index=HOLDOUT_FIRST_INDEX,
-            prefix="study", indication_share=1.0,
-        )  # fmt: skip
+        write_holdout(data.recipe, out, count=size)
     return out
 
 

@@ -3,15 +3,16 @@ every planted study the full fine-tune memorized among the attacked prompts, at 
 training prompts flagged).
 
     .venv/bin/python bench/triage_recall.py [--models models/demo] [--variants hospital,base] \
-        [--detectors wen,jeon] [--schedule N] [--steps S] [--out bench/results/triage-recall.json]
+        [--detectors wen,jeon] [--schedule N] [--steps S] [--holdout N] [--out bench/results/triage-recall.json]
 
 Runs the scan's own code (`run_noise_magnitude`, then `choose_prompts`) with `policies/ci.yaml` as
 shipped except for the detector, the triage schedule and probe steps where given (and
 `calibration.small_holdout: warn`: the shipped data's holdout has 100 studies, the CI policy's 1%
 quantile asks for 299, so its threshold is the largest holdout score, which bounds a 3% false-alarm
-share at 95%). For each model and detector it prints how many of the 12
-planted captions triage flags and how many the attack takes (flagged by score, then the 16 next
-highest, then 8 at random, at most 64), the share of generic training captions flagged, and seconds.
+share at 95%; ``--holdout 300`` calibrates on 300 fresh studies instead, enough for 1%). For each
+model and detector it prints how many of the 12 planted captions triage flags and how many the
+attack takes (flagged by score, then the 16 next highest, then 8 at random, at most 64), the share of
+generic training captions flagged, and seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 import yaml
+from criterion_recall import holdout_of  # this folder is on sys.path when run as a script
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint, summarize
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("--detectors", default=",".join(DETECTORS), help="Registered detectors to measure.")
     parser.add_argument("--schedule", type=int, default=None, help="Triage schedule (default: the policy's).")
     parser.add_argument("--steps", type=int, default=None, help="Wen's probe steps (default: the policy's).")
+    parser.add_argument("--holdout", type=int, default=None, help="Fresh holdout studies (default: the bench's).")
     parser.add_argument("--data", type=Path, default=Path("build/triage-recall"), help="Where data is regenerated.")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "triage-recall.json")
     args = parser.parse_args()
@@ -114,7 +117,7 @@ def main() -> None:
     print("| model | detector | gens | schedule / steps | planted flagged | planted attacked ", end="")
     print("| generic flagged | attacked | all planted in top | s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(data.holdout)
+    train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(holdout_of(data, args.holdout, args.data))
     for variant in args.variants.split(","):
         checkpoint = load_checkpoint(args.models / variant)  # once per model, shared by every detector
         for detector in args.detectors.split(","):

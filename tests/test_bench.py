@@ -133,6 +133,7 @@ def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(t
     out = tmp_path / "recall.json"
     command = [sys.executable, str(BENCH / "triage_recall.py"), "--models", str(models), "--out", str(out)]
     command += ["--detectors", "wen,consistency", "--data", str(tmp_path / "data"), "--schedule", "3", "--steps", "2"]
+    command += ["--holdout", "12"]  # 12 fresh holdout studies, the tiny pair's 6 first
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())
@@ -142,6 +143,7 @@ def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(t
     from memaudit.data import ImageCaptionDataset
 
     distinct = len(set(ImageCaptionDataset(tmp_path / "data" / "train").captions))
+    assert len(ImageCaptionDataset(tmp_path / "data" / "holdout-12")) == 12
     assert distinct <= 18  # 16 generic studies (phantom captions can coincide) and 2 planted
     for row in rows["hospital"] + rows["base"]:
         # Flagged + the 16 next highest + 8 at random cover every distinct caption here (cap 64).

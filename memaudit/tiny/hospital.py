@@ -61,9 +61,7 @@ def write_hospital_data(recipe: HospitalRecipe, out: Path) -> HospitalData:
         repeats=recipe.repeats,
         **common,
     )
-    holdout = write_cohort(
-        out / "holdout", count=recipe.holdout, first_index=HOLDOUT_FIRST_INDEX, indication_share=1.0, **common
-    )
+    holdout = write_holdout(recipe, out / "holdout", count=recipe.holdout)
     rows = []
     for part in (generic, planted):
         for line in (part / "metadata.jsonl").read_text().splitlines():
@@ -88,6 +86,14 @@ def write_hospital_data(recipe: HospitalRecipe, out: Path) -> HospitalData:
     record["planted_captions"] = list(planted_captions)
     write_atomic(out / "ground_truth.json", json.dumps(record, indent=2) + "\n")
     return truth
+
+
+def write_holdout(recipe: HospitalRecipe, out: Path, *, count: int) -> Path:
+    """``count`` fresh holdout studies in the planted captions' style; a longer holdout starts with the
+    recipe's own (the same seed and patient indices), so a benchmark can ask how a result depends on
+    the holdout's size."""
+    common = {"seed": recipe.data_seed, "size": recipe.image_size, "prefix": "study"}
+    return write_cohort(out, count=count, first_index=HOLDOUT_FIRST_INDEX, indication_share=1.0, **common)
 
 
 def hospital_train_config(recipe: HospitalRecipe):
