@@ -188,7 +188,10 @@ def train_variant(variant: str, mitigation: str, base: Path, data: HospitalData,
 
         def on_step(step: int, loss: float) -> None:
             if step % 250 == 0:
-                print(f"  {variant}/{mitigation} step {step} loss {loss:.4f} ({time.monotonic() - started:.0f} s)")
+                print(
+                    f"  {variant}/{mitigation} step {step} loss {loss:.4f} ({time.monotonic() - started:.0f} s)",
+                    flush=True,
+                )
 
         finetune(base, data.train, config, out=out, on_step=on_step)
     return out / "model"
