@@ -33,7 +33,7 @@ from memaudit.paths import POLICIES_DIR
 from memaudit.policy import Policy
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts
-from memaudit.scan.noise_check import run_noise_magnitude
+from memaudit.scan.noise_check import run_noise_magnitude, triage_schedule
 from memaudit.scan.progress import SilentProgress
 from memaudit.tiny.assets import DEMO_MODELS_DIR
 from memaudit.tiny.hospital import data_for_model
@@ -49,8 +49,10 @@ def ci_policy_with(detector: str, *, schedule: int | None = None, steps: int | N
     triage["detector"] = detector
     if schedule is not None:
         triage["num_inference_steps"] = schedule
-    if steps is not None or DETECTORS[detector].first_step_only:
-        triage["steps"] = 1 if DETECTORS[detector].first_step_only else steps
+    if DETECTORS[detector].first_step_only:
+        triage["steps"] = 1
+    elif steps is not None:
+        triage["steps"] = steps
     triage["generations"] = max(triage["generations"], DETECTORS[detector].min_generations)
     content.setdefault("calibration", {})["small_holdout"] = "warn"
     content["checks"]["nearest_neighbour"]["extractor"] = "pixels"  # not run here; no weights needed
@@ -84,7 +86,7 @@ def measure(
     return {
         "detector": detector,
         "generations": policy.checks.noise_magnitude.generations,
-        "schedule": policy.checks.noise_magnitude.num_inference_steps or policy.sampling.num_inference_steps,
+        "schedule": triage_schedule(context),
         "steps": policy.checks.noise_magnitude.steps,
         "planted": len(planted),
         "planted_flagged": sum(f for g, f in zip(groups, flags, strict=True) if g.caption in planted),
