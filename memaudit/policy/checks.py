@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -85,8 +85,10 @@ class ExtractionCheck(CheckSettings):
         "on holdout p-values; DESIGN 3.5); null: off",
     )
     prompts: Literal["triage", "all"] = "triage"
-    ranked_prompts: int = Field(
-        0, ge=0, description="the highest-scoring unflagged prompts attacked too (triage ranks even when it flags none)"
+    ranked_prompts: Annotated[int, Field(ge=0)] | Literal["fill"] = Field(
+        0,
+        description="the highest-scoring unflagged prompts attacked too (triage ranks even when it flags none); "
+        "'fill': as many as the max_prompts cap leaves after the flagged prompts and the random sample",
     )
     random_prompts: int = Field(20, ge=0, description="unflagged prompts attacked in addition to the flagged ones")
     max_prompts: int | None = Field(None, ge=1)
@@ -96,6 +98,20 @@ class ExtractionCheck(CheckSettings):
         if self.comparison_side is not None and self.comparison_side < self.tiles:
             raise ValueError(f"comparison_side {self.comparison_side} is smaller than the {self.tiles} tiles per side")
         return self
+
+    @model_validator(mode="after")
+    def _fill_has_a_cap(self) -> ExtractionCheck:
+        if self.ranked_prompts == "fill" and self.max_prompts is None:
+            raise ValueError("ranked_prompts 'fill' spends what max_prompts leaves; set max_prompts")
+        return self
+
+    def ranked_budget(self, flagged: int) -> int:
+        """How many unflagged prompts are attacked by score after ``flagged`` ones: as given, or with 'fill'
+        every place of the cap that the flagged prompts and the random sample leave (the policy pays for
+        the cap; the score decides what it buys)."""
+        if self.ranked_prompts != "fill":
+            return self.ranked_prompts
+        return max(0, self.max_prompts - self.random_prompts - flagged)
 
     @property
     def effective_min_clique(self) -> int:

@@ -20,9 +20,9 @@ from memaudit.scan.extraction_thresholds import Thresholds, extraction_threshold
 
 
 def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: list[bool] | None):
-    """(group, reason) pairs: flagged prompts by descending score, then the next ``ranked_prompts``
-    highest-scoring ones whether flagged or not, then a seeded random sample of the rest. ``max_prompts``
-    caps the total; the random sample keeps its place under the cap and the lowest-scoring flagged or
+    """(group, reason) pairs: flagged prompts by descending score, then the next highest-scoring unflagged
+    ones (``ranked_prompts``; 'fill': as many as the cap leaves), then a seeded random sample of the rest.
+    ``max_prompts`` caps the total; the random sample keeps its place under the cap and the lowest-scoring flagged or
     ranked prompts give way.
 
     A threshold calibrated on holdout captions (novel to the model, so they score high) can flag no
@@ -36,7 +36,7 @@ def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: lis
         flags = flags or [False] * len(groups)
         by_score = sorted(groups, key=lambda g: -float(scores[g.index])) if scores is not None else []
         flagged = [g for g in by_score if flags[g.index]] or [g for g, f in zip(groups, flags, strict=True) if f]
-        ranked = [g for g in by_score if not flags[g.index]][: settings.ranked_prompts]
+        ranked = [g for g in by_score if not flags[g.index]][: settings.ranked_budget(len(flagged))]
         taken = {g.index for g in flagged} | {g.index for g in ranked}
         rest = [g for g in groups if g.index not in taken]
         generator = torch.Generator().manual_seed(sample_seed(context.policy.sampling.seed, "extraction-sample", 0))

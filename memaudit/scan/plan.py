@@ -40,11 +40,13 @@ def _expected_attacked(policy: Policy, sizes: PlanSizes) -> tuple[int, int, str]
         return min(prompts, cap), min(prompts, cap), "every distinct training prompt"
     flagged = math.ceil((1 - triage.calibration_quantile) * prompts) if triage.enabled else 0
     sampled = min(extraction.random_prompts, cap)
-    expected = min(prompts, cap, flagged + extraction.ranked_prompts + sampled)
+    ranked = extraction.ranked_budget(flagged)
+    expected = min(prompts, cap, flagged + ranked + sampled)
     most = min(prompts, cap) if triage.enabled else expected
     how = (
         f"~{flagged:,} flagged (the false-alarm share; a fine-tune's training prompts often score higher), "
-        f"{extraction.ranked_prompts} ranked, {sampled} sampled at random"
+        f"{ranked:,} ranked{' (the rest of the cap)' if extraction.ranked_prompts == 'fill' else ''}, "
+        f"{sampled} sampled at random"
     )
     how += f", capped at {cap:,}" if extraction.max_prompts else f"; at most {most:,} if triage flags every prompt"
     return expected, most, how

@@ -74,6 +74,10 @@ CASES = {
         lambda a, r: {**a, "policy": _policy(r, "at_most: 0,", "at_most: -1,")},
         ["outside what extraction.extracted_count can be"],
     ),
+    "ranked budget fills no cap": (
+        lambda a, r: {**a, "policy": _policy(r, "random_prompts: 3,", "random_prompts: 3, ranked_prompts: fill,")},
+        ["checks.extraction", "ranked_prompts 'fill' spends what max_prompts leaves; set max_prompts"],
+    ),
     "infinite guidance": (
         lambda a, r: {**a, "policy": _policy(r, "guidance_scale: 1.0", "guidance_scale: .inf")},
         ["sampling.guidance_scale", "finite number"],

@@ -138,3 +138,13 @@ def test_a_comparison_side_below_the_tiles_is_refused():
     with pytest.raises(ValueError, match="comparison_side 3 is smaller than the 4 tiles per side"):
         ExtractionCheck(comparison_side=3)
     assert ExtractionCheck(comparison_side=4).comparison_side == 4
+
+
+def test_a_ranked_budget_that_fills_a_cap_needs_the_cap():
+    from memaudit.policy.checks import ExtractionCheck
+
+    with pytest.raises(ValueError, match="ranked_prompts 'fill' spends what max_prompts leaves; set max_prompts"):
+        ExtractionCheck(ranked_prompts="fill")
+    capped = ExtractionCheck(ranked_prompts="fill", random_prompts=3, max_prompts=10)
+    assert [capped.ranked_budget(flagged) for flagged in (0, 4, 7, 20)] == [7, 3, 0, 0]
+    assert ExtractionCheck(ranked_prompts=5).ranked_budget(100) == 5

@@ -342,6 +342,28 @@ def test_ranked_prompts_follow_the_flagged_ones_without_repeating_them(prompt_da
     assert ranked == [f"c{i}" for i in unflagged_by_score[:2]]
 
 
+def test_fill_spends_the_cap_by_score_after_the_flagged_prompts_and_the_random_sample(prompt_data):
+    # Cap 5: the 3 flagged, 1 sampled at random, and the 1 place left goes to the best unflagged score.
+    chosen = _choose(prompt_data, "{ranked_prompts: fill, random_prompts: 1, max_prompts: 5}")
+    unflagged_by_score = sorted((i for i in range(len(FLAGS)) if not FLAGS[i]), key=lambda i: -float(SCORES[i]))
+    assert chosen[:4] == [
+        ("c3", "flagged"),
+        ("c4", "flagged"),
+        ("c1", "flagged"),
+        (f"c{unflagged_by_score[0]}", "ranked"),
+    ]
+    assert [reason for _, reason in chosen[4:]] == ["sampled"] and len(chosen) == 5
+    # Nothing flagged: the whole cap less the sample goes by score.
+    nothing_flagged = [False] * len(FLAGS)
+    chosen = _choose(prompt_data, "{ranked_prompts: fill, random_prompts: 1, max_prompts: 4}", flags=nothing_flagged)
+    by_score = [f"c{i}" for i in sorted(range(len(SCORES)), key=lambda i: -float(SCORES[i]))]
+    assert chosen[:3] == [(caption, "ranked") for caption in by_score[:3]]
+    assert chosen[3][1] == "sampled" and chosen[3][0] not in by_score[:3]
+    # A cap above the prompt count attacks every prompt once.
+    everything = _choose(prompt_data, "{ranked_prompts: fill, random_prompts: 2, max_prompts: 50}")
+    assert sorted(caption for caption, _ in everything) == ["c0", "c1", "c2", "c3", "c4", "c5"]
+
+
 # --- the calibration distances: computed once, split among ranks like the single process's chunks --------
 
 

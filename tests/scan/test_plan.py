@@ -86,6 +86,21 @@ def test_triage_attacks_the_expected_false_alarms_plus_the_budgets_and_says_the_
     assert _stages(plan_scan(capped, SIZES, costs=None))["extraction"].vae_decodes == 2 * 6
 
 
+def test_fill_plans_the_whole_cap_and_says_how_many_go_by_score():
+    policy = _policy(
+        **{
+            "checks.extraction.prompts": "triage",
+            "checks.extraction.ranked_prompts": "fill",
+            "checks.extraction.random_prompts": 2,
+            "checks.extraction.max_prompts": 6,
+        }
+    )
+    extraction = _stages(plan_scan(policy, SIZES, costs=None))["extraction"]
+    # 1 expected false alarm, 2 sampled at random, the other 3 places of the cap by score: 6 prompts.
+    assert extraction.unet_evaluations == 6 * 6 * 4 * 2
+    assert "3 ranked (the rest of the cap), 2 sampled at random, capped at 6" in extraction.note
+
+
 def test_unguided_sampling_costs_one_evaluation_per_step():
     stages = _stages(plan_scan(_policy(**{"sampling.guidance_scale": 1.0}), SIZES, costs=None))
     assert stages["extraction"].unet_evaluations == 10 * 6 * 4
