@@ -29,6 +29,7 @@ the current extraction criterion.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -62,6 +63,11 @@ SCAN_CRITERION = "verify+specificity+family(bh+count)"  # the family test: BH an
 SAMPLING = {"num_inference_steps": 25, "guidance_scale": 3.0, "scheduler": "ddim"}
 
 
+def policy_digest(policy: Path = POLICY) -> str:
+    """Which version of the scan policy made a row's scan columns (the table marks rows from another)."""
+    return hashlib.sha256(policy.read_bytes()).hexdigest()[:12]
+
+
 def unique_images(dataset: ImageCaptionDataset, size: int) -> tuple[torch.Tensor, list[str]]:
     first = {}
     for row, record in enumerate(dataset.records):
@@ -71,11 +77,29 @@ def unique_images(dataset: ImageCaptionDataset, size: int) -> tuple[torch.Tensor
     return images, [dataset.records[row].file_name for row in rows]
 
 
-def detection(pipeline, planted: list[str], holdout: list[str], latent_size: int) -> dict:
+# Noise-magnitude settings (triage schedule, probe steps, generations): on the sampling schedule (keys
+# S<steps>G<generations>) and on a short triage schedule of its own (T<schedule>S<steps>G<generations>;
+# T2S1G4 is the shipped policies' triage).
+DETECTION_SETTINGS = [(25, s, g) for s, g in ((1, 1), (10, 1), (1, 4), (2, 4), (3, 4), (5, 4), (10, 4))] + [
+    (2, 1, 4),
+    (3, 2, 4),
+]
+
+
+def detection_key(schedule: int, steps: int, generations: int) -> str:
+    prefix = "" if schedule == SAMPLING["num_inference_steps"] else f"T{schedule}"
+    return f"{prefix}S{steps}G{generations}"
+
+
+def detection(pipeline, planted: list[str], holdout: list[str], latent_size: int, *, have: dict | None = None) -> dict:
+    """AUC and TPR@1%FPR of planted vs holdout captions per setting; settings already in ``have`` are kept."""
     embeddings = encode_prompts(pipeline, planted + holdout)
     empty = encode_prompts(pipeline, [""])
-    figures = {}
-    for steps, generations in ((1, 1), (10, 1), (1, 4), (2, 4), (3, 4), (5, 4), (10, 4)):
+    figures = dict(have or {})
+    for schedule, steps, generations in DETECTION_SETTINGS:
+        key = detection_key(schedule, steps, generations)
+        if key in figures:
+            continue
         scores = noise_magnitude_scores(
             pipeline,
             embeddings,
@@ -85,10 +109,10 @@ def detection(pipeline, planted: list[str], holdout: list[str], latent_size: int
             latent_size=latent_size,
             seed=0,
             batch_size=64,
-            **SAMPLING,
+            **(SAMPLING | {"num_inference_steps": schedule}),
         )
         members, others = scores[: len(planted)], scores[len(planted) :]
-        figures[f"S{steps}G{generations}"] = {
+        figures[key] = {
             "auc": roc_auc(members, others),
             "tpr_at_1pct_fpr": tpr_at_fpr(members, others, 0.01),
         }
@@ -162,6 +186,9 @@ def scan_figures(checkpoint, data, work: Path, *, policy: Path = POLICY) -> dict
     )
     result = run_scan(request, checkpoint=checkpoint)
     extraction_check = result.checks["extraction"].extraction
+    triage = result.checks["noise_magnitude"].noise_magnitude
+    planted_ids = set(data.planted_ids)
+    attacked = extraction_check.attacked if extraction_check else []
     return {
         "verdict": result.verdict,
         "amd": result.checks["nearest_neighbour"].metrics.get("nearest_neighbour.amd"),
@@ -170,6 +197,11 @@ def scan_figures(checkpoint, data, work: Path, *, policy: Path = POLICY) -> dict
         "scan_extracted": len(extraction_check.extracted_train_ids) if extraction_check else None,
         "scan_count_test": count.model_dump() if (count := extraction_check and extraction_check.count_test) else None,
         "scan_criterion": SCAN_CRITERION,
+        "scan_policy": policy_digest(policy),
+        # What the scan's triage sent to the attack: planted captions attacked, of how many prompts.
+        "scan_planted_attacked": sum(any(i in planted_ids for i in a.item_ids) for a in attacked),
+        "scan_attacked": len(attacked),
+        "scan_triage": {"schedule": triage.schedule, "steps": triage.steps} if triage else None,
     }
 
 
@@ -220,6 +252,10 @@ def rescan(name: str, model: Path, data: HospitalData, work: Path, *, policy: Pa
     figures = json.loads((work / "figures.json").read_text())
     before = {key: figures.get(key) for key in ("verdict", "scan_extracted", "scan_criterion")}
     checkpoint = load_checkpoint(model)
+    planted = list(data.planted_captions)
+    holdout = list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions))
+    latent_size = data.recipe.image_size // 2
+    figures["detection"] = detection(checkpoint.pipeline, planted, holdout, latent_size, have=figures["detection"])
     figures |= scan_figures(checkpoint, data, work, policy=policy)
     figures["attacker"] = attacker_figures(checkpoint.pipeline, data, policy=policy)
     (work / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -233,28 +269,44 @@ def table_order(row: dict) -> tuple:
     return method != "base", method != "full", method, mitigation
 
 
-def table(results: list[dict]) -> str:
+def table(results: list[dict], *, policy: Path = POLICY) -> str:
     lines = [
         "| variant | FID | AMD | near-copy rate | extracted (planted) | planted: other image "
         "| holdout: planted leaks | holdout: false | AUC S1 G4 | TPR@1%FPR S1 G4 | AUC S10 G4 | AUC S1 G1 "
-        "| scan verdict (extracted) | scan: candidates meeting thresholds / of attacked -> copies at least "
+        "| AUC / TPR@1%FPR T2 S1 G4 | scan verdict (extracted) | scan: planted attacked / attacked "
+        "| scan: candidates meeting thresholds / of attacked -> copies at least "
         "| MIA AUC planted / generic | planted re-triggered |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in results:
+    current = policy_digest(policy)
+    stale = [row.get("scan_criterion") != SCAN_CRITERION or row.get("scan_policy") != current for row in results]
+    for row, old in zip(results, stale, strict=True):
         d, e = row["detection"], extraction_counts(row["extraction"]["prompts"])
         lines.append(
             f"| {row['variant']} | {row['fid']:.2f} | {row['amd']:.4f} | {row['near_copy_rate']:.3f} "
             f"| {e['planted_extracted']}/{e['planted']} | {e['planted_other_image']}/{e['planted']} "
             f"| {e['holdout_planted_leaks']}/{e['holdout_prompts']} | {e['false_extractions']}/{e['holdout_prompts']} "
             f"| {d['S1G4']['auc']:.3f} | {d['S1G4']['tpr_at_1pct_fpr']:.3f} | {d['S10G4']['auc']:.3f} "
-            f"| {d['S1G1']['auc']:.3f} | {row['verdict']} ({row['scan_extracted']})"
-            f"{'' if row.get('scan_criterion') == SCAN_CRITERION else ' *'} "
-            f"| {_count_cell(row.get('scan_count_test'))} | {_attacker_cells(row.get('attacker'))} |"
+            f"| {d['S1G1']['auc']:.3f} | {_detection_cell(d.get('T2S1G4'))} "
+            f"| {row['verdict']} ({row['scan_extracted']}){' *' if old else ''} "
+            f"| {_attacked_cell(row)} | {_count_cell(row.get('scan_count_test'))} "
+            f"| {_attacker_cells(row.get('attacker'))} |"
         )
-    if any(row.get("scan_criterion") != SCAN_CRITERION for row in results):
-        lines.append("\n\\* scan verdict from before the current extraction criterion (rerun with --rescan)")
+    if any(stale):
+        lines.append(
+            "\n\\* scan columns from before the current extraction criterion or bench policy (rerun with --rescan)"
+        )
     return "\n".join(lines) + "\n"
+
+
+def _detection_cell(figures: dict | None) -> str:
+    return "-" if figures is None else f"{figures['auc']:.3f} / {figures['tpr_at_1pct_fpr']:.3f}"
+
+
+def _attacked_cell(row: dict) -> str:
+    if "scan_attacked" not in row:
+        return "-"
+    return f"{row['scan_planted_attacked']}/{row['extraction']['planted']} / {row['scan_attacked']}"
 
 
 def _count_cell(count: dict | None) -> str:
@@ -330,8 +382,9 @@ def main() -> None:
             print(f"{name}: {json.dumps({k: v for k, v in figures.items() if k != 'extraction'})}")
     results = [json.loads(path.read_text()) for path in args.out.glob("*/figures.json")]
     results.sort(key=table_order)
-    (args.out / "table.md").write_text(table(results))
-    print(table(results))
+    text = table(results, policy=args.policy)
+    (args.out / "table.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

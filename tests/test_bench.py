@@ -76,15 +76,19 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
         cells = [cell.strip() for cell in line.split("|")]
         figures = json.loads((out / variant / "figures.json").read_text())
         assert cells[verdict_column] == f"{figures['verdict']} ({figures['scan_extracted']})"
+        attacked = f"{figures['scan_planted_attacked']}/2 / {figures['scan_attacked']}"  # what triage sent
+        assert cells[verdict_column + 1] == attacked and figures["scan_attacked"] >= figures["scan_planted_attacked"]
         count = figures["scan_count_test"]  # the family's count test: meeting / attacked -> copies at least
-        assert cells[verdict_column + 1] == f"{count['below']}/{count['candidates']} -> {count['copies_at_least']}"
+        assert cells[verdict_column + 2] == f"{count['below']}/{count['candidates']} -> {count['copies_at_least']}"
         again = figures["attacker"]["retrigger"]
         assert cells[attacker_column] == f"{again['retriggered_own_study']}/{again['planted']}"
         assert again["planted"] == 2
     full = json.loads((out / "full" / "figures.json").read_text())
     assert full["model"] == str(models / "hospital")  # full fine-tuning is the hospital model, not retrained
     assert json.loads((out / "base" / "figures.json").read_text())["model"] == str(models / "base")
-    assert set(full["detection"]) == {"S1G1", "S10G1", "S1G4", "S2G4", "S3G4", "S5G4", "S10G4"}
+    sampling_schedule = {"S1G1", "S10G1", "S1G4", "S2G4", "S3G4", "S5G4", "S10G4"}
+    assert set(full["detection"]) == sampling_schedule | {"T2S1G4", "T3S2G4"}  # and triage's own short schedules
+    assert full["scan_triage"] == {"schedule": 2, "steps": 1}  # the bench policy's triage
     assert full["extraction"]["planted"] == 2 and full["extraction"]["holdout_prompts"] == 2
     assert len(full["extraction"]["prompts"]) == 4 and "planted_other_image" in full["extraction"]
     assert (out / "difffit" / "finetune" / "model").is_dir()
@@ -92,12 +96,20 @@ def test_ground_truth_benchmark_runs_on_a_tiny_hospital_pair(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("done earlier") == 3  # finished variants are kept
 
-    for variant in ("full", "difffit"):  # a row scanned under an older extraction criterion
+    # A row scanned under an older extraction criterion, one under an older bench policy and without the
+    # short-schedule detection figures: both marked, and a rescan brings them up to date.
+    for variant, change in (("full", {"scan_criterion": "old"}), ("difffit", {"scan_policy": "old"})):
         figures = json.loads((out / variant / "figures.json").read_text())
-        (out / variant / "figures.json").write_text(json.dumps({**figures, "scan_criterion": "old"}))
+        detection = {key: value for key, value in figures["detection"].items() if not key.startswith("T")}
+        (out / variant / "figures.json").write_text(json.dumps({**figures, **change, "detection": detection}))
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert (out / "table.md").read_text().count(" *") == 2 and "--rescan" in (out / "table.md").read_text()
     rescan = subprocess.run([*command, "--variants", "full,difffit", "--rescan"], capture_output=True, text=True)
     assert rescan.returncode == 0 and rescan.stdout.count("rescanned") == 2, rescan.stderr
     assert not (out / "table.md").read_text().count(" *")  # every verdict now from the current criterion
+    rescanned = json.loads((out / "difffit" / "figures.json").read_text())["detection"]
+    assert set(rescanned) == set(detection) | {"T2S1G4", "T3S2G4"}  # the missing settings measured again
+    assert {key: rescanned[key] for key in detection} == detection  # the others kept as they were
 
 
 @pytest.mark.slow
