@@ -11,8 +11,8 @@ shipped except for the detector, the triage schedule and probe steps where given
 quantile asks for 299, so its threshold is the largest holdout score, which bounds a 3% false-alarm
 share at 95%; ``--holdout 300`` calibrates on 300 fresh studies instead, enough for 1%). For each
 model and detector it prints how many of the 12 planted captions triage flags and how many the
-attack takes (flagged by score, then the 16 next highest, then 8 at random, at most 64), the share of
-generic training captions flagged, and seconds.
+attack takes (the policy's rule: flagged by score, then the next highest up to the 64-prompt cap less
+the 8 sampled at random), the share of generic training captions flagged, and seconds.
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ def measure(
         "generations": policy.checks.noise_magnitude.generations,
         "schedule": triage_schedule(context),
         "steps": policy.checks.noise_magnitude.steps,
+        "holdout": len(context.holdout_groups),  # holdout captions the flag threshold is calibrated on
+        "ranked_prompts": policy.checks.extraction.ranked_prompts,  # the attack budget's rule
         "planted": len(planted),
         "planted_flagged": sum(f for g, f in zip(groups, flags, strict=True) if g.caption in planted),
         "planted_attacked": sum(caption in attacked for caption in planted),
