@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
-from memaudit.results.scan_result import ScanResult
+from memaudit.results.scan_result import AttackedPrompt, PromptScore, ScanResult
 
 COLOURS = {"train": "#c0392b", "holdout": "#2c7fb8", "generated": "#c0392b", "line": "#222222"}
 
@@ -42,12 +42,24 @@ def _bins(*series: list[float], count: int = 30) -> list[float]:
     return [low + (high - low) * i / count for i in range(count + 1)]
 
 
+def attack_reach(train: list[PromptScore], attacked: list[AttackedPrompt]) -> tuple[float, int] | None:
+    """(lowest score, count) of the training prompts the extraction attack took by score (flagged or
+    ranked); None when it took none by score."""
+    by_score = {a.item_ids[0] for a in attacked if a.reason in ("flagged", "ranked") and a.item_ids}
+    scores = [p.score for p in train if p.item_ids and p.item_ids[0] in by_score]
+    return (min(scores), len(scores)) if scores else None
+
+
 def noise_magnitude_plot(result: ScanResult) -> str | None:
     check = result.checks.get("noise_magnitude")
     if check is None or check.noise_magnitude is None:
         return None
     evidence = check.noise_magnitude
     train = [p.score for p in evidence.train]
+    extraction = result.checks.get("extraction")
+    reach = (
+        attack_reach(evidence.train, extraction.extraction.attacked) if extraction and extraction.extraction else None
+    )
     plt, figure, axes = _figure()
     bins = _bins(train, evidence.holdout_scores, [evidence.threshold])
     axes.hist(evidence.holdout_scores, bins=bins, alpha=0.6, color=COLOURS["holdout"], label="holdout prompts")
@@ -58,6 +70,8 @@ def noise_magnitude_plot(result: ScanResult) -> str | None:
         linestyle="--",
         label=f"flag threshold (holdout q={evidence.calibration_quantile:g})",
     )
+    if reach is not None:
+        axes.axvline(reach[0], color=COLOURS["line"], linestyle=":", label=f"attacked by score: the top {reach[1]:,}")
     axes.set_xlabel("text-conditional noise magnitude" if evidence.detector == "wen" else f"{evidence.detector} score")
     axes.set_ylabel("prompts")
     axes.legend(fontsize=8, framealpha=0.92, edgecolor="#dddddd")
