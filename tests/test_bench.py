@@ -158,7 +158,8 @@ def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(t
     assert len(ImageCaptionDataset(tmp_path / "data" / "holdout-12")) == 12
     assert distinct <= 18  # 16 generic studies (phantom captions can coincide) and 2 planted
     for row in rows["hospital"] + rows["base"]:
-        # Flagged + the 16 next highest + 8 at random cover every distinct caption here (cap 64).
+        # The CI policy's cap (64) filled by score less 8 at random covers every distinct caption here.
+        assert (row["ranked_prompts"], row["holdout"]) == ("fill", 12)
         assert row["attacked"] == distinct and row["planted"] == row["planted_attacked"] == 2
         assert row["planted_flagged"] <= row["planted_attacked"] and 0.0 <= row["generic_flagged_share"] <= 1.0
         ranks = row["planted_ranks"]  # 1-based, distinct, within the distinct captions
