@@ -185,3 +185,36 @@ def test_criterion_recall_script_calibrates_on_a_larger_fresh_holdout(tmp_path):
     assert len(larger) == 120 and larger.records[:6] == bench_holdout.records  # the bench's 6 come first
     assert list(larger.image_digests[:6]) == list(bench_holdout.image_digests)
     assert "| hospital |" in result.stdout
+
+
+@pytest.mark.slow
+def test_triage_combination_script_cross_fits_on_holdout_halves(tmp_path, monkeypatch):
+    models, out = _tiny_hospital_pair(tmp_path), tmp_path / "combination.json"
+    command = [sys.executable, str(BENCH / "triage_combination.py"), "--models", str(models), "--out", str(out)]
+    command += ["--holdout", "12", "--splits", "3", "--generations", "2", "--data", str(tmp_path / "data")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["captions"]["planted"] == 2 and figures["captions"]["holdout"] == 12
+    for variant in ("hospital", "base"):
+        rows = figures[variant]["G2"]
+        assert set(rows) == {"wen", "consistency", "zsum", "fisher", "minp"}
+        for row in rows.values():
+            assert 0 <= row["auc_vs_holdout"] <= 1 and 0 <= row["tpr1_vs_holdout"] <= 1
+            assert 2 <= row["last_planted_rank"] <= 2 + figures["captions"]["generic"]
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import torch
+    from triage_combination import combine, upper_p_values
+
+    reference = torch.tensor([1.0, 2.0, 3.0])
+    p = upper_p_values(reference, torch.tensor([0.0, 2.0, 4.0]))  # 3, 2 and 0 reference scores at or above
+    assert p.tolist() == [1.0, 0.75, 0.25]
+    wen, other = torch.tensor([4.0, 0.0]), torch.tensor([0.0, 4.0])
+    fit = {"wen": reference, "consistency": reference}
+    assert torch.allclose(
+        combine("fisher", wen, other, fit), -torch.log(torch.tensor([0.25 * 1.0, 1.0 * 0.25])).double()
+    )
+    assert combine("minp", wen, other, fit).tolist() == [-0.25, -0.25]
+    # Standardised by the reference's mean 2 and deviation 1: (4 - 2) + (3 - 2) and (1 - 2) + (2 - 2).
+    assert combine("zsum", torch.tensor([4.0, 1.0]), torch.tensor([3.0, 2.0]), fit).tolist() == [3.0, -1.0]
