@@ -22,8 +22,9 @@ demo: install
 system-packages:
 	bash scripts/system_packages.sh
 
+# One pytest worker per core (pytest-xdist; tests/conftest.py shares the cores among them).
 test: install system-packages
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 lint: install
 	$(BIN)/ruff check memaudit tests
