@@ -91,6 +91,11 @@ def detection_key(schedule: int, steps: int, generations: int) -> str:
     return f"{prefix}S{steps}G{generations}"
 
 
+def detection_captions(data: HospitalData) -> tuple[list[str], list[str]]:
+    """The planted captions and the distinct holdout captions, as the detection and attack columns use them."""
+    return list(data.planted_captions), list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions))
+
+
 def detection(pipeline, planted: list[str], holdout: list[str], latent_size: int, *, have: dict | None = None) -> dict:
     """AUC and TPR@1%FPR of planted vs holdout captions per setting; settings already in ``have`` are kept."""
     embeddings = encode_prompts(pipeline, planted + holdout)
@@ -234,8 +239,7 @@ def evaluate(
 ):
     checkpoint = load_checkpoint(model)  # loaded once: the probes, the attack and the scan share it
     pipeline = checkpoint.pipeline
-    planted = list(data.planted_captions)
-    holdout_captions = list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions))
+    planted, holdout_captions = detection_captions(data)
     started = time.monotonic()
     figures = {"variant": name, "model": str(model)}
     figures["detection"] = detection(pipeline, planted, holdout_captions, data.recipe.image_size // 2)
@@ -252,8 +256,7 @@ def rescan(name: str, model: Path, data: HospitalData, work: Path, *, policy: Pa
     figures = json.loads((work / "figures.json").read_text())
     before = {key: figures.get(key) for key in ("verdict", "scan_extracted", "scan_criterion")}
     checkpoint = load_checkpoint(model)
-    planted = list(data.planted_captions)
-    holdout = list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions))
+    planted, holdout = detection_captions(data)
     latent_size = data.recipe.image_size // 2
     figures["detection"] = detection(checkpoint.pipeline, planted, holdout, latent_size, have=figures["detection"])
     figures |= scan_figures(checkpoint, data, work, policy=policy)

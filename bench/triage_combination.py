@@ -26,11 +26,10 @@ from pathlib import Path
 import torch
 from criterion_recall import holdout_of  # this folder is on sys.path when run as a script
 from ground_truth import SAMPLING
-from triage_detectors import model_path
+from triage_detectors import caption_sets, model_path
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
-from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.sampling.text import encode_prompts
 from memaudit.sampling.triage import triage_scores
@@ -101,9 +100,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "triage-combination.json")
     args = parser.parse_args()
     data = data_for_model(args.models / "hospital", args.data)
-    planted = list(data.planted_captions)
-    holdout = list(dict.fromkeys(ImageCaptionDataset(holdout_of(data, args.holdout, args.data)).captions))
-    generic = [c for c in dict.fromkeys(ImageCaptionDataset(data.train).captions) if c not in set(planted)]
+    captions = caption_sets(data, holdout_of(data, args.holdout, args.data))
+    planted, holdout, generic = captions["planted"], captions["holdout"], captions["generic"]
     results: dict[str, dict] = {"captions": {"planted": len(planted), "holdout": len(holdout), "generic": len(generic)}}
     print("| model | seeds | combination | AUC / TPR@1%FPR vs holdout half | AUC vs generic | last planted rank |")
     print("|---|---:|---|---|---:|---:|")

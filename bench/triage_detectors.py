@@ -42,6 +42,18 @@ def settings_to_measure(detectors: list[str]) -> list[tuple[str, int]]:
     return [(name, g) for name in detectors for g in ((2, 4) if DETECTORS[name].min_generations > 1 else (1, 4))]
 
 
+def caption_sets(data, holdout: Path) -> dict[str, list[str]]:
+    """The distinct planted captions, holdout captions (of the folder ``holdout``) and generic training
+    captions, in this order wherever their scores are listed together."""
+    planted = list(data.planted_captions)
+    training = list(dict.fromkeys(ImageCaptionDataset(data.train).captions))
+    return {
+        "planted": planted,
+        "holdout": list(dict.fromkeys(ImageCaptionDataset(holdout).captions)),
+        "generic": [caption for caption in training if caption not in set(planted)],
+    }
+
+
 def model_path(variant: str, models: Path, finetunes: Path) -> Path:
     if variant in ("hospital", "base"):
         return models / variant
@@ -119,13 +131,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown detectors {unknown}; registered: {', '.join(DETECTORS)}")
     data = data_for_model(args.models / "hospital", args.data)
-    planted = list(data.planted_captions)
-    training = list(dict.fromkeys(ImageCaptionDataset(data.train).captions))
-    captions = {
-        "planted": planted,
-        "holdout": list(dict.fromkeys(ImageCaptionDataset(data.holdout).captions)),
-        "generic": [caption for caption in training if caption not in set(planted)],
-    }
+    captions = caption_sets(data, data.holdout)
     print({name: len(values) for name, values in captions.items()})
     figures = {"captions": {name: len(values) for name, values in captions.items()}, "models": {}}
     if args.out.is_file():  # models measured earlier stay; the ones measured now replace theirs

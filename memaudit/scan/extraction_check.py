@@ -22,8 +22,8 @@ from memaudit.scan.extraction_thresholds import Thresholds, extraction_threshold
 def choose_prompts(context: ScanContext, scores: torch.Tensor | None, flags: list[bool] | None):
     """(group, reason) pairs: flagged prompts by descending score, then the next highest-scoring unflagged
     ones (``ranked_prompts``; 'fill': as many as the cap leaves), then a seeded random sample of the rest.
-    ``max_prompts`` caps the total; the random sample keeps its place under the cap and the lowest-scoring flagged or
-    ranked prompts give way.
+    ``max_prompts`` caps the total; the random sample keeps its place under the cap and the lowest-scoring
+    flagged or ranked prompts give way.
 
     A threshold calibrated on holdout captions (novel to the model, so they score high) can flag no
     memorized prompt at all while the score still ranks them first: the ranked budget attacks them.
