@@ -98,7 +98,7 @@ def scan(
             )
         )
     from memaudit.publish import publish_scan
-    from memaudit.scan import ScanRequest, timed_scan
+    from memaudit.scan import ScanRequest, finished_scan
 
     request = ScanRequest(
         train=train,
@@ -124,14 +124,19 @@ def scan(
         print_plan(planned, as_json=as_json)
         raise typer.Exit(0)
     if shard.rank != 0:  # rank 0 judges and writes; the others exit with the same verdict
-        result, _ = timed_scan(request)
-        raise typer.Exit(EXIT_FOR_VERDICT[result.verdict])
+        finished = finished_scan(request)
+        with finished.publishing():
+            pass
+        raise typer.Exit(EXIT_FOR_VERDICT[finished.result.verdict])
     with RichStages() as stages:
-        result, run = timed_scan(request, progress=stages)
+        finished = finished_scan(request, progress=stages)
+    result = finished.result
     stage_seconds = {name: round(value, 3) for name, value in stages.timings.items()}
-    run = run.model_copy(update={"stage_seconds": stage_seconds, "argv": sys.argv[1:]})
-    publish_scan(result, run, out, sign_key=sign_key)
+    run = finished.run.model_copy(update={"stage_seconds": stage_seconds, "argv": sys.argv[1:]})
+    with finished.publishing():
+        published = publish_scan(result, run, out, sign_key=sign_key)
     _print_scan(result)
+    _name_others(published)
     if include_evidence_images:
         stderr.print("memaudit: the reports contain training images (--include-evidence-images): internal use only")
     stdout.print(f"reports: {out}", markup=False)
@@ -145,6 +150,13 @@ def _print_scan(result) -> None:
     for name, check in result.checks.items():
         if check.status == "error":
             stderr.print(f"memaudit: check {name} could not run: {check.message}", markup=False)
+
+
+def _name_others(published) -> None:
+    if published.others:
+        names = ", ".join(path.name + ("/" if path.is_dir() else "") for path in published.others)
+        folder = published.folder
+        stderr.print(f"memaudit: note: {folder} also holds what this run did not write: {names}", markup=False)
 
 
 def _check_gate_options(
@@ -181,5 +193,6 @@ def _gate(request) -> None:
             f"release verdict: {outcome.verdict.upper()} for the remediated model {remediated} (not for {model})",
             markup=False,
         )
+    _name_others(outcome.published)
     stdout.print(f"reports: {out}", markup=False)
     raise typer.Exit(EXIT_FOR_VERDICT[outcome.verdict])

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from memaudit.atomic_files import write_atomic
 from memaudit.checkpoint import Checkpoint
-from memaudit.publish import publish_scan
+from memaudit.publish import Published, publish_scan
 from memaudit.remediate.request import RemediateRequest
 from memaudit.remediate.run import remediate, scan_model
 from memaudit.render.junit import gate_junit_xml
@@ -23,6 +22,7 @@ REMEDIATION_FOLDER = "remediation"
 class GateResult:
     submitted: ScanResult
     remediation: RemediationResult | None  # None when the submitted model did not fail
+    published: Published  # OUT's files (the submitted model's scan, the gate's junit.xml)
 
     @property
     def verdict(self) -> Verdict:
@@ -33,15 +33,20 @@ class GateResult:
 def gate(
     request: RemediateRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
 ) -> GateResult:
-    """Scan ``request.model`` into OUT; on a fail, remediate into OUT/remediation and rewrite OUT/junit.xml
-    with both models' rules (the submitted model's failures stay visible to CI). ``checkpoint``: the
+    """Scan ``request.model``; on a fail, remediate into OUT/remediation. OUT's files are published last,
+    all at once: the submitted model's scan, and on a fail a junit.xml with both models' rules (the
+    submitted model's failures stay visible to CI). Until then the submitted scan's work folder stays,
+    so a gate that stops during the remediation reruns without scanning again. ``checkpoint``: the
     submitted model already loaded."""
     progress = progress or SilentProgress()
     out = Path(request.out)
-    submitted, run = scan_model(request, request.model, progress=progress, checkpoint=checkpoint)
-    publish_scan(submitted, run, out, sign_key=request.sign_key)
-    if submitted.verdict != "fail":
-        return GateResult(submitted=submitted, remediation=None)
-    remediation = remediate(replace(request, out=out / REMEDIATION_FOLDER), progress, before=(submitted, run))
-    write_atomic(out / "junit.xml", gate_junit_xml(submitted, remediation.after, remediation.remediated_model))
-    return GateResult(submitted=submitted, remediation=remediation)
+    finished = scan_model(request, request.model, progress=progress, checkpoint=checkpoint)
+    submitted, run = finished.result, finished.run
+    remediation, replace_files, ours = None, {}, ()
+    with finished.publishing():
+        if submitted.verdict == "fail":
+            remediation = remediate(replace(request, out=out / REMEDIATION_FOLDER), progress, before=(submitted, run))
+            junit = gate_junit_xml(submitted, remediation.after, remediation.remediated_model)
+            replace_files, ours = {"junit.xml": junit}, (REMEDIATION_FOLDER,)
+        published = publish_scan(submitted, run, out, sign_key=request.sign_key, replace=replace_files, ours=ours)
+    return GateResult(submitted=submitted, remediation=remediation, published=published)

@@ -36,7 +36,7 @@ from memaudit.remediate.select import choose
 from memaudit.remediate.study import JOB_ATTRIBUTE, job_record, trial_context
 from memaudit.results.remediation_result import PolicyReference, RemediationResult, TrialRecord
 from memaudit.results.scan_result import RunRecord, ScanResult
-from memaudit.scan import ScanRequest, timed_scan
+from memaudit.scan import FinishedScan, ScanRequest, finished_scan
 from memaudit.scan.progress import Progress, SilentProgress
 
 
@@ -47,9 +47,10 @@ def scan_model(
     progress: Progress,
     checkpoint: Checkpoint | None = None,
     before: Path | None = None,
-) -> tuple[ScanResult, RunRecord]:
+) -> FinishedScan:
     """A scan of ``model`` with the remediation's policy and data; ``before``: the result whose memorized
-    prompts the re-trigger check tests (when the policy enables it)."""
+    prompts the re-trigger check tests (when the policy enables it). Its work folder stays until the
+    caller's ``publishing()`` block ends."""
     scan_request = ScanRequest(
         train=request.train,
         holdout=request.holdout,
@@ -61,7 +62,16 @@ def scan_model(
         feature_cache=request.feature_cache,
         before=before,
     )
-    return timed_scan(scan_request, progress=progress, checkpoint=checkpoint)
+    return finished_scan(scan_request, progress=progress, checkpoint=checkpoint)
+
+
+def _scan_and_publish(
+    request: RemediateRequest, model: Path, out: Path, *, progress: Progress, before: Path | None = None
+) -> tuple[ScanResult, RunRecord]:
+    finished = scan_model(request, model, progress=progress, before=before)
+    with finished.publishing():
+        publish_scan(finished.result, finished.run, out, sign_key=request.sign_key)
+    return finished.result, finished.run
 
 
 def remediate(
@@ -85,10 +95,13 @@ def remediate(
     train = ImageCaptionDataset(request.train)
     if before is not None:
         _check_reusable(before[0], effective.loaded.sha256, train.digest)
+        publish_scan(*before, out / "before")
     else:
-        before = scan_model(request, request.model, progress=progress, checkpoint=model_checkpoint)
-    before_scan, before_run = before
-    publish_scan(before_scan, before_run, out / "before")
+        finished = scan_model(request, request.model, progress=progress, checkpoint=model_checkpoint)
+        with finished.publishing():
+            publish_scan(finished.result, finished.run, out / "before")
+        before = finished.result, finished.run
+    before_scan = before[0]
     if before_scan.verdict == "error":
         raise MemauditError(f"the scan of {request.model} could not judge it ({before_scan.summary}); see {out}/before")
     if before_scan.verdict == "pass" and not request.search_anyway:
@@ -129,10 +142,9 @@ def remediate(
         on_step=_step_progress(progress.stage("retraining the chosen mask (steps)", settings.retrain_steps)),
     )
     # The after-scan re-triggers the prompts the before-scan found memorized: hidden, or gone?
-    after_scan, after_run = scan_model(
-        request, retrained.model_dir, progress=progress, before=out / "before" / "result.json"
+    after_scan, _ = _scan_and_publish(
+        request, retrained.model_dir, out / "after", progress=progress, before=out / "before" / "result.json"
     )
-    publish_scan(after_scan, after_run, out / "after", sign_key=request.sign_key)
     result = RemediationResult(
         memaudit=__version__,
         policy=PolicyReference(name=policy.name, sha256=effective.loaded.sha256),

@@ -23,6 +23,9 @@ VIEWS: dict[str, Renderer] = {
     "model-card.md": model_card_snippet,
 }
 
+# Every file a scan writes (an attestation comes on top when signed).
+SCAN_FILES = ("result.json", "run.json", *VIEWS)
+
 # The files an attestation covers, besides the checkpoint's weight files.
 SIGNED_REPORTS = ("result.json", "report.html", "report.pdf")
 

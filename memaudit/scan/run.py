@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,7 +37,7 @@ from memaudit.scan.judge import judge
 from memaudit.scan.preflight import check_datasets, check_images
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.request import ScanRequest
-from memaudit.scan.shard import current_shard
+from memaudit.scan.shard import Shard, current_shard
 from memaudit.scan.work_log import WorkLog, work_key
 
 
@@ -145,10 +147,41 @@ def prepare_scan(
     )
 
 
+@dataclass(frozen=True)
+class FinishedScan:
+    """A scan's result and the record of its run, with its work folder kept until its outputs are in
+    place: a rerun after a failed publish (a full disk, Ctrl-C) reads the finished work back."""
+
+    result: ScanResult
+    run: RunRecord
+    work: WorkLog | None
+    shard: Shard
+
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Around putting the outputs in place (rank 0 writes them; every rank enters): when the block
+        ends without an error on every rank, the work folder is removed, else it stays for the rerun."""
+        done = False
+        try:
+            yield
+            done = True
+        finally:
+            # A collective: no rank removes a folder ranks may share while rank 0 still publishes.
+            if self.shard.everyone(done) and self.work is not None:
+                self.work.remove()
+
+
 def run_scan(
     request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
 ) -> ScanResult:
-    """Scan a model (or a folder of generated images) against a policy. ``checkpoint`` may be preloaded."""
+    """Scan a model (or a folder of generated images) against a policy. ``checkpoint`` may be preloaded.
+    Nothing is published, so the work folder goes at once (``finished_scan`` keeps it)."""
+    return timed_scan(request, progress=progress, checkpoint=checkpoint)[0]
+
+
+def _scan(
+    request: ScanRequest, *, progress: Progress | None, checkpoint: Checkpoint | None
+) -> tuple[ScanResult, WorkLog | None, Shard]:
     prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint)
     context, policy = prepared.context, prepared.effective.policy
     model_record, images_record = None, None
@@ -166,12 +199,9 @@ def run_scan(
     else:
         images_record = _dataset_record(prepared.released)
         outcomes = image_checks(context, prepared.released)
-    if context.work is not None:
-        context.shard.gather([])  # every rank is done reading its units (ranks may share the folder)
-        context.work.remove()  # the result is complete: nothing left to resume
     verdict, rules, summary_line = judge(policy, outcomes)
     evidence = [image for outcome in outcomes.values() for image in outcome.evidence_images]
-    return ScanResult(
+    result = ScanResult(
         mode="model" if request.model is not None else "images",
         verdict=verdict,
         summary=summary_line,
@@ -186,6 +216,7 @@ def run_scan(
         environment=_environment(torch.device(request.device).type, context.pipeline and context.pipeline.unet.dtype),
         evidence_images=evidence if request.include_evidence_images else None,
     )
+    return result, context.work, context.shard
 
 
 def _work_log(request: ScanRequest, checkpoint: Checkpoint, *, train, holdout, policy) -> WorkLog | None:
@@ -217,16 +248,27 @@ def _latent_side(pipeline, resolution: int | None) -> int:
     return latent_side(pipeline, resolution)
 
 
-def timed_scan(
+def finished_scan(
     request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
-) -> tuple[ScanResult, RunRecord]:
-    """``run_scan`` with the record of when it ran and for how long (run.json beside the reports)."""
+) -> FinishedScan:
+    """The scan with the record of when it ran and for how long (run.json beside the reports); its work
+    folder stays until ``FinishedScan.publishing`` ends (the caller puts the outputs in place there)."""
     started, clock = datetime.now(UTC), time.perf_counter()
-    result = run_scan(request, progress=progress, checkpoint=checkpoint)
+    result, work, shard = _scan(request, progress=progress, checkpoint=checkpoint)
     run = RunRecord(
         started=started.isoformat(timespec="seconds"),
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - clock, 3),
         platform=platform.platform(),
     )
-    return result, run
+    return FinishedScan(result=result, run=run, work=work, shard=shard)
+
+
+def timed_scan(
+    request: ScanRequest, *, progress: Progress | None = None, checkpoint: Checkpoint | None = None
+) -> tuple[ScanResult, RunRecord]:
+    """``finished_scan`` for a caller that publishes nothing: the work folder is removed at once."""
+    finished = finished_scan(request, progress=progress, checkpoint=checkpoint)
+    with finished.publishing():
+        pass
+    return finished.result, finished.run
