@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import click
 import typer
 
 from memaudit import __version__
@@ -66,12 +71,37 @@ def _register_commands() -> None:
 
 _register_commands()
 
+INTERRUPTED = "interrupted; rerun the same command to resume"
+
+
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) while a command runs. Typer turns a KeyboardInterrupt into exit 130 without a
+    word, so SIGINT raises this instead; a BaseException, like KeyboardInterrupt, so that no handler of
+    errors on the way catches it, and cleanup (``finally``) still runs."""
+
+
+@contextmanager
+def _sigint_raises_interrupted() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield
+        return
+
+    def interrupt(signum, frame) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (no sys.exit), for tests and embedding."""
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="memaudit", standalone_mode=False)
+        with _sigint_raises_interrupted():
+            result = command.main(args=argv, prog_name="memaudit", standalone_mode=False)
     except MemauditError as error:
         if _debug["enabled"]:
             traceback.print_exc()
@@ -86,8 +116,15 @@ def run(argv: list[str] | None = None) -> int:
         else:
             stderr.print(f"memaudit: error: {error.format_message()}", markup=False)
         return ExitCode.ERROR
-    except (typer.Abort, KeyboardInterrupt):
-        stderr.print("memaudit: aborted")
+    except (Interrupted, KeyboardInterrupt, typer.Abort, click.exceptions.Abort):
+        # The scan's finished work stays in its work folder, and nothing half-written is published.
+        stderr.print(f"memaudit: error: {INTERRUPTED}", markup=False)
+        return ExitCode.ERROR
+    except OSError as error:  # the machine, not memaudit: a full disk, a folder that cannot be written
+        if _debug["enabled"]:
+            traceback.print_exc()
+        where = f"{error.filename}: " if error.filename else ""
+        stderr.print(f"memaudit: error: {where}{error.strerror or error}", markup=False)
         return ExitCode.ERROR
     except Exception as error:  # a bug, not a user error: still exit 2, never 0 or 1
         if _debug["enabled"]:

@@ -119,3 +119,38 @@ def test_missing_training_data_names_it(data, tiny_folder, tmp_path, capsys):
         root / "policy.yaml",
     )
     assert code == ExitCode.ERROR and "nope: no such dataset" in err
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_writing_the_reports_leaves_no_green_trail_and_the_rerun_resumes(
+    data, tiny_folder, tmp_path, capsys, monkeypatch
+):
+    """The disk fills after result.json (pass) and junit.xml are written: exit 2 naming --out, nothing in
+    --out (a CI job reading junit.xml finds none), and the scan's finished work kept for the rerun."""
+    import errno
+
+    import memaudit.render.outputs as outputs
+
+    root, train, holdout, _ = data
+    argv = [tiny_folder, "--train", train, "--holdout", holdout, "--policy", root / "policy.yaml"]
+    original, written = outputs.write_atomic, []
+
+    def full_after_three(path, data):
+        if len(written) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(path.name)
+        return original(path, data)
+
+    monkeypatch.setattr(outputs, "write_atomic", full_after_three)
+    code, _, err = _scan(capsys, tmp_path, *argv)
+    assert code == ExitCode.ERROR and written == ["result.json", "run.json", "junit.xml"]
+    assert f"{tmp_path / 'out'}: the reports could not be written (No space left on device" in err, err
+    assert "internal error" not in err and not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # no staging folder left
+    (work,) = (tmp_path / "cache" / "scans").iterdir()
+    assert any(work.iterdir())  # the finished units survive the failed publish
+    monkeypatch.setattr(outputs, "write_atomic", original)
+    code, out, err = _scan(capsys, tmp_path, *argv)
+    assert code == ExitCode.OK, (out, err)
+    assert "resuming: " in err and not work.exists()
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["verdict"] == "pass"
