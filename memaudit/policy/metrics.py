@@ -101,14 +101,17 @@ METRICS: dict[str, MetricSpec] = {
             "membership.patient_auc",
             "membership",
             False,
-            "the same AUC per patient (a patient scores as their most exposed study); needs patient ids",
+            "the same AUC per patient (a patient scores as one seeded draw of their studies, so patients with many "
+            "studies do not stand out by count); needs patient ids and enough patients on each side",
             high=1.0,
         ),
         MetricSpec(
             "membership.patient_tpr_at_1pct_fpr",
             "membership",
             False,
-            "share of training patients identified while accusing at most 1% of unseen patients; needs patient ids",
+            "share of training patients identified while accusing at most 1% of unseen patients; needs patient ids "
+            "and enough patients on each side (299 at calibration.confidence 0.95)",
+            rate=True,
             high=1.0,
         ),
         MetricSpec(

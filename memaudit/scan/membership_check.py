@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from memaudit.data import ImageCaptionDataset
+from memaudit.metrics.calibration import minimum_holdout
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
 from memaudit.results.attack_evidence import ItemScore, MembershipEvidence
@@ -57,28 +59,78 @@ def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[in
     )
 
 
-def patient_scores(dataset: ImageCaptionDataset, rows: list[int], scores: torch.Tensor) -> dict[str, float] | None:
-    """A patient's score is their most exposed study's (an attacker needs one study to place a patient);
-    None unless every scored row names its patient."""
+PATIENT_METRICS = ("membership.patient_auc", "membership.patient_tpr_at_1pct_fpr")
+PATIENT_FALSE_ALARM = 0.01  # the patient TPR is read where 1% of unseen patients are accused
+
+
+def patients_needed(confidence: float) -> int:
+    """Distinct patients each side needs for the patient metrics: enough that the 1% of unseen patients
+    the TPR is read at is bounded at ``confidence`` (DESIGN 3.5; 299 at 95%). Fewer, and one patient
+    decides the AUC: a holdout of one patient gives AUC 0 or 1."""
+    return minimum_holdout(PATIENT_FALSE_ALARM, confidence)
+
+
+def patient_scores(
+    dataset: ImageCaptionDataset, rows: list[int], scores: torch.Tensor, *, seed: int
+) -> dict[str, float] | None:
+    """A patient's score is one of their scored studies' scores, drawn by a seed of (``seed``, patient id);
+    None unless every scored row names its patient.
+
+    One study per patient, not the maximum (or the mean) over a patient's studies: the maximum of m
+    scores grows with m (an extreme value), so a patient with 500 studies outranks everyone by count
+    alone, on either side; the mean keeps the location but narrows with m, so patients with many
+    studies still sit apart from the others in the tails the TPR is read at. One drawn study scores as
+    any study does whatever the patient's count, so training and holdout patients compare like with
+    like, one exchangeable value per patient (what a calibrated 1% point assumes), at the price of
+    the other studies' information. It is what an attacker holding one study of each patient sees.
+    """
     patients = [dataset.records[row].patient_id for row in rows]
-    if not patients or any(patient is None for patient in patients):
+    if not patients or not all(patients):
         return None
-    best: dict[str, float] = {}
+    studies: dict[str, list[float]] = {}
     for patient, score in zip(patients, scores.tolist(), strict=True):
-        best[patient] = max(score, best.get(patient, float("-inf")))
-    return dict(sorted(best.items()))
-
-
-def _patient_metrics(context: ScanContext, *, rows: tuple[list[int], list[int]], scores) -> dict[str, float]:
-    train = patient_scores(context.train, rows[0], scores[0])
-    holdout = patient_scores(context.holdout, rows[1], scores[1])
-    if train is None or holdout is None:
-        return {}
-    members, unseen = list(train.values()), list(holdout.values())
+        studies.setdefault(patient, []).append(score)
+    # Each patient's own seed: the draw does not change when other patients join or leave the sample.
     return {
-        "membership.patient_auc": roc_auc(members, unseen),
-        "membership.patient_tpr_at_1pct_fpr": tpr_at_fpr(members, unseen, 0.01),
+        patient: studies[patient][sample_seed(seed, f"membership-patient:{patient}", 0) % len(studies[patient])]
+        for patient in sorted(studies)
     }
+
+
+@dataclass(frozen=True)
+class PatientMetrics:
+    metrics: dict[str, float]
+    sample_sizes: dict[str, int]
+    unmeasured: str | None = None  # why the patient metrics are missing, when a rule may ask for them
+    warning: str | None = None
+
+
+def _patient_metrics(context: ScanContext, *, rows: tuple[list[int], list[int]], scores) -> PatientMetrics:
+    policy = context.policy
+    seed = policy.sampling.seed
+    train = patient_scores(context.train, rows[0], scores[0], seed=seed)
+    holdout = patient_scores(context.holdout, rows[1], scores[1], seed=seed)
+    if train is None or holdout is None:
+        asked = any(rule.metric in PATIENT_METRICS for rule in policy.rules.values())
+        side = "training" if train is None else "holdout"
+        reason = f"patient metrics not measured: not every scored {side} study names its patient (patient_id)"
+        return PatientMetrics({}, {}, unmeasured=reason if asked else None)
+    needed = patients_needed(policy.calibration.confidence)
+    if min(len(train), len(holdout)) < needed:
+        reason = (
+            f"patient metrics not measured: {len(train)} training and {len(holdout)} holdout patients scored; "
+            f"each side needs at least {needed} for a {PATIENT_FALSE_ALARM:.0%} false-accusation point at "
+            f"calibration.confidence {policy.calibration.confidence:g}"
+        )
+        return PatientMetrics({}, {}, unmeasured=reason, warning=reason)
+    members, unseen = list(train.values()), list(holdout.values())
+    return PatientMetrics(
+        metrics={
+            "membership.patient_auc": roc_auc(members, unseen),
+            "membership.patient_tpr_at_1pct_fpr": tpr_at_fpr(members, unseen, PATIENT_FALSE_ALARM),
+        },
+        sample_sizes={"membership.patient_tpr_at_1pct_fpr": len(members)},
+    )
 
 
 def run_membership(context: ScanContext) -> CheckOutcome:
@@ -95,6 +147,7 @@ def run_membership(context: ScanContext) -> CheckOutcome:
     identified = benjamini_hochberg(p_values, settings.family_false_alarm)
     train_ids = [context.train.records[r].id for r in train_rows]
     identified_ids = [item for item, chosen in zip(train_ids, identified, strict=True) if chosen]
+    patients = _patient_metrics(context, rows=(train_rows, holdout_rows), scores=(train, holdout))
     return CheckOutcome(
         status="ok",
         required=settings.required,
@@ -102,15 +155,18 @@ def run_membership(context: ScanContext) -> CheckOutcome:
             f"PIA separates {len(train_rows)} training from {len(holdout_rows)} holdout studies with AUC {auc:.3f}; "
             f"at 1% false accusations it identifies {tpr1:.1%} of training studies; {len(identified_ids)} "
             f"singled out at a family-wise {settings.family_false_alarm:g}"
+            + (f"; {patients.unmeasured}" if patients.unmeasured else "")
         ),
+        warnings=[patients.warning] if patients.warning else [],
         metrics={
             "membership.identified_count": float(len(identified_ids)),
             "membership.auc": auc,
             "membership.tpr_at_1pct_fpr": tpr1,
             "membership.tpr_at_01pct_fpr": tpr01,
         }
-        | _patient_metrics(context, rows=(train_rows, holdout_rows), scores=(train, holdout)),
-        sample_sizes={"membership.tpr_at_1pct_fpr": len(train_rows), "membership.tpr_at_01pct_fpr": len(train_rows)},
+        | patients.metrics,
+        sample_sizes={"membership.tpr_at_1pct_fpr": len(train_rows), "membership.tpr_at_01pct_fpr": len(train_rows)}
+        | patients.sample_sizes,
         membership=MembershipEvidence(
             timestep=settings.timestep,
             p=settings.p,
