@@ -45,7 +45,7 @@ def remediate(
     from memaudit.remediate.run import remediate as run_remediation
     from memaudit.scan.preflight import check_run_options
 
-    check_run_options(out=out, sign_key=sign_key, device=device)
+    check_run_options(out=out, sign_key=sign_key, device=device, feature_cache=feature_cache)
     request = RemediateRequest(
         model=model,
         base=base,

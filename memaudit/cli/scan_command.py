@@ -56,7 +56,7 @@ def scan(
         raise MemauditError("give a MODEL to scan, or --images DIR to audit generated images (not both)")
     from memaudit.scan.preflight import check_run_options
 
-    check_run_options(out=out, sign_key=sign_key, device=device)
+    check_run_options(out=out, sign_key=sign_key, device=device, feature_cache=feature_cache)
     from memaudit.scan.shard import join_launch
 
     shard, device = join_launch(device)  # under torchrun: this rank's part and device

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from memaudit.checkpoint import Checkpoint
+from memaudit.checkpoint import Checkpoint, load_checkpoint
 from memaudit.publish import Published, publish_scan
+from memaudit.remediate.base_check import check_base
 from memaudit.remediate.request import RemediateRequest
 from memaudit.remediate.run import remediate, scan_model
 from memaudit.render.junit import gate_junit_xml
@@ -36,10 +37,13 @@ def gate(
     """Scan ``request.model``; on a fail, remediate into OUT/remediation. OUT's files are published last,
     all at once: the submitted model's scan, and on a fail a junit.xml with both models' rules (the
     submitted model's failures stay visible to CI). Until then the submitted scan's work folder stays,
-    so a gate that stops during the remediation reruns without scanning again. ``checkpoint``: the
-    submitted model already loaded."""
+    so a gate that stops during the remediation reruns without scanning again. The base is checked
+    first (``check_base``). ``checkpoint``: the submitted model already loaded."""
     progress = progress or SilentProgress()
     out = Path(request.out)
+    if checkpoint is None:
+        checkpoint = load_checkpoint(request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle)
+    check_base(request.base, checkpoint, allow_pickle=request.allow_pickle)  # before the scan, not after it
     finished = scan_model(request, request.model, progress=progress, checkpoint=checkpoint)
     submitted, run = finished.result, finished.run
     remediation, replace_files, ours = None, {}, ()

@@ -28,6 +28,7 @@ from memaudit.finetune.mask import BlockMask
 from memaudit.finetune.run import finetune
 from memaudit.policy import effective_policy
 from memaudit.publish import publish_remediation, publish_scan
+from memaudit.remediate.base_check import check_base
 from memaudit.remediate.proxy import memorization_set, write_proxy_manifest
 from memaudit.remediate.records import mask_file_text, provenance, read_mask_file, trial_record
 from memaudit.remediate.request import RemediateRequest
@@ -97,6 +98,11 @@ def remediate(
         _check_reusable(before[0], effective.loaded.sha256, train.digest)
         publish_scan(*before, out / "before")
     else:
+        if model_checkpoint is None:
+            model_checkpoint = load_checkpoint(
+                request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle
+            )
+        check_base(request.base, model_checkpoint, allow_pickle=request.allow_pickle)  # before the scan
         finished = scan_model(request, request.model, progress=progress, checkpoint=model_checkpoint)
         with finished.publishing():
             publish_scan(finished.result, finished.run, out / "before")

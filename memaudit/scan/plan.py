@@ -178,8 +178,10 @@ def plan_scan(
         stages += _generation_stages(policy, sizes, with_before=with_before)
     if costs is not None:
         stages = [stage.model_copy(update={"seconds": _seconds(stage, costs)}) for stage in stages]
-        if start_seconds is not None:
-            note = "imports, manifests, digests, loading the model: measured while planning"
+        if start_seconds is not None:  # the plan ran the preflight too: its time is in the start
+            preflight = stages[0]
+            stages[0] = preflight.model_copy(update={"seconds": 0.0, "note": f"{preflight.note} (timed in start)"})
+            note = "imports, manifests, digests, the preflight, loading the model: measured while planning"
             stages.insert(0, StagePlan(stage="start", seconds=start_seconds, note=note))
     pixels = (sizes.train_images + sizes.holdout_rows) * 3 * sizes.comparison_side**2
     features = 0

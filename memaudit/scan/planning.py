@@ -1,5 +1,6 @@
-"""``memaudit scan --plan``: prepare the scan as it would run (no image decoded), time one real batch of
-each kind of work on the device and multiply by the counts the policy implies (``memaudit.scan.plan``)."""
+"""``memaudit scan --plan``: prepare the scan as it would run (its input checks included: a plan refuses
+what the scan refuses), time one real batch of each kind of work on the device and multiply by the
+counts the policy implies (``memaudit.scan.plan``)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def plan_request(
     time this call took to prepare, counted from ``process_started`` (``time.time()`` when the process
     began, as the CLI passes) if given, so that imports count too."""
     began = time.time() if process_started is None else process_started
-    prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint, decode_images=False)
+    prepared = prepare_scan(request, progress=progress, checkpoint=checkpoint)
     start_seconds = time.time() - began
     context = prepared.context
     released = len(prepared.released) if prepared.released is not None else 0

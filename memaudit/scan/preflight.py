@@ -19,18 +19,23 @@ from memaudit.scan.progress import Progress
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
-def check_output_folder(out: Path) -> None:
-    """``out`` is a folder, or can be made one, and can be written; it is not created here."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise MemauditError(f"--out {out}: a file is in the way; give a folder")
-    existing = out
+def check_writable_folder(folder: Path, option: str) -> None:
+    """``folder`` (given as ``option``) is a folder, or can be made one, and can be written; it is not
+    created here."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise MemauditError(f"{option} {folder}: a file is in the way; give a folder")
+    existing = folder
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise MemauditError(f"--out {out}: {existing} is a file, so the folder cannot be created")
+        raise MemauditError(f"{option} {folder}: {existing} is a file, so the folder cannot be created")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise MemauditError(f"--out {out}: {existing} is not writable")
+        raise MemauditError(f"{option} {folder}: {existing} is not writable")
+
+
+def check_output_folder(out: Path) -> None:
+    check_writable_folder(out, "--out")
 
 
 def check_device(device: str) -> None:
@@ -50,9 +55,12 @@ def check_device(device: str) -> None:
         raise MemauditError(f"--device {device}: Apple MPS is not available on this machine")
 
 
-def check_run_options(*, out: Path, sign_key: Path | None, device: str) -> None:
-    """The options a command can check in milliseconds: output folder, signing key, device."""
+def check_run_options(*, out: Path, sign_key: Path | None, device: str, feature_cache: Path | None = None) -> None:
+    """The options a command can check in milliseconds: output folder, signing key, device, and the
+    cache folder (features, comparison pixels and the work a scan resumes from are written there)."""
     check_output_folder(out)
+    if feature_cache is not None:
+        check_writable_folder(feature_cache, "--feature-cache")
     if sign_key is not None:
         if not Path(sign_key).is_file():
             raise MemauditError(f"{sign_key}: no such signing key (create one with `memaudit keygen --out DIR`)")
@@ -104,10 +112,9 @@ def check_datasets(
     policy: Policy,
     progress: Progress,
     with_model: bool = True,
-    decode: bool = True,
 ) -> None:
     """Train and holdout must not overlap (unless the policy allows it), the holdout must be large
-    enough for the policy's calibration, and (``decode``) every image must decode."""
+    enough for the policy's calibration, and every image must decode."""
     overlap = find_overlap(train, holdout)
     if overlap and not policy.data.allow_train_holdout_overlap:
         raise DataError(
@@ -116,6 +123,5 @@ def check_datasets(
             "images (or set data.allow_train_holdout_overlap in the policy)"
         )
     check_holdout_size(holdout, policy=policy, with_model=with_model)
-    if decode:
-        check_images(train, "training", progress)
-        check_images(holdout, "holdout", progress)
+    check_images(train, "training", progress)
+    check_images(holdout, "holdout", progress)

@@ -88,10 +88,9 @@ def prepare_scan(
     *,
     progress: Progress | None = None,
     checkpoint: Checkpoint | None = None,
-    decode_images: bool = True,
 ) -> PreparedScan:
-    """Check the inputs (preflight; ``decode_images``: decode every image, which a plan skips), load the
-    policy, data and model, and build the context."""
+    """Check the inputs (preflight: every image decoded, for a scan and its plan alike), load the policy,
+    data and model, and build the context."""
     if (request.model is None) == (request.images is None):
         raise MemauditError("give exactly one of a model and --images")
     progress = progress or SilentProgress()
@@ -99,7 +98,7 @@ def prepare_scan(
     policy = effective.policy
     train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
     with_model = request.model is not None
-    check_datasets(train, holdout, policy=policy, progress=progress, with_model=with_model, decode=decode_images)
+    check_datasets(train, holdout, policy=policy, progress=progress, with_model=with_model)
     before = read_scan_result(request.before) if request.before is not None else None
     shared = {
         "policy": policy,
@@ -138,8 +137,7 @@ def prepare_scan(
         context = ScanContext(pipeline=pipeline, image_side=image_side, work=work, **shared)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
-        if decode_images:
-            check_images(released, "released", progress)
+        check_images(released, "released", progress)
         image_side = policy.sampling.resolution or int(released.load_image(0).shape[-1])
         context = ScanContext(pipeline=None, image_side=image_side, **shared)
     return PreparedScan(

@@ -4,6 +4,7 @@ leaves the output folder empty, and the scan ones are refused before any model w
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -210,3 +211,36 @@ def test_report_render_names_a_corrupt_run_record(signed_scan, tmp_path, capsys)
     (tmp_path / "run.json").write_text("{broken")
     assert run(["report", "render", str(tmp_path / "result.json"), "--out", str(tmp_path / "views")]) == 2
     assert "run.json: not a memaudit run record (not JSON" in capsys.readouterr().err
+
+
+def _scan_argv(inputs, out: Path, cache: Path, *extra) -> list[str]:
+    return ["scan", str(inputs["model"]), "--train", str(inputs["train"]), "--holdout", str(inputs["holdout"]),
+            "--policy", str(inputs["policy"]), "--out", str(out), "--feature-cache", str(cache), *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize("plan", [False, True])
+def test_a_read_only_cache_is_refused_before_any_model_work(plan, inputs, tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o555)
+    if os.geteuid() == 0:  # root writes through the mode bits: answer the access check as for anyone else
+        access = os.access
+        denied = lambda path, mode: Path(path) == cache and bool(mode & os.W_OK)  # noqa: E731
+        monkeypatch.setattr(os, "access", lambda path, mode: not denied(path, mode) and access(path, mode))
+    monkeypatch.setattr("memaudit.scan.run.load_checkpoint", _refuse_to_load_unless("read-only cache"))
+    argv = _scan_argv(inputs, tmp_path / "out", cache, *(["--plan"] if plan else []))
+    assert run(argv) == ExitCode.ERROR
+    error = capsys.readouterr().err
+    assert f"--feature-cache {cache}: {cache} is not writable" in error, error
+    assert not (tmp_path / "out").exists()
+    cache.chmod(0o755)
+
+
+def test_a_zero_byte_image_is_refused_by_the_plan_as_by_the_scan(inputs, tmp_path, capsys, monkeypatch):
+    train = shutil.copytree(inputs["train"], tmp_path / "train")
+    (train / "003.png").write_bytes(b"")
+    monkeypatch.setattr("memaudit.scan.run.load_checkpoint", _refuse_to_load_unless("zero-byte image"))
+    argv = _scan_argv({**inputs, "train": train}, tmp_path / "out", tmp_path / "cache", "--plan")
+    assert run(argv) == ExitCode.ERROR
+    error = capsys.readouterr().err
+    assert "003.png" in error and "cannot decode image" in error and "Traceback" not in error, error

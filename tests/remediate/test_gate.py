@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree
 
+import pytest
+
 from memaudit.cli import run
 from memaudit.errors import ExitCode
 from tests.remediate.conftest import POLICY, remediate_argv
@@ -82,3 +84,49 @@ def test_gate_option_combinations_are_refused_before_any_work(job, tmp_path, cap
     message = _error(capsys, [*gate, "--include-evidence-images", "--batch-size", "2"])
     assert "--batch-size" in message and "--include-evidence-images" in message
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def other_architecture(tmp_path_factory):
+    """A tiny model of the same family with another block layout (two layers per block)."""
+    from memaudit.checkpoint.saving import save_diffusers_folder
+    from memaudit.tiny.pipeline import TinySDConfig, build_tiny_pipeline
+
+    pipeline = build_tiny_pipeline(TinySDConfig(layers_per_block=2), seed=0)
+    return save_diffusers_folder(pipeline, tmp_path_factory.mktemp("other") / "model")
+
+
+def _never_scanned(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was scanned before the base was checked")
+
+    monkeypatch.setattr("memaudit.remediate.gate.scan_model", refuse)
+    monkeypatch.setattr("memaudit.remediate.run.scan_model", refuse)
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_a_missing_base_is_refused_before_the_scan(failing, job, tmp_path, capsys, monkeypatch):
+    policy = job[0] / "policy.yaml"
+    if failing:
+        policy = tmp_path / "failing.yaml"
+        policy.write_text(FAILING_POLICY)
+    _never_scanned(monkeypatch)
+    argv = _gate_argv(job, tmp_path / "gate", policy)
+    argv[argv.index("--base") + 1] = str(tmp_path / "MISSING")
+    assert f"--base {tmp_path / 'MISSING'}: no such file or folder" in _error(capsys, argv)
+    assert not (tmp_path / "gate").exists()
+
+
+def test_a_base_of_another_block_layout_is_refused_before_the_scan(
+    job, other_architecture, tmp_path, capsys, monkeypatch
+):
+    _never_scanned(monkeypatch)
+    argv = _gate_argv(job, tmp_path / "gate", job[0] / "policy.yaml")
+    argv[argv.index("--base") + 1] = str(other_architecture)
+    message = _error(capsys, argv)
+    assert f"--base {other_architecture} is not a base of the model {job[1]}" in message, message
+    assert "transformer blocks" in message and not (tmp_path / "gate").exists()
+    remediate = remediate_argv(job, tmp_path / "remediate")
+    remediate[remediate.index("--base") + 1] = str(other_architecture)
+    assert "is not a base of the model" in _error(capsys, remediate)  # `memaudit remediate` checks it first too
+    assert not (tmp_path / "remediate").exists()
