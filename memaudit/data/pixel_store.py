@@ -7,8 +7,10 @@ by the chunk, not by the data set.
 
 The file is named by a digest of the images' file digests, the side and the channels, so a scan of
 the same data reuses it; it is written under a temporary name and renamed when complete, so a killed
-build leaves nothing a later scan would trust. Without a cache folder the store lives in a temporary
-folder that goes with it.
+build leaves nothing a later scan would trust. A store in a cache folder is sealed (memaudit.sealing:
+``<store>.seal`` records the images it holds and a keyed digest of its bytes) and checked when opened: a
+store whose bytes changed is reported through ``on_stale`` and rebuilt from the images. Without a cache
+folder the store lives in a temporary folder that goes with it.
 
 Values are rounded to the nearest 1/255: exact for 8-bit images compared at their own side; after a
 resize at most 0.5/255 per pixel, which moves a tiled L2 distance by at most 0.002.
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from memaudit.data.dataset import ImageCaptionDataset, conform
+from memaudit.sealing import StaleEntry, check_seal_beside, write_seal_beside
 
 
 def store_key(digests: list[str], *, side: int, channels: int) -> str:
@@ -60,8 +63,10 @@ class PixelStore:
         channels: int = 3,
         root: Path | None = None,
         progress: Callable[[int], None] | None = None,
+        on_stale: Callable[[str], None] | None = None,
     ) -> PixelStore:
-        """The store of ``dataset``'s ``rows`` at ``side``, read from ``root`` when already built there."""
+        """The store of ``dataset``'s ``rows`` at ``side``, read from ``root`` when already built there and
+        its seal holds (else ``on_stale`` is told why and it is rebuilt)."""
         if side < 1:
             raise ValueError(f"`side` must be at least 1, got {side}")
         keep_alive = None
@@ -71,10 +76,22 @@ class PixelStore:
         digests = [dataset.image_digests[row] for row in rows]
         key = store_key(digests, side=side, channels=channels)
         path = Path(root) / f"{side}px-{channels}ch" / key[:2] / f"{key}.npy"
-        if not path.is_file():
-            _write(dataset, rows, path, shape=(len(rows), channels, side, side), progress=progress)
-        elif progress:
-            progress(len(rows))
+        provenance = {"kind": "comparison-pixels", "store": key, "images": len(rows)}
+        if path.is_file() and keep_alive is None:
+            try:
+                check_seal_beside(path, provenance=provenance)
+                store = cls(path)
+                if store.shape == (len(rows), channels, side, side):
+                    if progress:
+                        progress(len(rows))
+                    return store
+                raise StaleEntry(f"{path}: holds {store.shape}, not {(len(rows), channels, side, side)}")
+            except (StaleEntry, ValueError, OSError) as error:
+                if on_stale:
+                    on_stale(f"comparison pixels: {error}")
+        _write(dataset, rows, path, shape=(len(rows), channels, side, side), progress=progress)
+        if keep_alive is None:
+            write_seal_beside(path, provenance=provenance)
         return cls(path, keep_alive=keep_alive)
 
     def __len__(self) -> int:

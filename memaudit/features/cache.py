@@ -1,13 +1,14 @@
 """On-disk feature cache keyed by (image file digest, extractor name, extractor weights digest).
 
-One ``.npy`` per image under ``ROOT/<extractor>/<weights digest>/``; written atomically, so a killed
-run never leaves a half-written entry. Features of random-weight extractors are never cached.
+One sealed file per image under ``ROOT/<extractor>/<weights digest>/`` (memaudit.sealing): it records the
+image digest, extractor and weights it was computed from, and a keyed digest of the features. An entry
+that does not verify is reported through ``on_stale``, recomputed and replaced (atomically, so a killed
+run never leaves a half-written entry). Features of random-weight extractors are never cached.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,31 +17,47 @@ import torch
 
 from memaudit.data.dataset import ImageCaptionDataset
 from memaudit.features.base import FeatureExtractor
+from memaudit.sealing import StaleEntry, read_sealed, write_sealed
 
 
 class FeatureCache:
-    def __init__(self, root: Path, extractor: FeatureExtractor) -> None:
+    def __init__(
+        self, root: Path, extractor: FeatureExtractor, *, on_stale: Callable[[str], None] | None = None
+    ) -> None:
         self.enabled = extractor.weights_digest != "random"
         self.folder = Path(root) / extractor.name / extractor.weights_digest
+        self._extractor = (extractor.name, extractor.weights_digest, extractor.feature_dim)
+        self._on_stale = on_stale or (lambda message: None)
 
     def _path(self, digest: str) -> Path:
-        return self.folder / digest[:2] / f"{digest}.npy"
+        return self.folder / digest[:2] / f"{digest}.features"
+
+    def _provenance(self, digest: str) -> dict:
+        name, weights, _ = self._extractor
+        return {"kind": "features", "image_sha256": digest, "extractor": name, "weights": weights}
 
     def get(self, digest: str) -> torch.Tensor | None:
+        """The features of the image with this digest, or None: not cached, or stale (reported)."""
         path = self._path(digest)
         if not self.enabled or not path.is_file():
             return None
-        return torch.from_numpy(np.load(path))
+        try:
+            content = read_sealed(path, provenance=self._provenance(digest))
+            features = np.load(io.BytesIO(content), allow_pickle=False)
+        except (OSError, ValueError, StaleEntry) as error:
+            self._on_stale(f"feature cache: {error if isinstance(error, StaleEntry) else f'{path}: {error}'}")
+            return None
+        if features.shape != (self._extractor[2],) or features.dtype != np.float32:
+            self._on_stale(f"feature cache: {path}: holds {features.dtype} {features.shape}, not the extractor's")
+            return None
+        return torch.from_numpy(features)
 
     def put(self, digest: str, features: torch.Tensor) -> None:
         if not self.enabled:
             return
-        path = self._path(digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, features.numpy().astype(np.float32))
-        os.replace(temporary, path)
+        stream = io.BytesIO()
+        np.save(stream, features.numpy().astype(np.float32), allow_pickle=False)
+        write_sealed(self._path(digest), stream.getvalue(), provenance=self._provenance(digest))
 
 
 @torch.no_grad()

@@ -95,7 +95,13 @@ class ScanContext:
     def pixel_store(self, dataset: ImageCaptionDataset, rows: list[int], label: str) -> PixelStore:
         root = self.feature_cache / "comparison-pixels" if self.feature_cache else None
         advance = self.progress.stage(f"loading {label} images", len(rows))
-        return PixelStore.build(dataset, rows, side=self.compare_side, channels=3, root=root, progress=advance)
+        return PixelStore.build(
+            dataset, rows, side=self.compare_side, channels=3, root=root, progress=advance, on_stale=self.stale_cache
+        )
+
+    def stale_cache(self, message: str) -> None:
+        """A cached or logged unit that failed its check: said, then recomputed (a cache buys speed, not truth)."""
+        self.progress.note(f"warning: {message}; recomputing it")
 
     @property
     def compare_side(self) -> int:
@@ -134,7 +140,9 @@ class ScanContext:
         return create_extractor(settings.extractor, options)
 
     def dataset_features(self, dataset: ImageCaptionDataset, label: str) -> torch.Tensor:
-        cache = FeatureCache(self.feature_cache, self.extractor) if self.feature_cache else None
+        cache = None
+        if self.feature_cache:
+            cache = FeatureCache(self.feature_cache, self.extractor, on_stale=self.stale_cache)
         advance = self.progress.stage(f"features of {label} images", len(dataset))
         return dataset_features(dataset, self.extractor, cache=cache, batch_size=32, progress=advance)
 

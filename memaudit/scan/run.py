@@ -130,7 +130,7 @@ def prepare_scan(
                 f"reads {', '.join(PREDICTION_TYPES)} models (scheduler/scheduler_config.json: prediction_type)"
             )
         image_side = summary.vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
-        work = _work_log(request, checkpoint, train=train, holdout=holdout, policy=policy)
+        work = _work_log(request, checkpoint, train=train, holdout=holdout, policy=policy, progress=progress)
         finished = work.finished() if work is not None else 0  # one listing of the folder
         if finished:
             progress.note(f"resuming: {finished:,} finished units of an earlier run of this scan in {work.folder}")
@@ -231,7 +231,10 @@ def _work_log(request: ScanRequest, checkpoint: Checkpoint, *, train, holdout, p
         policy=policy.model_dump(mode="json"),
         before=sha256_file(request.before) if request.before is not None else None,
     )
-    return WorkLog(request.feature_cache / "scans" / key)
+    return WorkLog(
+        request.feature_cache / "scans" / key,
+        on_stale=lambda message: progress.note(f"warning: {message}; recomputing it"),
+    )
 
 
 def sampling_dtype(name: str, device: str) -> torch.dtype:

@@ -1,7 +1,10 @@
 """Finished units of a scan's work, kept so that a killed scan continues where it stopped.
 
-A unit (the triage scores of one chunk of prompts, the attack on one prompt) is written as one JSON
-file, atomically, when it is done. The folder is named by a digest of everything the result depends
+A unit (the triage scores of one chunk of prompts, the attack on one prompt) is written as one sealed
+JSON file (memaudit.sealing), atomically, when it is done: it records the scan's key and the unit's name
+(which, under one key, fixes the unit's inputs) and a keyed digest of its value. A unit that does not
+verify (edited, truncated, from another scan) is reported through ``on_stale`` and recomputed; the
+other finished units are kept. The folder is named by a digest of everything the result depends
 on: the model's weight files, the training and holdout sets, the policy as run, the previous scan
 given with ``--before`` and memaudit's version; a change to any of them starts a fresh folder. Every
 unit is deterministic (seeds follow prompt indices), and JSON gives floats back exactly, so a resumed
@@ -14,10 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from memaudit import __version__
-from memaudit.atomic_files import write_atomic
+from memaudit.sealing import StaleEntry, read_sealed, write_sealed
+
+UNIT_SUFFIX = ".unit"
 
 
 def work_key(*, model: list[str], train: str, holdout: str, policy: dict, before: str | None) -> str:
@@ -28,22 +34,33 @@ def work_key(*, model: list[str], train: str, holdout: str, policy: dict, before
 
 
 class WorkLog:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, on_stale: Callable[[str], None] | None = None) -> None:
         self.folder = Path(folder)
+        self.key = self.folder.name  # the scan's work key names its folder
+        self._on_stale = on_stale or (lambda message: None)
 
     def _path(self, unit: str) -> Path:
-        return self.folder / f"{unit}.json"
+        return self.folder / f"{unit}{UNIT_SUFFIX}"
+
+    def _provenance(self, unit: str) -> dict:
+        return {"kind": "work-unit", "scan": self.key, "unit": unit}
 
     def get(self, unit: str):
-        """The unit's saved value, or None if it was not finished."""
+        """The unit's saved value, or None: not finished, or stale (reported, to be recomputed)."""
         path = self._path(unit)
-        return json.loads(path.read_text()) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(read_sealed(path, provenance=self._provenance(unit)))
+        except (OSError, ValueError, StaleEntry) as error:
+            self._on_stale(f"work log: {error if isinstance(error, StaleEntry) else f'{path}: {error}'}")
+            return None
 
     def put(self, unit: str, value) -> None:
-        write_atomic(self._path(unit), json.dumps(value))
+        write_sealed(self._path(unit), json.dumps(value).encode(), provenance=self._provenance(unit))
 
     def finished(self) -> int:
-        return len(list(self.folder.glob("*.json"))) if self.folder.is_dir() else 0
+        return len(list(self.folder.glob(f"*{UNIT_SUFFIX}"))) if self.folder.is_dir() else 0
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

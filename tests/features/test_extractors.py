@@ -117,6 +117,34 @@ def test_cache_returns_identical_features_without_recomputing(dataset, tmp_path)
     assert torch.allclose(first, extract_features(extractor.inner, dataset.load_images()))
 
 
+@pytest.mark.parametrize("damage", ["overwrite", "truncate", "another image's entry", "old unsealed .npy"])
+def test_a_changed_cache_entry_is_named_recomputed_and_replaced(dataset, tmp_path, damage):
+    """Overwriting the holdout's cached features once turned a near-copy FAIL into a PASS."""
+    extractor = CountingPixels()
+    cache = FeatureCache(tmp_path / "cache", extractor)
+    expected = dataset_features(dataset, extractor, cache=cache)
+    digest = dataset.image_digests[2]
+    path = cache._path(digest)
+    if damage == "overwrite":
+        content = bytearray(path.read_bytes())
+        content[-8:] = bytes(8)
+        path.write_bytes(bytes(content))
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-4])
+    elif damage == "another image's entry":
+        path.write_bytes(cache._path(dataset.image_digests[0]).read_bytes())
+    else:
+        np.save(path.with_suffix(".npy"), np.zeros(extractor.feature_dim, dtype=np.float32))
+        path.with_suffix(".npy").replace(path)
+    said = []
+    cache = FeatureCache(tmp_path / "cache", extractor, on_stale=said.append)
+    again = dataset_features(dataset, extractor, cache=cache)
+    assert torch.equal(again, expected) and extractor.embedded == 5 + 1
+    assert len(said) == 1 and str(path) in said[0], said
+    dataset_features(dataset, extractor, cache=FeatureCache(tmp_path / "cache", extractor, on_stale=said.append))
+    assert extractor.embedded == 6 and len(said) == 1  # replaced: trusted again
+
+
 def test_cache_key_includes_the_weights_digest_and_skips_random_weights(dataset, tmp_path):
     dataset_features(dataset, CountingPixels("aaa"), cache=FeatureCache(tmp_path, CountingPixels("aaa")))
     other = CountingPixels("bbb")

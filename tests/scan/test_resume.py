@@ -82,7 +82,7 @@ def _killed_then_resumed(memorizer, tmp_path, monkeypatch, *, module, function: 
     with pytest.raises(RuntimeError, match="killed"):
         run_scan(request, checkpoint=checkpoint)
     (work,) = (cache / "scans").iterdir()
-    left = sorted(path.name for path in work.glob("*.json"))
+    left = sorted(path.name for path in work.glob("*.unit"))
     calls.clear()
     monkeypatch.setattr(module, function, lambda *a, **k: calls.append(1) or original(*a, **k))
     progress = RecordingProgress()
@@ -117,7 +117,7 @@ def test_a_scan_killed_in_the_generated_sample_reads_its_finished_chunks_back(me
     uninterrupted, resumed, left, calls = _killed_then_resumed(
         memorizer, tmp_path, monkeypatch, module=generated_sample, function="_chunk_value", dies_after=1
     )
-    assert [n for n in left if n.startswith("sample-")] == ["sample-0-5.json"]
+    assert [n for n in left if n.startswith("sample-")] == ["sample-0-5.unit"]
     assert calls == 1  # the first chunk was read back, only the second was generated
     assert resumed.to_json() == uninterrupted.to_json()
 
@@ -184,10 +184,85 @@ def test_kill_9_halfway_then_rerun_writes_a_byte_identical_result(tiny_folder, t
                 "--feature-cache", str(cache)]  # fmt: skip
 
     assert subprocess.run(argv(tmp_path / "whole"), capture_output=True, timeout=600).returncode in (0, 1)
-    attacked = lambda: len(list((cache / "scans").glob("*/attack-*.json")))  # noqa: E731
+    attacked = lambda: len(list((cache / "scans").glob("*/attack-*.unit")))  # noqa: E731
     assert killed_when(argv(tmp_path / "resumed"), until=lambda: attacked() >= 20), "never caught the attack running"
     assert 20 <= attacked() < 60 and not (tmp_path / "resumed" / "result.json").exists()
     assert subprocess.run(argv(tmp_path / "resumed"), capture_output=True, timeout=600).returncode in (0, 1)
     whole = (tmp_path / "whole" / "result.json").read_bytes()
     assert (tmp_path / "resumed" / "result.json").read_bytes() == whole
     assert json.loads(whole)["checks"]["extraction"]["extraction"]["attacked"]
+
+
+def _killed(memorizer, tmp_path, monkeypatch, *, dies_after: int):
+    """The scan uninterrupted, then killed in its ``dies_after + 1``-th attack: (uninterrupted, request, work)."""
+    root, checkpoint, train, holdout = memorizer
+    request = ScanRequest(train=train, holdout=holdout, policy=root / "policy.yaml", model=checkpoint.source)
+    uninterrupted = run_scan(request, checkpoint=checkpoint)
+    request = dataclasses.replace(request, feature_cache=tmp_path / "cache")
+    original, calls = extraction_check.attack_candidate, []
+
+    def dies(*args, **kwargs):
+        if len(calls) == dies_after:
+            raise RuntimeError("killed")
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(extraction_check, "attack_candidate", dies)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_scan(request, checkpoint=checkpoint)
+    (work,) = (tmp_path / "cache" / "scans").iterdir()
+    return uninterrupted, request, work
+
+
+def _forge(path, change) -> None:
+    """Rewrite a unit's value as someone without the cache key can: the header kept, the value changed."""
+    header, _, value = path.read_bytes().partition(b"\n")
+    path.write_bytes(header + b"\n" + json.dumps(change(json.loads(value))).encode())
+
+
+@pytest.mark.parametrize("forgery", ["extracted", "not extracted", "garbage", "another scan's unit"])
+def test_a_forged_work_unit_is_named_recomputed_and_the_result_is_the_uninterrupted_one(
+    memorizer, tmp_path, monkeypatch, forgery
+):
+    """Forging one attack unit of a killed scan once flipped the verdict on resume (either way)."""
+    _, checkpoint, _, _ = memorizer
+    uninterrupted, request, work = _killed(memorizer, tmp_path, monkeypatch, dies_after=3)
+    unit = sorted(work.glob("attack-*.unit"))[0]
+    if forgery == "garbage":
+        unit.write_bytes(b"\x00not json")
+    elif forgery == "another scan's unit":
+        other = WorkLog(tmp_path / "other-scan")
+        other.put(unit.stem, {"forged": True})
+        unit.write_bytes(other._path(unit.stem).read_bytes())
+    else:
+        _forge(unit, lambda record: record | {"extracted": forgery == "extracted", "distance": 0.0})
+    progress = RecordingProgress()
+    resumed = run_scan(request, checkpoint=checkpoint, progress=progress)
+    stale = [note for note in progress.notes if note.startswith("warning: work log")]
+    assert len(stale) == 1 and str(unit) in stale[0] and stale[0].endswith("recomputing it"), progress.notes
+    assert resumed.to_json() == uninterrupted.to_json()
+
+
+def test_a_changed_scheduler_is_another_model_to_the_resume_key(memorizer, tiny_folder, tmp_path):
+    """Resuming after prediction_type changed once reused the old triage units."""
+    import shutil
+
+    from memaudit.scan.run import prepare_scan
+
+    root, _, train, holdout = memorizer
+    folders = []
+    for name, prediction in (("epsilon", None), ("v", "v_prediction")):
+        folder = shutil.copytree(tiny_folder, tmp_path / name)
+        if prediction:
+            config = folder / "scheduler" / "scheduler_config.json"
+            config.write_text(json.dumps(json.loads(config.read_text()) | {"prediction_type": prediction}))
+        folders.append(folder)
+    requests = [
+        ScanRequest(train=train, holdout=holdout, policy=root / "policy.yaml", model=f, feature_cache=tmp_path / "c")
+        for f in folders
+    ]
+    prepared = [prepare_scan(request) for request in requests]
+    assert prepared[0].checkpoint.weight_files == prepared[1].checkpoint.weight_files  # same weights
+    assert prepared[0].checkpoint.digest != prepared[1].checkpoint.digest
+    assert prepared[0].context.work.folder != prepared[1].context.work.folder

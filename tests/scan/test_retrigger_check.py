@@ -149,7 +149,7 @@ def test_a_killed_retrigger_reads_finished_prompts_back_and_gives_the_same_outco
     monkeypatch.setattr(module, "attack_candidate", dies_in_the_second_prompt)
     with pytest.raises(RuntimeError, match="killed"):
         run_retrigger(logged, {"extraction": extraction}, None)
-    assert sorted(path.name for path in (tmp_path / "work").glob("retrigger-*.json")) == ["retrigger-0.json"]
+    assert sorted(path.name for path in (tmp_path / "work").glob("retrigger-*.unit")) == ["retrigger-0.unit"]
     calls.clear()
     monkeypatch.setattr(module, "attack_candidate", lambda *a, **k: calls.append(1) or original(*a, **k))
     resumed = run_retrigger(dataclasses.replace(logged), {"extraction": extraction}, None)

@@ -89,7 +89,7 @@ def test_a_sharded_scan_killed_halfway_resumes_in_one_process_with_the_same_resu
     whole = run([sys.executable, *scan("whole")])
     assert whole.returncode in (0, 1), whole.stderr[-3000:]
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    attacks = lambda: sorted(int(p.stem.split("-")[1]) for p in (cache / "scans").glob("*/attack-*.json"))  # noqa: E731
+    attacks = lambda: sorted(int(p.stem.split("-")[1]) for p in (cache / "scans").glob("*/attack-*.unit"))  # noqa: E731
     # rank 0 attacks prompts 0-29, rank 1 prompts 30-59: wait until both have finished some
     both = lambda: (found := attacks()) and found[0] < 30 <= found[-1] and len(found) >= 10  # noqa: E731
     assert killed_when([*launch, *scan("resumed")], until=both, env=env, timeout=600), "never caught both ranks"
