@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memaudit.checkpoint.files import sha256_file
+from memaudit.checkpoint.file_set import CONFIG_PREFIX
+from memaudit.checkpoint.files import WeightFile, sha256_file
 from memaudit.results.remediation_result import RemediationResult
 from memaudit.results.scan_result import ScanResult
 
@@ -19,12 +20,22 @@ def subject(name: str, digest: str) -> dict:
     return {"name": name, "digest": {"sha256": digest}}
 
 
+def model_subjects(weights: list[WeightFile], configs: list[WeightFile]) -> list[dict]:
+    """``model/<path>`` for every weight and config file of the checkpoint; a single file's --config folder
+    files keep their ``config/<path>`` names."""
+    return [
+        subject(file.path if file.path.startswith(CONFIG_PREFIX) else MODEL_PREFIX + file.path, file.sha256)
+        for file in [*weights, *configs]
+    ]
+
+
 def scan_statement(result: ScanResult, report_files: list[Path]) -> dict:
-    """Subjects: every checkpoint weight file (``model/<path>``, digests from the scan) and every report
-    file (``report/<name>``, hashed now); predicate: verdict, policy digest and the rule summary."""
+    """Subjects: every checkpoint file that changes behaviour (``model/<path>``: weights, configs, tokenizer;
+    digests from the scan) and every report file (``report/<name>``, hashed now); predicate: verdict, the
+    checkpoint digest, policy digest and the rule summary."""
     subjects = []
     if result.model is not None:
-        subjects += [subject(MODEL_PREFIX + weight.path, weight.sha256) for weight in result.model.weight_files]
+        subjects += model_subjects(result.model.weight_files, result.model.config_files)
     subjects += [subject(REPORT_PREFIX + path.name, sha256_file(path)) for path in report_files]
     return {
         "_type": STATEMENT_TYPE,
@@ -34,6 +45,7 @@ def scan_statement(result: ScanResult, report_files: list[Path]) -> dict:
             "verdict": result.verdict,
             "summary": result.summary,
             "mode": result.mode,
+            "checkpoint_digest": result.model.digest if result.model is not None else None,
             "memaudit_version": result.environment.memaudit,
             "policy": {"name": result.policy.name, "sha256": result.policy.sha256},
             "train_digest": result.train.digest,
@@ -59,10 +71,10 @@ REMEDIATION_PREDICATE_TYPE = "urn:memaudit:predicate:remediation:v1"
 def remediation_statement(result: RemediationResult, report_files: list[Path]) -> dict:
     """Subjects: the remediated model's weight files and the remediation records; predicate: the choice
     and the before/after verdicts."""
-    model_files = result.after.model.weight_files if result.after.model else []
+    model = result.after.model
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [subject(MODEL_PREFIX + w.path, w.sha256) for w in model_files]
+        "subject": (model_subjects(model.weight_files, model.config_files) if model else [])
         + [subject(REPORT_PREFIX + path.name, sha256_file(path)) for path in report_files],
         "predicateType": REMEDIATION_PREDICATE_TYPE,
         "predicate": {

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from memaudit.attest.keys import load_public_key
 from memaudit.attest.statement import MODEL_PREFIX, PAYLOAD_TYPE, REPORT_PREFIX, STATEMENT_TYPE
+from memaudit.checkpoint.file_set import CONFIG_PREFIX, INDEX, component_folders, config_files, loaded_weights
 from memaudit.checkpoint.files import sha256_file
 from memaudit.errors import MemauditError
 
@@ -36,7 +37,9 @@ def _read_envelope(path: Path, report: VerificationReport):
         return None
 
 
-def _subject_path(name: str, model: Path | None, reports: Path) -> Path | None:
+def _subject_path(name: str, model: Path | None, reports: Path, config: Path | None = None) -> Path | None:
+    if name.startswith(CONFIG_PREFIX):
+        return config / name[len(CONFIG_PREFIX) :] if config is not None else None
     if name.startswith(MODEL_PREFIX):
         if model is None:
             return None
@@ -47,12 +50,33 @@ def _subject_path(name: str, model: Path | None, reports: Path) -> Path | None:
     return reports / name
 
 
+def _unattested(root: Path, prefix: str, names: set[str], *, weights: bool) -> list[str]:
+    """Files of a checkpoint (or --config) folder that change behaviour but that the attestation does not name."""
+    if not (root / INDEX).is_file():
+        return []
+    found = config_files(root)
+    if weights:
+        found += [path for folder in component_folders(root) for path in loaded_weights(folder)]
+    return sorted(
+        prefix + path.relative_to(root).as_posix()
+        for path in found
+        if prefix + path.relative_to(root).as_posix() not in names
+    )
+
+
 def verify_attestation(
-    attestation: Path, public_key: Path, *, model: Path | None = None, reports: Path | None = None
+    attestation: Path,
+    public_key: Path,
+    *,
+    model: Path | None = None,
+    reports: Path | None = None,
+    config: Path | None = None,
 ) -> VerificationReport:
     """Valid only if the signature holds under ``public_key`` and every subject on disk matches its digest.
 
-    Model subjects are checked when ``model`` (the checkpoint folder or single file) is given; report
+    Model subjects (weights, configs, tokenizer files) are checked when ``model`` (the checkpoint folder or
+    single file) is given, and a file that changes behaviour there but is not attested (added after
+    signing) is a problem too; a single file's config folder subjects when ``config`` is given; report
     subjects in ``reports`` (default: the attestation's folder).
     """
     from securesystemslib.exceptions import VerificationError
@@ -79,7 +103,7 @@ def verify_attestation(
     model = Path(model) if model is not None else None
     for item in statement.get("subject", []):
         name, expected = item["name"], item["digest"]["sha256"]
-        path = _subject_path(name, model, reports)
+        path = _subject_path(name, model, reports, config)
         if path is None:
             continue  # model not given: its files are not checked
         if not path.is_file():
@@ -91,4 +115,10 @@ def verify_attestation(
         report.checked.append(name)
     if model is not None and not any(name.startswith(MODEL_PREFIX) for name in report.checked) and report.valid:
         report.fail("model: the attestation names no checkpoint file that was checked")
+    names = {item["name"] for item in statement.get("subject", [])}
+    folders = [(model, MODEL_PREFIX, True)] if model is not None and model.is_dir() else []
+    folders += [(Path(config), CONFIG_PREFIX, False)] if config is not None else []
+    for folder, prefix, weights in folders:
+        for name in _unattested(folder, prefix, names, weights=weights):
+            report.fail(f"subject {name}: on disk ({folder}) but not in the attestation (added after signing)")
     return report

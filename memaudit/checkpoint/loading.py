@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from memaudit.checkpoint.files import (
-    SAFE_SUFFIXES,
-    WeightFile,
-    digest_weight_files,
-    find_weight_files,
-    is_pickle,
-    refuse_pickle,
+from memaudit.checkpoint.file_set import (
+    CONFIG_PREFIX,
+    checkpoint_digest,
+    component_folders,
+    digest_config_files,
+    loaded_weights,
 )
+from memaudit.checkpoint.files import SAFE_SUFFIXES, WeightFile, digest_weight_files, is_pickle, refuse_pickle
 from memaudit.errors import CheckpointError
 
 CheckpointFormat = Literal["diffusers", "single-file"]
@@ -33,6 +32,14 @@ class Checkpoint:
     pipeline: object  # diffusers.StableDiffusionPipeline
     weight_files: list[WeightFile]
     config_dir: Path | None = None
+    # The other files that change behaviour: model_index.json, component configs, tokenizer files
+    # (a single file's --config folder's, named config/...).
+    config_files: list[WeightFile] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        """One digest over every file that changes what the model does (checkpoint.file_set)."""
+        return checkpoint_digest([*self.weight_files, *self.config_files])
 
 
 def quiet_hub_libraries() -> None:
@@ -50,31 +57,20 @@ REQUIRED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
 def _component_folders(root: Path) -> list[Path]:
-    try:
-        index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{root / 'model_index.json'}: not readable JSON ({error})") from error
+    folders = component_folders(root)  # model_index.json first: unreadable is named before what is missing
     absent = [name for name in REQUIRED_COMPONENTS if not (root / name).is_dir()]
     if absent:
         raise CheckpointError(
             f"{root}: a Stable Diffusion folder needs {', '.join(REQUIRED_COMPONENTS)}; missing: {', '.join(absent)}"
         )
-    return [
-        root / name
-        for name, value in index.items()
-        if not name.startswith("_") and isinstance(value, list) and value[0] is not None and (root / name).is_dir()
-    ]
+    return folders
 
 
 def _check_folder_weights(root: Path, *, allow_pickle: bool) -> list[Path]:
     """Weight files that will be loaded; refuses components whose only weights are pickles."""
     loaded: list[Path] = []
     for folder in _component_folders(root):
-        files = find_weight_files(folder)
-        safe = [path for path in files if path.suffix.lower() in SAFE_SUFFIXES]
-        if safe:
-            loaded.extend(safe)
-            continue
+        files = loaded_weights(folder)
         for path in files:
             refuse_pickle(path, allow_pickle=allow_pickle)
         loaded.extend(files)
@@ -173,4 +169,5 @@ def load_checkpoint(
         pipeline=pipeline,
         weight_files=digest_weight_files(path, files),
         config_dir=config,
+        config_files=digest_config_files(path) if path.is_dir() else digest_config_files(config, prefix=CONFIG_PREFIX),
     )

@@ -23,11 +23,14 @@ def verify(
     key: Path = typer.Option(..., "--key", help="The signer's public key (PEM)."),
     model: Path | None = typer.Option(None, "--model", help="Checkpoint on disk that must still match."),
     reports: Path | None = typer.Option(None, "--reports", help="Folder of the signed reports (default: beside it)."),
+    config: Path | None = typer.Option(
+        None, "--config", help="A single-file MODEL's config folder, whose files must still match too."
+    ),
 ) -> None:
     """Check the signature and every subject's sha256; exit 0 valid, 1 invalid."""
     from memaudit.attest import verify_attestation
 
-    report = verify_attestation(attestation, key, model=model, reports=reports)
+    report = verify_attestation(attestation, key, model=model, reports=reports, config=config)
     if report.valid:
         verdict = report.statement["predicate"]["verdict"] if report.statement else "?"
         stdout.print(

@@ -182,6 +182,10 @@ class ModelRecord(Frozen):
     source: str
     format: str
     weight_files: list[WeightFile]
+    # Every other file that changes behaviour (model_index.json, configs, tokenizer; a single file's
+    # --config folder's as config/...) and one digest over them and the weights; 2.6 on.
+    config_files: list[WeightFile] = Field(default_factory=list)
+    digest: str | None = None
     image_size: int
     transformer_blocks: int
     prediction_type: str | None = None  # what the UNet predicts (epsilon, v_prediction, sample); 2.3 on

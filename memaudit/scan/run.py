@@ -189,6 +189,8 @@ def _scan(
             source=str(request.model),
             format=checkpoint.format,
             weight_files=checkpoint.weight_files,
+            config_files=checkpoint.config_files,
+            digest=checkpoint.digest if checkpoint.weight_files else None,
             image_size=context.image_side,
             transformer_blocks=len(prepared.summary.unet_transformer_blocks),
             prediction_type=prepared.summary.prediction_type,
@@ -217,12 +219,12 @@ def _scan(
     return result, context.work, context.shard
 
 
-def _work_log(request: ScanRequest, checkpoint: Checkpoint, *, train, holdout, policy) -> WorkLog | None:
+def _work_log(request: ScanRequest, checkpoint: Checkpoint, *, train, holdout, policy, progress) -> WorkLog | None:
     """Where this scan keeps its finished units of work (under the cache folder), or None: no cache
     folder, or evidence images requested (thumbnails are not kept between runs)."""
     if request.feature_cache is None or request.include_evidence_images:
         return None
-    model = [f"{file.path}:{file.sha256}" for file in checkpoint.weight_files] or [str(checkpoint.source)]
+    model = [checkpoint.digest] if checkpoint.weight_files else [str(checkpoint.source)]  # every file that matters
     rows = [hashlib.sha256("\n".join(data.item_digests).encode()).hexdigest() for data in (train, holdout)]
     key = work_key(
         model=[*model, torch.device(request.device).type],  # not the index: every rank keys the same folder

@@ -35,10 +35,11 @@ def test_untouched_outputs_and_model_verify(copy, capsys):
     out, model, keys = copy
     code, captured = _verify(capsys, out / "attestation.dsse.json", keys / "memaudit-signing.pub", "--model", model)
     assert code == ExitCode.OK, captured.err
-    assert "valid: signature and 6 subject digests match (scan verdict: pass)" in captured.out
+    # 3 weight files, model_index.json, 6 config and tokenizer files, 3 reports
+    assert "valid: signature and 13 subject digests match (scan verdict: pass)" in captured.out
 
 
-def test_statement_names_weights_and_reports(copy):
+def test_statement_names_every_file_that_changes_behaviour_and_the_reports(copy):
     import base64
 
     out, _, _ = copy
@@ -50,11 +51,41 @@ def test_statement_names_weights_and_reports(copy):
         "model/text_encoder/model.safetensors",
         "model/unet/diffusion_pytorch_model.safetensors",
         "model/vae/diffusion_pytorch_model.safetensors",
+        "model/model_index.json",
+        "model/scheduler/scheduler_config.json",
+        "model/text_encoder/config.json",
+        "model/tokenizer/tokenizer.json",
+        "model/tokenizer/tokenizer_config.json",
+        "model/unet/config.json",
+        "model/vae/config.json",
         "report/result.json",
         "report/report.html",
         "report/report.pdf",
     }
     assert statement["predicate"]["verdict"] == "pass" and len(statement["predicate"]["policy"]["sha256"]) == 64
+    result = json.loads((out / "result.json").read_text())
+    assert statement["predicate"]["checkpoint_digest"] == result["model"]["digest"]
+    assert len(result["model"]["digest"]) == 64
+
+
+def test_another_scheduler_with_the_same_weights_fails_naming_the_file(copy, capsys):
+    out, model, keys = copy
+    config = model / "scheduler" / "scheduler_config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"prediction_type": "v_prediction"}))
+    code, captured = _verify(capsys, out / "attestation.dsse.json", keys / "memaudit-signing.pub", "--model", model)
+    assert code == ExitCode.FINDING
+    assert "subject model/scheduler/scheduler_config.json: sha256 differs" in captured.err
+
+
+def test_a_file_added_after_signing_fails_naming_it(copy, capsys):
+    out, model, keys = copy
+    (model / "tokenizer" / "added_tokens.json").write_text('{"<patient>": 49408}')
+    (model / "unet" / "README.md").write_text("notes: not read by any loader")
+    code, captured = _verify(capsys, out / "attestation.dsse.json", keys / "memaudit-signing.pub", "--model", model)
+    assert code == ExitCode.FINDING
+    assert "subject model/tokenizer/added_tokens.json: on disk" in captured.err
+    assert "not in the attestation" in captured.err
+    assert "README" not in captured.err
 
 
 @pytest.mark.parametrize("target", ["result.json", "report.pdf", "report.html"])
