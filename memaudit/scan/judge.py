@@ -26,8 +26,10 @@ def judge_rule(rule_id: str, policy: Policy, checks: dict[str, CheckOutcome]) ->
     )
     if outcome.status != "ok" or rule.metric not in outcome.metrics:
         reason = outcome.message or f"{spec.check} produced no {rule.metric}"
-        if outcome.status == "not_applicable":
+        if outcome.status == "not_applicable" and not outcome.required:
             return RuleOutcome(**common, value=None, status="pass", message=f"not applicable: {reason}")
+        if outcome.status == "not_applicable":  # asked to examine something and examined nothing
+            return RuleOutcome(**common, value=None, status="error", message=f"nothing examined: {reason}")
         # A required check that could not run is an error, never a pass; an optional one warns.
         status = "error" if outcome.required else "warn"
         return RuleOutcome(**common, value=None, status=status, message=f"not measured: {reason}")

@@ -24,26 +24,34 @@ from memaudit.scan.extraction_check import attack_candidate
 from memaudit.scan.extraction_thresholds import extraction_thresholds
 
 
-def prompts_to_test(
-    context: ScanContext, checks: dict[str, CheckOutcome], before: ScanResult | None
-) -> list[tuple[PromptGroup, str]]:
-    """(group, source): extracted prompts first, then flagged ones by descending score, at most
-    ``max_prompts``; from ``before`` when given (matched by the training item ids they carry)."""
-    outcomes = before.checks if before is not None else checks
-    by_ids = {tuple(context.ids(group.rows)): group for group in context.train_groups}
-    chosen: dict[int, tuple[PromptGroup, str]] = {}
-    extraction = outcomes.get("extraction")
+def candidates(checks: dict[str, CheckOutcome]) -> list[tuple[tuple[str, ...], str]]:
+    """(item ids, source) of every extracted prompt, then every flagged one by descending score, each once."""
+    found: dict[tuple[str, ...], str] = {}
+    extraction = checks.get("extraction")
     for attacked in extraction.extraction.attacked if extraction and extraction.extraction else []:
-        group = by_ids.get(tuple(attacked.item_ids))
-        if attacked.extracted and group is not None:
-            chosen.setdefault(group.index, (group, "extracted"))
-    noise = outcomes.get("noise_magnitude")
+        if attacked.extracted:
+            found.setdefault(tuple(attacked.item_ids), "extracted")
+    noise = checks.get("noise_magnitude")
     flagged = [p for p in noise.noise_magnitude.train if p.flagged] if noise and noise.noise_magnitude else []
     for prompt in sorted(flagged, key=lambda p: -p.score):
-        group = by_ids.get(tuple(prompt.item_ids))
+        found.setdefault(tuple(prompt.item_ids), "flagged")
+    return list(found.items())
+
+
+def prompts_to_test(
+    context: ScanContext, checks: dict[str, CheckOutcome], before: ScanResult | None
+) -> tuple[list[tuple[PromptGroup, str]], int]:
+    """((group, source) to test, how many prompts were asked for): extracted prompts first, then flagged
+    ones by descending score, at most ``max_prompts``; from ``before`` when given (matched by the training
+    item ids they carry; one that matches no training prompt is asked for but cannot be tested)."""
+    by_ids = {tuple(context.ids(group.rows)): group for group in context.train_groups}
+    asked = candidates(before.checks if before is not None else checks)[: context.policy.checks.retrigger.max_prompts]
+    chosen: dict[int, tuple[PromptGroup, str]] = {}
+    for ids, source in asked:
+        group = by_ids.get(ids)
         if group is not None:
-            chosen.setdefault(group.index, (group, "flagged"))
-    return list(chosen.values())[: context.policy.checks.retrigger.max_prompts]
+            chosen.setdefault(group.index, (group, source))
+    return list(chosen.values()), len(asked)
 
 
 def _embeddings(context: ScanContext, group: PromptGroup):
@@ -65,8 +73,25 @@ def _embeddings(context: ScanContext, group: PromptGroup):
 
 
 def run_retrigger(context: ScanContext, checks: dict[str, CheckOutcome], before: ScanResult | None) -> CheckOutcome:
-    """The check: the prompts ``prompts_to_test`` picks, re-triggered."""
-    return retrigger(context, prompts_to_test(context, checks, before))
+    """The check: the prompts ``prompts_to_test`` picks, re-triggered. When prompts were asked for and none
+    is in this training set the check examined nothing: not applicable, saying why (never a pass)."""
+    tested, asked = prompts_to_test(context, checks, before)
+    settings = context.policy.checks.retrigger
+    if asked and not tested:
+        where = "the previous scan (--before)" if before is not None else "this scan"
+        return CheckOutcome(
+            status="not_applicable",
+            required=settings.required,
+            message=f"none of the {asked} extracted or flagged prompt(s) of {where} is a prompt of this training "
+            "set: nothing was re-triggered",
+        )
+    outcome = retrigger(context, tested)
+    if len(tested) < asked:
+        missing = asked - len(tested)
+        return outcome.model_copy(
+            update={"message": f"{outcome.message} ({missing} of {asked} asked for are not in this training set)"}
+        )
+    return outcome
 
 
 def retrigger(context: ScanContext, tested: list[tuple[PromptGroup, str]]) -> CheckOutcome:

@@ -35,6 +35,7 @@ from memaudit.scan.battery import image_checks, model_checks
 from memaudit.scan.context import ScanContext
 from memaudit.scan.judge import judge
 from memaudit.scan.preflight import check_datasets, check_images
+from memaudit.scan.previous_result import check_before
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.request import ScanRequest
 from memaudit.scan.shard import Shard, current_shard
@@ -100,6 +101,8 @@ def prepare_scan(
     with_model = request.model is not None
     check_datasets(train, holdout, policy=policy, progress=progress, with_model=with_model)
     before = read_scan_result(request.before) if request.before is not None else None
+    if before is not None:
+        check_before(before, request.before, train=train)
     shared = {
         "policy": policy,
         "train": train,

@@ -244,3 +244,28 @@ def test_a_zero_byte_image_is_refused_by_the_plan_as_by_the_scan(inputs, tmp_pat
     assert run(argv) == ExitCode.ERROR
     error = capsys.readouterr().err
     assert "003.png" in error and "cannot decode image" in error and "Traceback" not in error, error
+
+
+@pytest.mark.parametrize("mode", ["model", "images"])
+def test_a_before_of_another_training_set_or_of_images_exits_2_before_model_work(
+    mode, inputs, signed_scan, tmp_path, capsys, monkeypatch
+):
+    """A --before from another training set (or an --images audit) once made re-triggering test 0 of 0
+    prompts and its rule pass; it is refused before the model loads, naming what differs."""
+    from tests.results_fixtures import scan_result
+
+    previous = scan_result(signed_scan[0])  # a scan of another training set
+    if mode == "images":
+        previous = previous.model_copy(update={"mode": "images"})
+    before = _write(tmp_path / "before.json", previous.to_json().encode())
+    monkeypatch.setattr("memaudit.scan.run.load_checkpoint", _refuse_to_load_unless("a --before"))
+    argv = ["scan", str(inputs["model"]), "--train", str(inputs["train"]), "--holdout", str(inputs["holdout"])]
+    argv += ["--policy", str(inputs["policy"]), "--out", str(tmp_path / "out"), "--before", str(before)]
+    assert run(argv) == ExitCode.ERROR
+    error = capsys.readouterr().err
+    assert "Traceback" not in error and f"--before {before}" in error, error
+    if mode == "images":
+        assert "a scan of images, not of a model" in error
+    else:
+        assert f"scanned training set {previous.train.digest[:16]}" in error and "not this scan's" in error
+    assert not (tmp_path / "out").exists()

@@ -114,8 +114,30 @@ def test_the_ascent_records_the_shift_it_achieved(memorizers):
 def test_prompts_come_from_a_previous_scan_when_given(memorizers):
     context, extraction, _ = _run(memorizers, "exact", "{enabled: true, scales: [0.05], ascent_radius: null}")
     before = SimpleNamespace(checks={"extraction": extraction})
-    assert [g.index for g, _ in prompts_to_test(context, {}, before)] == [0, 1]
-    assert prompts_to_test(context, {}, SimpleNamespace(checks={})) == []
+    tested, asked = prompts_to_test(context, {}, before)
+    assert [g.index for g, _ in tested] == [0, 1] and asked == 2
+    assert prompts_to_test(context, {}, SimpleNamespace(checks={})) == ([], 0)
+
+
+def test_prompts_asked_for_that_match_nothing_are_not_a_pass(memorizers):
+    """Re-triggering that examined none of the prompts it was asked for is not applicable, and a required
+    rule on it is an error: it once tested "0 of 0" and passed copies-stay-gone."""
+    from memaudit.scan.judge import judge
+
+    context, extraction, _ = _run(memorizers, "exact", "{enabled: true, scales: [0.05], ascent_radius: null}")
+    attacked = extraction.extraction.attacked
+    elsewhere = [a.model_copy(update={"item_ids": [f"other-{i}" for i in a.item_ids]}) for a in attacked]
+    moved = extraction.model_copy(
+        update={"extraction": extraction.extraction.model_copy(update={"attacked": elsewhere})}
+    )
+    outcome = run_retrigger(context, {}, SimpleNamespace(checks={"extraction": moved}))
+    assert outcome.status == "not_applicable" and outcome.required
+    assert "none of the 2 extracted or flagged prompt(s) of the previous scan (--before)" in outcome.message
+    verdict, (rule,), _ = judge(context.policy, {"retrigger": outcome})
+    assert verdict == "error" and rule.status == "error" and rule.message.startswith("nothing examined: none of")
+    optional = outcome.model_copy(update={"required": False})
+    verdict, (rule,), _ = judge(context.policy, {"retrigger": optional})
+    assert verdict == "pass" and rule.message.startswith("not applicable")
 
 
 def test_retrigger_settings_are_checked(memorizers):
