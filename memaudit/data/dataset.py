@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from memaudit.checkpoint.files import sha256_file
+from memaudit.data.columns import DataConfig
 from memaudit.data.images import decode_image
 from memaudit.data.manifest import Record, read_image_folder, read_manifest
 from memaudit.errors import DataError
@@ -19,11 +20,16 @@ from memaudit.errors import DataError
 class ImageCaptionDataset:
     """Rows of a manifest whose image files all exist; images are decoded on demand."""
 
-    def __init__(self, path: Path | str, *, images_only: bool = False) -> None:
-        """``images_only``: also accept a plain folder of images without a manifest (captions empty)."""
+    def __init__(self, path: Path | str, *, images_only: bool = False, config: DataConfig | None = None) -> None:
+        """``images_only``: also accept a plain folder of images without a manifest (captions empty).
+        ``config``: how the manifest's columns map to memaudit's fields (the same fields either way)."""
         self.source = Path(path)
-        reader = read_image_folder if images_only else read_manifest
-        self.manifest, self.root, self.records = reader(self.source)
+        if images_only:
+            if config:
+                raise DataError(f"{self.source}: a folder of images takes no column mapping")
+            self.manifest, self.root, self.records = read_image_folder(self.source)
+        else:
+            self.manifest, self.root, self.records = read_manifest(self.source, config)
         for record in self.records:
             image = self.image_path(record)
             if not image.is_file():
