@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint system-packages
+.PHONY: install demo test lint docs system-packages
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ system-packages:
 # One pytest worker per core (pytest-xdist; tests/conftest.py shares the cores among them).
 test: install system-packages
 	$(BIN)/python -m pytest -n auto --dist worksteal
+
+# The documentation site (mkdocs, material theme) in site/; --strict: a broken link fails the build.
+# The policy and CLI references are generated from the code first (scripts/docs_reference.py).
+docs: install
+	$(BIN)/python scripts/docs_reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: install
 	$(BIN)/ruff check memaudit tests
