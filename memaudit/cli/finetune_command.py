@@ -7,12 +7,14 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.console import stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR
+from memaudit.cli.options import ALLOW_PICKLE, COLUMNS, CONFIG_DIR, PATIENT_FROM_PATH, manifest_columns
 
 
 def finetune(
     base: Path = typer.Argument(..., metavar="BASE", help="Base model: diffusers folder or .safetensors file."),
     train: Path = typer.Option(..., "--train", help="Training set."),
+    columns: str | None = COLUMNS,
+    patient_from_path: str | None = PATIENT_FROM_PATH,
     method: str = typer.Option(..., "--method", help="full, svdiff, difffit, attention or lora."),
     mask: str = typer.Option("all", "--mask", help="all, none, a bit string, or a mask.json file."),
     mitigation: str = typer.Option("none", "--mitigation", help="none, rwa or threshold."),
@@ -43,6 +45,7 @@ def finetune(
     from memaudit.finetune.run import finetune as run_finetune
     from memaudit.policy.loading import format_validation_error
 
+    data = manifest_columns(columns, patient_from_path)
     if method not in METHODS:
         raise MemauditError(f"unknown method '{method}'; available: {', '.join(METHODS)}")
     if mitigation not in ("none", "rwa", "threshold"):
@@ -77,7 +80,15 @@ def finetune(
             advance(f"loss {loss:.4f}")
 
         result = run_finetune(
-            base, train, settings, out=out, config_dir=config, allow_pickle=allow_pickle, device=device, on_step=on_step
+            base,
+            train,
+            settings,
+            out=out,
+            config_dir=config,
+            allow_pickle=allow_pickle,
+            device=device,
+            on_step=on_step,
+            data=data,
         )
     first = result.log.losses[: max(1, len(result.log.losses) // 10)]
     last = result.log.losses[-max(1, len(result.log.losses) // 10) :]

@@ -23,3 +23,25 @@ ALLOW_PICKLE = typer.Option(
     "--allow-pickle",
     help="Load pickle-based weights (.ckpt/.bin/.pt/.pth). Loading a pickle can run arbitrary code.",
 )
+
+
+def manifest_columns(columns: str | None, patient_from_path: str | None):
+    """--columns and --patient-from-path as the DataConfig every manifest of the command is read with (None: none)."""
+    from memaudit.data import data_config
+
+    return data_config(columns=columns, patient_from_path=patient_from_path) or None
+
+
+COLUMNS = typer.Option(
+    None,
+    "--columns",
+    help="The manifest's own column names: FIELD=COLUMN,... for file_name, text, id, patient_id, split "
+    "(e.g. file_name=path,text=annotated_prompt,patient_id=subject_id). Applies to --train and --holdout.",
+)
+
+PATIENT_FROM_PATH = typer.Option(
+    None,
+    "--patient-from-path",
+    help="Read patient ids from file names: a regex with a (?P<patient_id>...) group, "
+    "e.g. 'patient(?P<patient_id>\\d+)'.",
+)

@@ -7,7 +7,15 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.console import stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, DEFAULT_CACHE, EXIT_FOR_VERDICT
+from memaudit.cli.options import (
+    ALLOW_PICKLE,
+    COLUMNS,
+    CONFIG_DIR,
+    DEFAULT_CACHE,
+    EXIT_FOR_VERDICT,
+    PATIENT_FROM_PATH,
+    manifest_columns,
+)
 from memaudit.errors import ExitCode
 from memaudit.paths import REPORTS_DIR
 
@@ -17,6 +25,8 @@ def remediate(
     base: Path = typer.Option(..., "--base", help="The base model it was fine-tuned from."),
     train: Path = typer.Option(..., "--train", help="Training set."),
     holdout: Path = typer.Option(..., "--holdout", help="Holdout set."),
+    columns: str | None = COLUMNS,
+    patient_from_path: str | None = PATIENT_FROM_PATH,
     policy: str = typer.Option(..., "--policy", help="Policy YAML (its remediation: section sets the search)."),
     out: Path = typer.Option(REPORTS_DIR / "remediate", "--out", help="Output folder."),
     space: str | None = typer.Option(None, "--space", help="Comma-separated: svdiff,difffit,attention,lora."),
@@ -45,8 +55,10 @@ def remediate(
     from memaudit.remediate.run import remediate as run_remediation
     from memaudit.scan.preflight import check_run_options
 
+    data = manifest_columns(columns, patient_from_path)
     check_run_options(out=out, sign_key=sign_key, device=device, feature_cache=feature_cache)
     request = RemediateRequest(
+        data=data,
         model=model,
         base=base,
         train=train,

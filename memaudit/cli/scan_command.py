@@ -9,7 +9,15 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.console import stderr, stdout
-from memaudit.cli.options import ALLOW_PICKLE, CONFIG_DIR, DEFAULT_CACHE, EXIT_FOR_VERDICT
+from memaudit.cli.options import (
+    ALLOW_PICKLE,
+    COLUMNS,
+    CONFIG_DIR,
+    DEFAULT_CACHE,
+    EXIT_FOR_VERDICT,
+    PATIENT_FROM_PATH,
+    manifest_columns,
+)
 from memaudit.cli.progress import RichStages
 from memaudit.errors import MemauditError
 from memaudit.paths import REPORTS_DIR
@@ -21,6 +29,8 @@ def scan(
     train: Path = typer.Option(..., "--train", help="Training set the model was fine-tuned on."),
     holdout: Path = typer.Option(..., "--holdout", help="Unseen images of the same kind, for calibration."),
     policy: str = typer.Option(..., "--policy", help="Policy YAML, or a shipped policy's name."),
+    columns: str | None = COLUMNS,
+    patient_from_path: str | None = PATIENT_FROM_PATH,
     out: Path = typer.Option(REPORTS_DIR / "scan", "--out", help="Output folder."),
     config: Path | None = CONFIG_DIR,
     allow_pickle: bool = ALLOW_PICKLE,
@@ -56,6 +66,7 @@ def scan(
         raise MemauditError("give a MODEL to scan, or --images DIR to audit generated images (not both)")
     from memaudit.scan.preflight import check_run_options
 
+    data = manifest_columns(columns, patient_from_path)
     check_run_options(out=out, sign_key=sign_key, device=device, feature_cache=feature_cache)
     from memaudit.scan.shard import join_launch
 
@@ -95,6 +106,7 @@ def scan(
                 feature_cache=feature_cache,
                 config_dir=config,
                 allow_pickle=allow_pickle,
+                data=data,
             )
         )
     from memaudit.publish import publish_scan
@@ -114,6 +126,7 @@ def scan(
         feature_cache=feature_cache,
         include_evidence_images=include_evidence_images,
         before=before,
+        data=data,
     )
     if plan:
         from memaudit.cli.plan_output import print_plan, process_start_time

@@ -55,10 +55,10 @@ class DataConfig(BaseModel):
         try:
             compiled = re.compile(pattern)
         except re.error as error:
-            raise ValueError(f"patient_from_path {pattern!r} is not a regular expression ({error})") from error
+            raise ValueError(f"patient_from_path '{pattern}' is not a regular expression ({error})") from error
         if PATIENT_GROUP not in compiled.groupindex:
             raise ValueError(
-                f"patient_from_path {pattern!r} has no (?P<{PATIENT_GROUP}>...) group naming the patient id"
+                f"patient_from_path '{pattern}' has no (?P<{PATIENT_GROUP}>...) group naming the patient id"
             )
         return pattern
 

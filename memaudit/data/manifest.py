@@ -53,7 +53,7 @@ def _record(raw: dict, *, manifest: Path, row: int, config: DataConfig) -> Recor
         values["patient_id"] = config.patient_id(values["file_name"])
         if values["patient_id"] is None:
             raise DataError(
-                f"{manifest}, row {row}: patient_from_path {config.patient_from_path!r} does not match "
+                f"{manifest}, row {row}: patient_from_path '{config.patient_from_path}' does not match "
                 f"file name {values['file_name']!r}"
             )
     return Record(**values, row=row)

@@ -20,7 +20,7 @@ from memaudit import __version__
 from memaudit.atomic_files import write_atomic
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
 from memaudit.checkpoint.saving import save_diffusers_folder
-from memaudit.data import ImageCaptionDataset
+from memaudit.data import DataConfig, ImageCaptionDataset
 from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.mask_spec import parse_mask
 from memaudit.finetune.methods import apply_method, trainable_count, trained_state
@@ -51,6 +51,7 @@ def finetune(
     device: str = "cpu",
     on_step: Callable[[int, float], None] | None = None,
     stop_after: int | None = None,
+    data: DataConfig | None = None,
 ) -> FinetuneResult | None:
     """Run (or resume) a fine-tune; returns None when ``stop_after`` ended it early.
 
@@ -67,7 +68,7 @@ def finetune(
         checkpoint = load_checkpoint(base, config_dir=config_dir, allow_pickle=allow_pickle)
         pipeline = checkpoint.pipeline.to(device)
     summary = summarize(checkpoint)
-    dataset = ImageCaptionDataset(train_data)
+    dataset = ImageCaptionDataset(train_data, config=data)
     unet_parameters = sum(p.numel() for p in pipeline.unet.parameters())
     mask = parse_mask(config.mask, pipeline.unet)
     method = apply_method(config.method, pipeline.unet, mask, lora_rank=config.lora_rank)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from memaudit.data.columns import DataConfig
 from memaudit.policy import PolicyOverrides
 
 # Fields that hold paths: a job record stores them absolute, so a worker anywhere can find the files.
@@ -31,6 +32,7 @@ class RemediateRequest:
     allow_pickle: bool = False
     heartbeat: int = 30
     search_anyway: bool = False  # remediate even when the model already passes the policy
+    data: DataConfig | None = None  # how the train and holdout manifests name their columns
 
     @property
     def overrides(self) -> PolicyOverrides:

@@ -62,6 +62,7 @@ def scan_model(
         device=request.device,
         feature_cache=request.feature_cache,
         before=before,
+        data=request.data,
     )
     return finished_scan(scan_request, progress=progress, checkpoint=checkpoint)
 
@@ -93,7 +94,7 @@ def remediate(
     out = Path(request.out)
     effective = effective_policy(request.policy, request.overrides)
     policy, settings = effective.policy, effective.policy.remediation
-    train = ImageCaptionDataset(request.train)
+    train = ImageCaptionDataset(request.train, config=request.data)
     if before is not None:
         _check_reusable(before[0], effective.loaded.sha256, train.digest)
         publish_scan(*before, out / "before")
@@ -145,6 +146,7 @@ def remediate(
         config,
         out=out / "remediated",
         device=request.device,
+        data=request.data,
         on_step=_step_progress(progress.stage("retraining the chosen mask (steps)", settings.retrain_steps)),
     )
     # The after-scan re-triggers the prompts the before-scan found memorized: hidden, or gone?

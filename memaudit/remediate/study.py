@@ -11,7 +11,7 @@ import torch
 from sqlalchemy.exc import SQLAlchemyError
 
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize, transformer_block_names
-from memaudit.data import ImageCaptionDataset
+from memaudit.data import DataConfig, ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.features import ExtractorOptions
 from memaudit.policy import effective_policy
@@ -36,18 +36,21 @@ def job_record(request: RemediateRequest, rows: list[int], manifest: Path) -> di
         str(Path(str(request.policy)).resolve()) if Path(str(request.policy)).exists() else request.policy
     )
     fields["spaces"] = list(request.spaces) if request.spaces else None
+    fields["data"] = request.data.model_dump() if request.data else None
     return {"request": fields, "memorization_rows": rows, "proxy_manifest": str(manifest.resolve())}
 
 
 def trial_context(job: dict, *, progress: Progress | None = None, base: Checkpoint | None = None) -> TrialContext:
     """Everything a trial needs, rebuilt from the job record a study carries (so any worker can join)."""
     progress = progress or SilentProgress()
-    request = RemediateRequest(
-        **{k: (Path(v) if k in PATH_FIELDS and v is not None else v) for k, v in job["request"].items()}
-    )
+    fields = {k: (Path(v) if k in PATH_FIELDS and v is not None else v) for k, v in job["request"].items()}
+    if fields.get("data") is not None:
+        fields["data"] = DataConfig.model_validate(fields["data"])
+    request = RemediateRequest(**fields)
     policy = effective_policy(request.policy, request.overrides).policy
     settings = policy.remediation
-    train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
+    train = ImageCaptionDataset(request.train, config=request.data)
+    holdout = ImageCaptionDataset(request.holdout, config=request.data)
     if base is None:
         base = load_checkpoint(request.base, allow_pickle=request.allow_pickle)
     base.pipeline.to(request.device)

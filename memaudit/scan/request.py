@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from memaudit.data.columns import DataConfig
 from memaudit.policy import PolicyOverrides
 
 
@@ -25,6 +26,7 @@ class ScanRequest:
     feature_cache: Path | None = None
     include_evidence_images: bool = False  # internal reports only: puts training pixels in the result
     before: Path | None = None  # a previous scan's result.json: the re-trigger check tests its prompts
+    data: DataConfig | None = None  # how the train and holdout manifests name their columns
 
     @property
     def overrides(self) -> PolicyOverrides:

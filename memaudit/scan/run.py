@@ -97,7 +97,8 @@ def prepare_scan(
     progress = progress or SilentProgress()
     effective = effective_policy(request.policy, request.overrides)
     policy = effective.policy
-    train, holdout = ImageCaptionDataset(request.train), ImageCaptionDataset(request.holdout)
+    train = ImageCaptionDataset(request.train, config=request.data)
+    holdout = ImageCaptionDataset(request.holdout, config=request.data)
     with_model = request.model is not None
     check_datasets(train, holdout, policy=policy, progress=progress, with_model=with_model)
     before = read_scan_result(request.before) if request.before is not None else None
