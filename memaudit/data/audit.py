@@ -17,6 +17,8 @@ class DatasetFacts(BaseModel):
     digest: str
     items: int
     patients: int | None
+    studies_per_patient: dict[str, float] | None = None  # min, median, max rows per patient
+    rows_without_patient: int = 0
     unique_captions: int
     image_shapes: dict[str, int]
     duplicate_images: list[list[str]]
@@ -41,8 +43,17 @@ def _facts(dataset: ImageCaptionDataset, progress: Callable[[], None] | None) ->
     by_digest: dict[str, list[str]] = defaultdict(list)
     for record, digest in zip(dataset.records, dataset.image_digests, strict=True):
         by_digest[digest].append(record.id)
-    patients = {record.patient_id for record in dataset.records if record.patient_id}
+    studies = Counter(record.patient_id for record in dataset.records if record.patient_id)
+    patients = set(studies)
+    per_patient = None
+    if studies:
+        counts = sorted(studies.values())
+        middle = len(counts) // 2
+        median = counts[middle] if len(counts) % 2 else (counts[middle - 1] + counts[middle]) / 2
+        per_patient = {"min": counts[0], "median": median, "max": counts[-1]}
     return DatasetFacts(
+        studies_per_patient=per_patient,
+        rows_without_patient=sum(not record.patient_id for record in dataset.records),
         source=str(dataset.source),
         manifest=str(dataset.manifest),
         digest=dataset.digest,
