@@ -1,4 +1,4 @@
-"""`memaudit policy validate FILE` and `memaudit policy schema`."""
+"""`memaudit policy validate FILE`, `memaudit policy schema` and `memaudit policy init`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from memaudit.cli.console import stdout
+from memaudit.cli.console import stderr, stdout
+from memaudit.cli.options import COLUMNS, PATIENT_FROM_PATH, manifest_columns
 
 app = typer.Typer(help="Validate policies and export their JSON Schema.", no_args_is_help=True)
 
@@ -40,3 +41,34 @@ def schema(out: Path | None = typer.Option(None, "--out", help="Write to this fi
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
+
+
+@app.command("init")
+def init(
+    holdout: Path = typer.Option(..., "--holdout", help="The holdout set the scans will calibrate on."),
+    out: Path = typer.Option(..., "--out", help="The policy file to write (refused if it exists)."),
+    start: str = typer.Option("hospital-release", "--from", help="The shipped policy (or policy file) to start from."),
+    name: str | None = typer.Option(None, "--name", help="The new policy's name (default: <from>-<holdout folder>)."),
+    columns: str | None = COLUMNS,
+    patient_from_path: str | None = PATIENT_FROM_PATH,
+) -> None:
+    """Write a commented policy from a shipped one, its quantiles widened just enough for the holdout."""
+    from memaudit.data import ImageCaptionDataset
+    from memaudit.errors import MemauditError
+    from memaudit.policy import load_policy
+    from memaudit.policy.holdout_needs import holdout_counts
+    from memaudit.policy.initial import initial_policy
+
+    if out.exists():
+        raise MemauditError(f"--out {out}: the file exists; give a new path")
+    base = load_policy(start)
+    holdout_set = ImageCaptionDataset(holdout, config=manifest_columns(columns, patient_from_path))
+    name = name or f"{base.policy.name}-{holdout.stem if holdout.is_file() else holdout.name}"
+    written = initial_policy(base, holdout_counts(holdout_set), name=name, source=str(holdout))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(written.text, encoding="utf-8")
+    stdout.print(f"{out}: policy '{name}' from '{base.policy.name}'", markup=False)
+    for line in written.changes:
+        stdout.print(f"  changed {line}", markup=False)
+    for line in written.unmet:
+        stderr.print(f"  not met: {line}", markup=False)
