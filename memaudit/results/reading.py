@@ -10,7 +10,8 @@ from pydantic import BaseModel, ValidationError
 from memaudit.errors import MemauditError
 from memaudit.results.scan_result import RESULT_SCHEMA_VERSION, RunRecord, ScanResult
 
-SUPPORTED_SCAN_VERSIONS = ("2.0", "2.1", "2.2", "2.3", "2.4", RESULT_SCHEMA_VERSION)  # 2.1-2.5 added optional fields
+# 2.1-2.6 added optional fields
+SUPPORTED_SCAN_VERSIONS = ("2.0", "2.1", "2.2", "2.3", "2.4", "2.5", RESULT_SCHEMA_VERSION)
 
 
 def _read_json(path: Path, what: str) -> object:

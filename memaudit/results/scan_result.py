@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from memaudit.checkpoint.files import WeightFile
 from memaudit.results.attack_evidence import MembershipEvidence, RetriggerEvidence
 from memaudit.results.frozen import Frozen
+from memaudit.results.prompt_evidence import CaptionCount, PromptScore
 
-RESULT_SCHEMA_VERSION = "2.5"
+RESULT_SCHEMA_VERSION = "2.6"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -46,14 +47,6 @@ class TailRecord(Frozen):
     dimension_low: float
 
 
-class PromptScore(Frozen):
-    """One distinct training caption, named by the ids of the items that carry it."""
-
-    item_ids: list[str]
-    score: float
-    flagged: bool
-
-
 class NoiseMagnitudeEvidence(Frozen):
     detector: str = "wen"
     unet_passes: int | None = None  # UNet sample evaluations per prompt-generation
@@ -64,8 +57,11 @@ class NoiseMagnitudeEvidence(Frozen):
     schedule: int | None = None  # the triage sampler's schedule length (None: a result before schema 2.5)
     generations: int
     train: list[PromptScore]
-    holdout_scores: list[float]
+    holdout_scores: list[float]  # one per distinct holdout prompt: the calibration's n
     flagged_item_ids: list[str]
+    # None: a result before schema 2.6, which counted distinct captions as prompts
+    train_captions: CaptionCount | None = None
+    holdout_captions: CaptionCount | None = None
 
 
 class CountTestRecord(Frozen):

@@ -29,6 +29,7 @@ from memaudit.scan.neighbour_check import (
     run_nearest_neighbour,
 )
 from memaudit.scan.noise_check import run_noise_magnitude
+from memaudit.scan.preflight import check_holdout_size
 from memaudit.scan.retrigger_check import run_retrigger
 
 
@@ -47,6 +48,9 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
     outcomes: dict[str, CheckOutcome] = {}
     scores, flags = None, None
     if checks.noise_magnitude.enabled:
+        # Preflight counted distinct captions before the model was loaded; to its tokenizer they may be
+        # fewer prompts (a cut at 77 tokens). Too few for the calibration is refused here, before any UNet work.
+        check_holdout_size(context.holdout, policy=context.policy, with_model=True, tokenizer=context.tokenizer)
         try:
             outcome, scores = run_noise_magnitude(context)
             flags = [p.flagged for p in outcome.noise_magnitude.train]

@@ -21,27 +21,11 @@ from memaudit.features import ExtractorOptions, FeatureExtractor, create_extract
 from memaudit.features.cache import FeatureCache, dataset_features
 from memaudit.policy import Policy
 from memaudit.scan.progress import Progress
+from memaudit.scan.prompts import PromptGroup, prompt_groups
 from memaudit.scan.shard import Shard
 from memaudit.scan.work_log import WorkLog
 
 PROMPT_CHUNK = 1024  # prompts embedded at once: 1024 CLIP-L embeddings are ~240 MB of float32
-
-
-@dataclass(frozen=True)
-class PromptGroup:
-    """One distinct caption and the dataset rows that carry it. Captions never leave this object."""
-
-    index: int
-    caption: str
-    rows: list[int]
-
-
-def prompt_groups(dataset: ImageCaptionDataset) -> list[PromptGroup]:
-    """Distinct captions in first-seen order; many images often share one (MIMIC-CXR's "no acute ...")."""
-    rows: dict[str, list[int]] = {}
-    for row, caption in enumerate(dataset.captions):
-        rows.setdefault(caption, []).append(row)
-    return [PromptGroup(index=i, caption=caption, rows=members) for i, (caption, members) in enumerate(rows.items())]
 
 
 @dataclass(frozen=True)
@@ -65,13 +49,18 @@ class ScanContext:
         if self.image_side < 1:
             raise ValueError(f"`image_side` must be at least 1, got {self.image_side}")
 
+    @property
+    def tokenizer(self):
+        """The model's tokenizer (None when auditing a folder of images)."""
+        return getattr(self.pipeline, "tokenizer", None)
+
     @cached_property
     def train_groups(self) -> list[PromptGroup]:
-        return prompt_groups(self.train)
+        return prompt_groups(self.train, self.tokenizer)
 
     @cached_property
     def holdout_groups(self) -> list[PromptGroup]:
-        return prompt_groups(self.holdout)
+        return prompt_groups(self.holdout, self.tokenizer)
 
     def ids(self, rows: list[int]) -> list[str]:
         return [self.train.records[row].id for row in rows]

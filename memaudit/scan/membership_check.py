@@ -11,6 +11,7 @@ from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.calibration import minimum_holdout
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
+from memaudit.policy.holdout_needs import PATIENT_FALSE_ALARM, PATIENT_METRICS
 from memaudit.results.attack_evidence import ItemScore, MembershipEvidence
 from memaudit.results.scan_result import CheckOutcome
 from memaudit.sampling.encode import encode_latents
@@ -57,10 +58,6 @@ def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[in
         score=score,
         skipped=lambda n: advance(2 * n),
     )
-
-
-PATIENT_METRICS = ("membership.patient_auc", "membership.patient_tpr_at_1pct_fpr")
-PATIENT_FALSE_ALARM = 0.01  # the patient TPR is read where 1% of unseen patients are accused
 
 
 def patients_needed(confidence: float) -> int:

@@ -1,4 +1,5 @@
-"""The noise-magnitude check: score every distinct training caption, calibrate on holdout captions."""
+"""The noise-magnitude check: score every distinct training prompt, calibrate on distinct holdout prompts
+(prompts as the text encoder reads them: captions that differ only past its cut are one)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import torch
 
 from memaudit.metrics.noise_magnitude import flagged
 from memaudit.metrics.triage import DETECTORS
-from memaudit.results.scan_result import CheckOutcome, NoiseMagnitudeEvidence, PromptScore
+from memaudit.results.scan_result import CaptionCount, CheckOutcome, NoiseMagnitudeEvidence, PromptScore
 from memaudit.sampling.triage import triage_scores
 from memaudit.scan.calibration import calibrated_threshold
 from memaudit.scan.chunks import chunked_scores
 from memaudit.scan.context import ScanContext
+from memaudit.scan.prompts import PromptGroup
 from memaudit.scan.shard import batch_unit
 
 
@@ -67,6 +69,25 @@ def _shard_unit(context: ScanContext) -> int:
     return math.lcm(probe, batch)
 
 
+def caption_count(groups: list[PromptGroup], *, max_tokens: int) -> CaptionCount:
+    """How many distinct captions ``groups`` stand for, how many were cut, and how many prompts they are."""
+    return CaptionCount(
+        captions=sum(group.captions for group in groups),
+        truncated=sum(group.truncated for group in groups),
+        prompts=len(groups),
+        max_tokens=max_tokens,
+    )
+
+
+def truncation_note(count: CaptionCount, side: str) -> str:
+    """The counts in a sentence: "12 of 300 distinct holdout captions are longer than ..."."""
+    prompts = f"{count.prompts} distinct prompt{'s' if count.prompts != 1 else ''}"
+    return (
+        f"{count.truncated} of {count.captions} distinct {side} captions are longer than the text encoder's "
+        f"{count.max_tokens} tokens and were truncated; the {count.captions} captions are {prompts} to the model"
+    )
+
+
 def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tensor]:
     """The outcome, and the per-group scores (extraction triage uses them)."""
     settings = context.policy.checks.noise_magnitude
@@ -91,13 +112,23 @@ def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tenso
     ]
     flagged_ids = [item for prompt in prompts if prompt.flagged for item in prompt.item_ids]
     count = int(is_flagged.sum())
+    max_tokens = context.tokenizer.model_max_length
+    captions = {
+        "training": caption_count(context.train_groups, max_tokens=max_tokens),
+        "holdout": caption_count(context.holdout_groups, max_tokens=max_tokens),
+    }
+    notes = [
+        truncation_note(counts, side)
+        for side, counts in captions.items()
+        if counts.truncated or counts.prompts < counts.captions
+    ]
     outcome = CheckOutcome(
         status="ok",
         required=settings.required,
         message=(
             f"{count} of {len(prompts)} distinct training prompts above the {settings.detector} flag threshold "
-            "(holdout score "
-            f"{calibration.record.k} from the top of {calibration.record.n})"
+            f"(holdout score {calibration.record.k} from the top of {calibration.record.n} distinct prompts)"
+            + "".join(f"; {note}" for note in notes)
         ),
         sample_sizes={"noise_magnitude.flagged_fraction": len(prompts)},
         warnings=calibration.warnings,
@@ -117,6 +148,8 @@ def run_noise_magnitude(context: ScanContext) -> tuple[CheckOutcome, torch.Tenso
             train=prompts,
             holdout_scores=[float(s) for s in holdout_scores],
             flagged_item_ids=flagged_ids,
+            train_captions=captions["training"],
+            holdout_captions=captions["holdout"],
         ),
     )
     return outcome, train_scores

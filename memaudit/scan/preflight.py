@@ -12,9 +12,10 @@ from memaudit.attest.keys import load_private_key
 from memaudit.data import ImageCaptionDataset
 from memaudit.data.overlap import find_overlap
 from memaudit.errors import DataError, MemauditError
-from memaudit.metrics.calibration import minimum_holdout
 from memaudit.policy import Policy
+from memaudit.policy.holdout_needs import holdout_counts, holdout_needs
 from memaudit.scan.progress import Progress
+from memaudit.scan.prompts import prompt_groups
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
@@ -76,33 +77,37 @@ def check_images(dataset: ImageCaptionDataset, label: str, progress: Progress) -
         advance(1)
 
 
-def check_holdout_size(holdout: ImageCaptionDataset, *, policy: Policy, with_model: bool) -> None:
+def check_holdout_size(holdout: ImageCaptionDataset, *, policy: Policy, with_model: bool, tokenizer=None) -> None:
     """Each calibrated threshold needs enough holdout values for its quantile at the policy's confidence
-    (DESIGN 3.5); too few is an error naming the size needed, unless the policy accepts a warning."""
+    (DESIGN 3.5; what each needs: policy/holdout_needs.py); too few is an error naming the size needed,
+    unless the policy accepts a warning.
+
+    The noise-magnitude threshold is calibrated on distinct prompts as the model reads them: with the
+    model's ``tokenizer``, captions that differ only past its cut (CLIP: 77 tokens) count once; without
+    it, distinct captions (an upper bound; the scan counts again with the tokenizer before any UNet
+    work). A rule on a patient-level membership metric needs enough distinct holdout patients.
+    """
     if policy.calibration.small_holdout == "warn":
         return
-    checks, confidence = policy.checks, policy.calibration.confidence
-    needs = []  # (setting, false-alarm share, holdout values it is calibrated on)
-    if checks.noise_magnitude.enabled and with_model:
-        captions = len(set(holdout.captions))
-        needs.append(("checks.noise_magnitude.calibration_quantile", 1 - checks.noise_magnitude.calibration_quantile,
-                      captions, "distinct captions"))  # fmt: skip
-    if checks.extraction.enabled:
-        needs.append(("checks.extraction.verify_quantile", checks.extraction.verify_quantile, len(holdout), "images"))
-        if checks.extraction.specificity_quantile is not None:
-            quantile = checks.extraction.specificity_quantile
-            needs.append(("checks.extraction.specificity_quantile", quantile, len(holdout), "images"))
-    if checks.nearest_neighbour.enabled:
-        quantile = checks.nearest_neighbour.near_copy_quantile
-        needs.append(("checks.nearest_neighbour.near_copy_quantile", quantile, len(holdout), "images"))
-    for setting, false_alarm, available, unit in needs:
-        required = minimum_holdout(false_alarm, confidence)
-        if available < required:
+    prompts = _holdout_prompts(holdout, tokenizer) if tokenizer is not None else None
+    for need in holdout_needs(policy, holdout_counts(holdout, prompts=prompts), with_model=with_model):
+        if need.missing:
             raise DataError(
-                f"holdout set {holdout.source} has {available} {unit}; policy {policy.name}'s {setting} "
-                f"(a false-alarm share of {false_alarm:.3g}) at calibration.confidence {confidence:g} needs at "
-                f"least {required}. Give a larger holdout, a larger quantile, or calibration.small_holdout: warn"
+                f"holdout set {holdout.source} has {need.available} {need.unit}; policy {policy.name}'s "
+                f"{need.setting} (a false-alarm share of {need.false_alarm:.3g}) at calibration.confidence "
+                f"{need.confidence:g} needs at least {need.required}. Give a larger holdout, a larger quantile, "
+                "or calibration.small_holdout: warn"
             )
+
+
+def _holdout_prompts(holdout: ImageCaptionDataset, tokenizer) -> tuple[int, str]:
+    """The noise-magnitude calibration's n, distinct prompts to the model, and what they are."""
+    groups = prompt_groups(holdout, tokenizer)
+    captions, truncated = sum(g.captions for g in groups), sum(g.truncated for g in groups)
+    return len(groups), (
+        f"distinct prompts to the model ({captions} distinct captions, {truncated} of them longer than the text "
+        f"encoder's {tokenizer.model_max_length} tokens and truncated)"
+    )
 
 
 def check_datasets(

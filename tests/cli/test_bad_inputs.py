@@ -129,12 +129,40 @@ CASES = {
         lambda a, r: {**a, "model": _model_without(r, a["model"], _flow_scheduler)},
         ["predicts 'flow'", "epsilon, v_prediction, sample"],
     ),
+    "holdout of one patient for a patient rule": (
+        lambda a, r: {**a, "holdout": _one_patient_holdout(r), "policy": _write(r / "patients.yaml", PATIENT_POLICY)},
+        ["one-patient", "has 1 distinct patients (in 300 studies)", "patient-auc", "needs at least 299"],
+    ),
     "previous result missing": (lambda a, r: {**a, "before": r / "gone.json"}, ["gone.json"]),
     "previous result not a scan result": (
         lambda a, r: {**a, "before": _write(r / "before.json", b'{"verdict": "maybe"}')},
         ["before.json"],
     ),
 }
+
+
+PATIENT_POLICY = b"""
+name: patients
+sampling: {seed: 0, scheduler: ddim, num_inference_steps: 3, guidance_scale: 1.0, batch_size: 8}
+checks:
+  noise_magnitude: {enabled: false}
+  extraction: {enabled: false}
+  nearest_neighbour: {enabled: false}
+  fid: {enabled: false}
+  membership: {enabled: true}
+rules:
+  patient-auc: {metric: membership.patient_auc, at_most: 0.6}
+"""
+
+
+def _one_patient_holdout(root: Path) -> Path:
+    """300 studies, all of one patient: enough images, one patient (a patient AUC of 0 or 1)."""
+    folder = root / "one-patient"
+    folder.mkdir()
+    Image.new("L", (16, 16)).save(folder / "study.png")
+    rows = [{"id": f"study-{k}", "file_name": "study.png", "text": "clear", "patient_id": "p-1"} for k in range(300)]
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
 
 
 def _write(path: Path, data: bytes) -> Path:

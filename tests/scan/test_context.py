@@ -92,6 +92,18 @@ def test_prompt_groups_gather_rows_by_distinct_caption_in_first_seen_order(tmp_p
     assert context.ids(expected[1].rows) == ["train-1", "train-4"]
 
 
+def test_with_the_models_tokenizer_captions_that_differ_past_its_cut_are_one_prompt(tmp_path, tiny_pipeline):
+    long = " ".join(["no acute cardiopulmonary process"] * 20)  # 80 tokens: past the encoder's 75
+    captions = [long + " small effusion", "cardiomegaly", long + " large pneumothorax", "Cardiomegaly", long + " clear"]
+    context = _context(tmp_path, captions, pipeline=tiny_pipeline)
+    assert context.tokenizer is tiny_pipeline.tokenizer
+    assert context.train_groups == [
+        PromptGroup(index=0, caption=long + " small effusion", rows=[0, 2, 4], captions=3, truncated=3),
+        PromptGroup(index=1, caption="cardiomegaly", rows=[1, 3], captions=2, truncated=0),
+    ]
+    assert len(prompt_groups(context.train)) == 5  # without a tokenizer (a folder of images): each caption
+
+
 def test_train_pixels_are_the_distinct_images_at_the_comparison_side_in_three_channels(tmp_path):
     gray = np.full((8, 8), 51, dtype=np.uint8)  # 51 / 255 = 0.2, a constant survives any resize
     rgb = np.zeros((16, 16, 3), dtype=np.uint8)

@@ -10,6 +10,7 @@ import torch
 
 from memaudit.data import ImageCaptionDataset
 from memaudit.policy import load_policy
+from memaudit.results.scan_result import CaptionCount
 from memaudit.sampling.scheduler import make_scheduler
 from memaudit.sampling.seeds import sample_seed
 from memaudit.sampling.text import encode_prompts
@@ -123,9 +124,12 @@ def test_flagged_exactly_when_above_the_threshold(scanned):
         "noise_magnitude.flagged_fraction": pytest.approx(count / 5),
     }
     expected = (
-        f"{count} of 5 distinct training prompts above the wen flag threshold (holdout score 3 from the top of 5)"
+        f"{count} of 5 distinct training prompts above the wen flag threshold (holdout score 3 from the top of "
+        "5 distinct prompts)"
     )
-    assert outcome.message == expected
+    assert outcome.message == expected  # no caption is cut, so nothing is said of truncation
+    assert evidence.holdout_captions == CaptionCount(captions=5, truncated=0, prompts=5, max_tokens=77)
+    assert evidence.train_captions == CaptionCount(captions=5, truncated=0, prompts=5, max_tokens=77)
 
 
 def test_scores_are_the_first_step_conditional_noise_magnitude(context, scanned, tiny_pipeline):
@@ -214,6 +218,21 @@ def test_flags_exactly_the_prompts_a_model_memorized(tiny_pipeline, tmp_path):
         ["train-005"],
     ]
     assert outcome.metrics["noise_magnitude.flagged_fraction"] == pytest.approx(2 / 5)
+
+
+def test_holdout_captions_cut_to_one_prompt_calibrate_as_one(context, tmp_path):
+    """Six holdout captions that differ only past the encoder's cut are one prompt: one score, n = 1."""
+    long = " ".join(["no acute cardiopulmonary process"] * 20)
+    captions = [f"{long} {word}" for word in ("clear", "stable", "mild", "small", "large", "severe")]
+    cut = dataclasses.replace(context, holdout=_dataset(tmp_path / "holdout", captions, prefix="holdout"))
+    outcome, _ = run_noise_magnitude(cut)
+    evidence = outcome.noise_magnitude
+    assert evidence.holdout_captions == CaptionCount(captions=6, truncated=6, prompts=1, max_tokens=77)
+    assert len(evidence.holdout_scores) == 1 and evidence.calibration.n == 1
+    assert (
+        "6 of 6 distinct holdout captions are longer than the text encoder's 77 tokens and were truncated; the 6 "
+        "captions are 1 distinct prompt to the model"
+    ) in outcome.message
 
 
 def test_prompts_scored_in_chunks_get_the_scores_they_get_at_once(context, scanned, monkeypatch):

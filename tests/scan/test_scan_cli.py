@@ -154,3 +154,74 @@ def test_a_full_disk_while_writing_the_reports_leaves_no_green_trail_and_the_rer
     assert code == ExitCode.OK, (out, err)
     assert "resuming: " in err and not work.exists()
     assert json.loads((tmp_path / "out" / "result.json").read_text())["verdict"] == "pass"
+
+
+TRUNCATION_POLICY = """
+name: truncation
+sampling: {{seed: 0, scheduler: ddim, num_inference_steps: 3, guidance_scale: 1.0, batch_size: 8}}
+calibration: {{small_holdout: {small_holdout}}}
+checks:
+  noise_magnitude: {{generations: 1, calibration_quantile: 0.9}}  # 29 holdout prompts at confidence 0.95
+  extraction: {{enabled: false}}
+  nearest_neighbour: {{enabled: false}}
+  fid: {{enabled: false}}
+rules:
+  noise-flags: {{metric: noise_magnitude.flagged_fraction, at_most: 1.0, severity: warn}}
+"""
+
+
+def _long_caption_data(root, small_holdout: str):
+    """30 holdout captions that differ only after 80 tokens (the encoder reads 77 with its start and end)."""
+    import numpy as np
+
+    from tests.images import write_dataset
+
+    rng = np.random.default_rng(0)
+    long = " ".join(["no acute cardiopulmonary process"] * 20)
+    holdout = [f"{long} study {k}" for k in range(30)]
+    train = ["small left pleural effusion", "heart size normal", "stable cardiomegaly"]
+    images = [rng.integers(0, 256, (16, 16), dtype=np.uint8) for _ in range(33)]
+    write_dataset(root / "train", images[:3], train, prefix="train")
+    write_dataset(root / "holdout", images[3:], holdout, prefix="holdout")
+    (root / "policy.yaml").write_text(TRUNCATION_POLICY.format(small_holdout=small_holdout))
+    return ["--train", root / "train", "--holdout", root / "holdout", "--policy", root / "policy.yaml"]
+
+
+def test_captions_that_are_one_prompt_to_the_model_cannot_calibrate_as_thirty(
+    tiny_folder, tmp_path, capsys, monkeypatch
+):
+    """30 distinct captions pass the count of captions (29 needed), but the text encoder cuts them all to one
+    prompt: refused with exit 2 naming the distinct prompts, before any UNet work."""
+    argv = _long_caption_data(tmp_path, "error")
+
+    def no_unet_work(*args, **kwargs):
+        raise AssertionError("the UNet ran before the holdout's prompts were counted")
+
+    monkeypatch.setattr("memaudit.scan.noise_check.triage_scores", no_unet_work)
+    code, out, err = _scan(capsys, tmp_path, tiny_folder, *argv)
+    assert code == ExitCode.ERROR, (out, err)
+    counted = (
+        f"holdout set {tmp_path / 'holdout'} has 1 distinct prompts to the model (30 distinct captions, 30 of "
+        "them longer than the text encoder's 77 tokens and truncated)"
+    )
+    assert counted in err, err
+    assert "checks.noise_magnitude.calibration_quantile" in err and "needs at least 29" in err
+    assert not (tmp_path / "out" / "result.json").exists()
+
+
+def test_the_report_says_how_many_captions_were_truncated(tiny_folder, tmp_path, capsys):
+    argv = _long_caption_data(tmp_path, "warn")
+    code, out, err = _scan(capsys, tmp_path, tiny_folder, *argv)
+    assert code == ExitCode.OK, (out, err)
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    evidence = result["checks"]["noise_magnitude"]["noise_magnitude"]
+    assert evidence["holdout_captions"] == {"captions": 30, "truncated": 30, "prompts": 1, "max_tokens": 77}
+    assert evidence["train_captions"] == {"captions": 3, "truncated": 0, "prompts": 3, "max_tokens": 77}
+    assert len(evidence["holdout_scores"]) == 1 and evidence["calibration"]["n"] == 1  # n counts prompts
+    assert "rests on 1 holdout values" in result["summary"]  # the accepted small holdout is said, not hidden
+    html = " ".join((tmp_path / "out" / "report.html").read_text().split())
+    assert (
+        "30 of 30 distinct holdout captions are longer than the text encoder's 77 tokens and were truncated; "
+        "the 30 captions are 1 distinct prompt to the model."
+    ) in html
+    assert "0 of 3 distinct training captions are longer" in html
