@@ -84,7 +84,7 @@ def seal_of(provenance: dict, content: Iterable[bytes], *, key: bytes | None = N
     return mac.hexdigest()
 
 
-def _check(header: dict, provenance: dict, seal: str, path: Path) -> None:
+def _check(header: dict, provenance: dict, *, seal: str, path: Path) -> None:
     if header.get("format") != FORMAT or not isinstance(header.get("seal"), str):
         raise StaleEntry(f"{path}: not a sealed memaudit cache entry")
     if header.get("provenance") != provenance:
@@ -110,7 +110,7 @@ def read_sealed(path: Path, *, provenance: dict) -> bytes:
         header = None
     if not isinstance(header, dict):
         raise StaleEntry(f"{path}: not a sealed memaudit cache entry")
-    _check(header, provenance, seal_of(provenance, [content]), Path(path))
+    _check(header, provenance, seal=seal_of(provenance, [content]), path=Path(path))
     return content
 
 
@@ -128,7 +128,7 @@ def check_seal_beside(path: Path, *, provenance: dict, chunk_bytes: int = 1 << 2
         raise StaleEntry(f"{path}: no readable seal beside it ({type(error).__name__})") from error
     if not isinstance(header, dict):
         raise StaleEntry(f"{path}: no readable seal beside it")
-    _check(header, provenance, seal_of(provenance, _pieces(path, chunk_bytes)), Path(path))
+    _check(header, provenance, seal=seal_of(provenance, _pieces(path, chunk_bytes)), path=Path(path))
 
 
 def _beside(path: Path) -> Path:

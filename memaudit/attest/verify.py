@@ -37,7 +37,7 @@ def _read_envelope(path: Path, report: VerificationReport):
         return None
 
 
-def _subject_path(name: str, model: Path | None, reports: Path, config: Path | None = None) -> Path | None:
+def _subject_path(name: str, model: Path | None, reports: Path, *, config: Path | None = None) -> Path | None:
     if name.startswith(CONFIG_PREFIX):
         return config / name[len(CONFIG_PREFIX) :] if config is not None else None
     if name.startswith(MODEL_PREFIX):
@@ -103,7 +103,7 @@ def verify_attestation(
     model = Path(model) if model is not None else None
     for item in statement.get("subject", []):
         name, expected = item["name"], item["digest"]["sha256"]
-        path = _subject_path(name, model, reports, config)
+        path = _subject_path(name, model, reports, config=config)
         if path is None:
             continue  # model not given: its files are not checked
         if not path.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -125,6 +126,23 @@ def _refuse_missing_tensors(path: Path, component: str, module: torch.nn.Module)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise CheckpointError(f"{path}: the {component} weights lack {len(missing)} tensor(s): {shown}")
+
+
+def load_tokenizer(path: Path | str, *, config_dir: Path | str | None = None):
+    """The checkpoint's tokenizer alone (no weights: fast enough for preflight), as model_index.json names
+    it; None when it cannot be read here (loading the whole checkpoint then names the problem)."""
+    path = Path(path)
+    folder = path if path.is_dir() else (Path(config_dir) if config_dir is not None else None)
+    if folder is None or not (folder / "tokenizer").is_dir():
+        return None
+    try:
+        import transformers
+
+        entry = json.loads((folder / "model_index.json").read_text(encoding="utf-8")).get("tokenizer")
+        tokenizer_class = getattr(transformers, entry[1])
+        return tokenizer_class.from_pretrained(folder / "tokenizer", local_files_only=True)
+    except (*_LOAD_ERRORS, IndexError):
+        return None
 
 
 def load_checkpoint(

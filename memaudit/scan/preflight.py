@@ -117,9 +117,11 @@ def check_datasets(
     policy: Policy,
     progress: Progress,
     with_model: bool = True,
+    tokenizer=None,
 ) -> None:
     """Train and holdout must not overlap (unless the policy allows it), the holdout must be large
-    enough for the policy's calibration, and every image must decode."""
+    enough for the policy's calibration (prompts counted as ``tokenizer`` reads them, when given), and
+    every image must decode."""
     overlap = find_overlap(train, holdout)
     if overlap and not policy.data.allow_train_holdout_overlap:
         raise DataError(
@@ -127,6 +129,6 @@ def check_datasets(
             "Calibrating on training images makes every threshold too small; give a holdout of unseen "
             "images (or set data.allow_train_holdout_overlap in the policy)"
         )
-    check_holdout_size(holdout, policy=policy, with_model=with_model)
+    check_holdout_size(holdout, policy=policy, with_model=with_model, tokenizer=tokenizer)
     check_images(train, "training", progress)
     check_images(holdout, "holdout", progress)

@@ -3,7 +3,6 @@ judge against the policy -> ScanResult. `timed_scan` adds the record of when it 
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import time
 from collections.abc import Iterator
@@ -13,9 +12,8 @@ from datetime import UTC, datetime
 
 import torch
 
-from memaudit import __version__
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
-from memaudit.checkpoint.files import sha256_file
+from memaudit.checkpoint.loading import load_tokenizer
 from memaudit.checkpoint.summary import CheckpointSummary
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import CheckpointError, MemauditError
@@ -23,53 +21,17 @@ from memaudit.features import ExtractorOptions
 from memaudit.metrics.parameterization import PREDICTION_TYPES
 from memaudit.policy import EffectivePolicy, effective_policy
 from memaudit.results.reading import read_scan_result
-from memaudit.results.scan_result import (
-    DatasetRecord,
-    Environment,
-    ModelRecord,
-    PolicyRecord,
-    RunRecord,
-    ScanResult,
-)
+from memaudit.results.scan_result import ModelRecord, RunRecord, ScanResult
 from memaudit.scan.battery import image_checks, model_checks
 from memaudit.scan.context import ScanContext
 from memaudit.scan.judge import judge
 from memaudit.scan.preflight import check_datasets, check_images
 from memaudit.scan.previous_result import check_before
 from memaudit.scan.progress import Progress, SilentProgress
+from memaudit.scan.records import dataset_record, environment_record, policy_record
 from memaudit.scan.request import ScanRequest
 from memaudit.scan.shard import Shard, current_shard
-from memaudit.scan.work_log import WorkLog, work_key
-
-
-def _environment(device: str, dtype: torch.dtype | None) -> Environment:
-    import diffusers
-    import transformers
-
-    return Environment(
-        memaudit=__version__,
-        python=platform.python_version(),
-        torch=torch.__version__,
-        diffusers=diffusers.__version__,
-        transformers=transformers.__version__,
-        device=device,
-        dtype=str(dtype).removeprefix("torch.") if dtype is not None else None,
-    )
-
-
-def _dataset_record(dataset: ImageCaptionDataset) -> DatasetRecord:
-    return DatasetRecord(source=str(dataset.source), digest=dataset.digest, items=len(dataset))
-
-
-def _policy_record(effective: EffectivePolicy) -> PolicyRecord:
-    policy = effective.policy
-    return PolicyRecord(
-        name=policy.name,
-        file=effective.loaded.path.name,
-        sha256=effective.loaded.sha256,
-        content=policy.model_dump(mode="json"),
-        overrides=effective.overrides,
-    )
+from memaudit.scan.work_log import WorkLog, scan_work_log
 
 
 @dataclass(frozen=True)
@@ -100,7 +62,12 @@ def prepare_scan(
     train = ImageCaptionDataset(request.train, config=request.data)
     holdout = ImageCaptionDataset(request.holdout, config=request.data)
     with_model = request.model is not None
-    check_datasets(train, holdout, policy=policy, progress=progress, with_model=with_model)
+    tokenizer = None  # distinct prompts are counted as the text encoder reads them, before any model work
+    if with_model:
+        tokenizer = checkpoint.pipeline.tokenizer if checkpoint is not None else load_tokenizer(
+            request.model, config_dir=request.config_dir
+        )
+    check_datasets(train, holdout, policy=policy, progress=progress, with_model=with_model, tokenizer=tokenizer)
     before = read_scan_result(request.before) if request.before is not None else None
     if before is not None:
         check_before(before, request.before, train=train)
@@ -134,7 +101,7 @@ def prepare_scan(
                 f"reads {', '.join(PREDICTION_TYPES)} models (scheduler/scheduler_config.json: prediction_type)"
             )
         image_side = summary.vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
-        work = _work_log(request, checkpoint, train=train, holdout=holdout, policy=policy, progress=progress)
+        work = scan_work_log(request, checkpoint, train=train, holdout=holdout, policy=policy, progress=progress)
         finished = work.finished() if work is not None else 0  # one listing of the folder
         if finished:
             progress.note(f"resuming: {finished:,} finished units of an earlier run of this scan in {work.folder}")
@@ -201,7 +168,7 @@ def _scan(
         )
         outcomes = model_checks(context, before=prepared.before)
     else:
-        images_record = _dataset_record(prepared.released)
+        images_record = dataset_record(prepared.released)
         outcomes = image_checks(context, prepared.released)
     verdict, rules, summary_line = judge(policy, outcomes)
     evidence = [image for outcome in outcomes.values() for image in outcome.evidence_images]
@@ -209,38 +176,20 @@ def _scan(
         mode="model" if request.model is not None else "images",
         verdict=verdict,
         summary=summary_line,
-        policy=_policy_record(prepared.effective),
+        policy=policy_record(prepared.effective),
         model=model_record,
         generated_images=images_record,
-        train=_dataset_record(context.train),
-        holdout=_dataset_record(context.holdout),
+        train=dataset_record(context.train),
+        holdout=dataset_record(context.holdout),
         checks=outcomes,
         rules=rules,
         # The same for every rank of a shard.
-        environment=_environment(torch.device(request.device).type, context.pipeline and context.pipeline.unet.dtype),
+        environment=environment_record(
+            torch.device(request.device).type, context.pipeline and context.pipeline.unet.dtype
+        ),
         evidence_images=evidence if request.include_evidence_images else None,
     )
     return result, context.work, context.shard
-
-
-def _work_log(request: ScanRequest, checkpoint: Checkpoint, *, train, holdout, policy, progress) -> WorkLog | None:
-    """Where this scan keeps its finished units of work (under the cache folder), or None: no cache
-    folder, or evidence images requested (thumbnails are not kept between runs)."""
-    if request.feature_cache is None or request.include_evidence_images:
-        return None
-    model = [checkpoint.digest] if checkpoint.weight_files else [str(checkpoint.source)]  # every file that matters
-    rows = [hashlib.sha256("\n".join(data.item_digests).encode()).hexdigest() for data in (train, holdout)]
-    key = work_key(
-        model=[*model, torch.device(request.device).type],  # not the index: every rank keys the same folder
-        train=rows[0],
-        holdout=rows[1],
-        policy=policy.model_dump(mode="json"),
-        before=sha256_file(request.before) if request.before is not None else None,
-    )
-    return WorkLog(
-        request.feature_cache / "scans" / key,
-        on_stale=lambda message: progress.note(f"warning: {message}; recomputing it"),
-    )
 
 
 def sampling_dtype(name: str, device: str) -> torch.dtype:

@@ -20,7 +20,15 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from memaudit import __version__
+from memaudit.checkpoint import Checkpoint
+from memaudit.checkpoint.files import sha256_file
+from memaudit.data import ImageCaptionDataset
+from memaudit.policy import Policy
+from memaudit.scan.progress import Progress
+from memaudit.scan.request import ScanRequest
 from memaudit.sealing import StaleEntry, read_sealed, write_sealed
 
 UNIT_SUFFIX = ".unit"
@@ -64,3 +72,31 @@ class WorkLog:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def scan_work_log(
+    request: ScanRequest,
+    checkpoint: Checkpoint,
+    *,
+    train: ImageCaptionDataset,
+    holdout: ImageCaptionDataset,
+    policy: Policy,
+    progress: Progress,
+) -> WorkLog | None:
+    """Where this scan keeps its finished units of work (under the cache folder), or None: no cache
+    folder, or evidence images requested (thumbnails are not kept between runs)."""
+    if request.feature_cache is None or request.include_evidence_images:
+        return None
+    model = [checkpoint.digest] if checkpoint.weight_files else [str(checkpoint.source)]  # every file that matters
+    rows = [hashlib.sha256("\n".join(data.item_digests).encode()).hexdigest() for data in (train, holdout)]
+    key = work_key(
+        model=[*model, torch.device(request.device).type],  # not the index: every rank keys the same folder
+        train=rows[0],
+        holdout=rows[1],
+        policy=policy.model_dump(mode="json"),
+        before=sha256_file(request.before) if request.before is not None else None,
+    )
+    return WorkLog(
+        request.feature_cache / "scans" / key,
+        on_stale=lambda message: progress.note(f"warning: {message}; recomputing it"),
+    )

@@ -191,13 +191,14 @@ def test_captions_that_are_one_prompt_to_the_model_cannot_calibrate_as_thirty(
     tiny_folder, tmp_path, capsys, monkeypatch
 ):
     """30 distinct captions pass the count of captions (29 needed), but the text encoder cuts them all to one
-    prompt: refused with exit 2 naming the distinct prompts, before any UNet work."""
+    prompt: refused with exit 2 naming the distinct prompts, in preflight (only the tokenizer is read)."""
     argv = _long_caption_data(tmp_path, "error")
 
-    def no_unet_work(*args, **kwargs):
-        raise AssertionError("the UNet ran before the holdout's prompts were counted")
+    def no_model_work(*args, **kwargs):
+        raise AssertionError("the model was loaded before the holdout's prompts were counted")
 
-    monkeypatch.setattr("memaudit.scan.noise_check.triage_scores", no_unet_work)
+    monkeypatch.setattr("memaudit.scan.run.load_checkpoint", no_model_work)
+    monkeypatch.setattr("memaudit.scan.noise_check.triage_scores", no_model_work)
     code, out, err = _scan(capsys, tmp_path, tiny_folder, *argv)
     assert code == ExitCode.ERROR, (out, err)
     counted = (
