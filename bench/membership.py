@@ -8,7 +8,10 @@ training, and generic ones, seen a few times) and every holdout study with its o
 shipped hospital model, the base model (never saw the data: AUC near 0.5 is the right answer) and any
 extra model given (e.g. a remediated one). Prints AUC and TPR at 1% FPR of planted vs holdout and of
 generic vs holdout, how many studies of each kind the scan's family test (Benjamini-Hochberg at 1% on
-holdout p-values) singles out as members, and the seconds taken.
+holdout p-values) singles out as members, and the seconds taken; for every model but the base, both
+uncalibrated (the PIA distance) and calibrated against the base (the distance over the base's, as
+`checks.membership.reference: base` scores). The base row is uncalibrated (against itself every ratio is
+1); its AUC's 95% interval (Hanley-McNeil) says what chance looks like at these sizes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
 from memaudit.data import ImageCaptionDataset
+from memaudit.metrics.membership import reference_ratios
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
 from memaudit.sampling.encode import encode_latents
@@ -36,6 +40,34 @@ def scores(pipeline, dataset: ImageCaptionDataset, rows: list[int], *, image_siz
     latents = encode_latents(pipeline, dataset, image_size=image_size, rows=rows, batch_size=64)
     embeddings = encode_prompts(pipeline, [dataset.records[row].text for row in rows])
     return membership_scores(pipeline, latents, embeddings, timestep=timestep, p=p, batch_size=64)
+
+
+def _auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, float]:
+    """Hanley and McNeil's (1982) normal 95% interval of an AUC from its sample sizes."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
+        positives * negatives
+    )
+    half = 1.96 * max(variance, 0.0) ** 0.5
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def _row(member, unseen, *, planted: list[int], generic: list[int]) -> dict:
+    """Figures of one way of scoring: scores are higher for likelier members (minus a distance or ratio)."""
+    tail = fit_lower_tail(-unseen, confidence=0.95)
+    identified = benjamini_hochberg([tail.p_value(float(-score)) for score in member], 0.01)
+    auc = roc_auc(member[planted], unseen)
+    low, high = _auc_interval(auc, len(planted), len(unseen))
+    return {
+        "identified_planted": sum(identified[i] for i in planted),
+        "identified_generic": sum(identified[i] for i in generic),
+        "auc_planted": auc,
+        "auc_planted_low": low,
+        "auc_planted_high": high,
+        "tpr1_planted": tpr_at_fpr(member[planted], unseen, 0.01),
+        "auc_generic": roc_auc(member[generic], unseen),
+        "tpr1_generic": tpr_at_fpr(member[generic], unseen, 0.01),
+    }
 
 
 def main() -> None:
@@ -57,30 +89,29 @@ def main() -> None:
     models |= dict(item.split("=", 1) for item in args.extra)
     figures = {"timestep": args.timestep, "p": args.p, "planted": len(planted), "generic": len(generic),
                "holdout": len(holdout_rows), "models": {}}  # fmt: skip
-    for name, path in models.items():
+    distances = {}
+    for name, path in {"base": models.pop("base"), **models}.items():
         started = time.perf_counter()
         pipeline = load_checkpoint(Path(path)).pipeline
         common = dict(image_size=data.recipe.image_size, timestep=args.timestep, p=args.p)
-        member = scores(pipeline, train, train_rows, **common)
-        unseen = scores(pipeline, holdout, holdout_rows, **common)
-        tail = fit_lower_tail(-unseen, confidence=0.95)
-        identified = benjamini_hochberg([tail.p_value(float(-score)) for score in member], 0.01)
-        row = {
-            "identified_planted": sum(identified[i] for i in planted),
-            "identified_generic": sum(identified[i] for i in generic),
-            "auc_planted": roc_auc(member[planted], unseen),
-            "tpr1_planted": tpr_at_fpr(member[planted], unseen, 0.01),
-            "auc_generic": roc_auc(member[generic], unseen),
-            "tpr1_generic": tpr_at_fpr(member[generic], unseen, 0.01),
-            "seconds": round(time.perf_counter() - started, 1),
-        }
-        figures["models"][name] = row
-        print(
-            f"{name:<12} planted vs holdout AUC {row['auc_planted']:.3f} TPR@1%FPR {row['tpr1_planted']:.3f}  "
-            f"generic vs holdout AUC {row['auc_generic']:.3f} TPR@1%FPR {row['tpr1_generic']:.3f}  identified "
-            f"{row['identified_planted']}/{len(planted)} planted, {row['identified_generic']}/{len(generic)} generic "
-            f"({row['seconds']} s)"
-        )
+        sides = ((train, train_rows), (holdout, holdout_rows))
+        distances[name] = tuple(-scores(pipeline, dataset, rows, **common) for dataset, rows in sides)
+        seconds = round(time.perf_counter() - started, 1)
+        ways = {"uncalibrated": distances[name]}
+        if name != "base":
+            pairs = zip(distances[name], distances["base"], strict=True)
+            ways["calibrated"] = tuple(reference_ratios(mine, base) for mine, base in pairs)
+        for way, (member, unseen) in ways.items():
+            row = _row(-member, -unseen, planted=planted, generic=generic) | {"seconds": seconds}
+            figures["models"][f"{name} {way}"] = row
+            print(
+                f"{name:<10} {way:<12} planted vs holdout AUC {row['auc_planted']:.3f} "
+                f"[{row['auc_planted_low']:.3f}, {row['auc_planted_high']:.3f}] TPR@1%FPR {row['tpr1_planted']:.3f}  "
+                f"generic AUC {row['auc_generic']:.3f} TPR@1%FPR {row['tpr1_generic']:.3f}  identified "
+                f"{row['identified_planted']}/{len(planted)} planted, {row['identified_generic']}/{len(generic)} "
+                f"generic ({seconds} s)",
+                flush=True,
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures in {args.out}")

@@ -1,27 +1,30 @@
-"""The base a remediation retrains from, checked before any scan: it exists, loads, and is of the
-submitted model's family with the same transformer blocks (the mask the search chooses on one is
-trained into the other), so a bad --base fails in seconds, not after the scan."""
+"""The base a model was fine-tuned from, checked before any scan: it exists, loads, and is of the
+model's family with the same transformer blocks. A remediation retrains from it (the mask the search
+chooses on one is trained into the other) and the membership check calibrates against it, so a bad
+--base fails in seconds, not after the scan."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from memaudit.checkpoint import Checkpoint, CheckpointSummary, load_checkpoint, summarize
+from memaudit.checkpoint.loading import Checkpoint, load_checkpoint
+from memaudit.checkpoint.summary import CheckpointSummary, summarize
 from memaudit.errors import CheckpointError
 
 
-def check_base(base: Path, model: Checkpoint, *, allow_pickle: bool = False) -> None:
-    """Refuse a ``base`` that is missing, does not load, or is not of ``model``'s family and block layout."""
+def check_base(base: Path, model: Checkpoint, *, allow_pickle: bool = False) -> Checkpoint:
+    """The loaded ``base``; refused when missing, unloadable, or not of ``model``'s family and block layout."""
     base = Path(base)
     if not base.exists():
         raise CheckpointError(f"--base {base}: no such file or folder")
     try:
-        loaded = summarize(load_checkpoint(base, allow_pickle=allow_pickle))
+        checkpoint = load_checkpoint(base, allow_pickle=allow_pickle)
     except CheckpointError as error:
         raise CheckpointError(f"--base {error}") from error
-    difference = _difference(loaded, summarize(model))
+    difference = _difference(summarize(checkpoint), summarize(model))
     if difference:
         raise CheckpointError(f"--base {base} is not a base of the model {model.source}: {difference}")
+    return checkpoint
 
 
 def _family(summary: CheckpointSummary) -> list[tuple[str, str]]:

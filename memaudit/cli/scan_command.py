@@ -52,7 +52,12 @@ def scan(
         help="The gate: if MODEL fails, remediate it from --base (MemControl) into OUT/remediation, re-scan, "
         "and exit with the remediated model's verdict.",
     ),
-    base: Path | None = typer.Option(None, "--base", help="With --remediate-on-fail: the model MODEL was tuned from."),
+    base: Path | None = typer.Option(
+        None,
+        "--base",
+        help="The model MODEL was fine-tuned from: the membership check's reference (policy "
+        "checks.membership.reference: base), and with --remediate-on-fail the model to remediate from.",
+    ),
     before: Path | None = typer.Option(
         None, "--before", help="A previous scan's result.json: re-trigger its extracted and flagged prompts."
     ),
@@ -75,17 +80,18 @@ def scan(
         raise MemauditError("--plan and --remediate-on-fail run in one process, not under torchrun")
     if as_json and not plan:
         raise MemauditError("--json prints a plan: give it with --plan (a scan writes result.json under --out)")
-    if plan and (remediate_on_fail or base is not None):
+    if plan and remediate_on_fail:
         raise MemauditError("--plan plans a scan; it does not plan --remediate-on-fail")
     if before is not None:
         from memaudit.results.reading import read_scan_result
 
         read_scan_result(before)  # refused now, naming the file, rather than after the model work
-    if remediate_on_fail or base is not None:
+    if images is not None and base is not None:
+        raise MemauditError("--base names a model's base; --images audits images, not a model")
+    if remediate_on_fail:
         from memaudit.remediate.request import RemediateRequest
 
         _check_gate_options(
-            remediate_on_fail=remediate_on_fail,
             base=base,
             images=images,
             seed=seed,
@@ -126,6 +132,7 @@ def scan(
         feature_cache=feature_cache,
         include_evidence_images=include_evidence_images,
         before=before,
+        base=base,
         data=data,
     )
     if plan:
@@ -173,10 +180,8 @@ def _name_others(published) -> None:
 
 
 def _check_gate_options(
-    *, remediate_on_fail, base, images, seed, batch_size, include_evidence_images, before=None
+    *, base, images, seed, batch_size, include_evidence_images, before=None
 ) -> None:
-    if not remediate_on_fail:
-        raise MemauditError("--base is for --remediate-on-fail (the gate); a plain scan needs no base model")
     if base is None:
         raise MemauditError("--remediate-on-fail needs --base: the model MODEL was fine-tuned from")
     refused = {"--images": images is not None, "--seed": seed is not None, "--batch-size": batch_size is not None}

@@ -33,3 +33,20 @@ def pia_scores(eps_zero: torch.Tensor, eps_t: torch.Tensor, *, p: float) -> torc
     if p < 1:
         raise ValueError(f"`p` must be at least 1, got {p}")
     return -(eps_t.double() - eps_zero.double()).flatten(1).norm(p=p, dim=1)
+
+
+def reference_ratios(distances: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``[N]`` float64 attack distances of the audited model over the reference (base) model's, per study.
+
+    The calibration against a reference model (offline LiRA / RMIA in spirit, with the base as the one
+    reference): what is hard for any model (a rare anatomy, a noisy exposure) has a large distance under
+    both, so the ratio keeps what the fine-tune learned about this very study. A ratio, not a difference:
+    the attack's distances scale with the image, and a ratio is a non-negative distance-like value whose
+    lower tail the family test fits as it fits any distance's.
+    """
+    if distances.shape != reference.shape or distances.dim() != 1:
+        raise ValueError(f"distances {tuple(distances.shape)} and reference {tuple(reference.shape)} must be [N]")
+    if bool((distances < 0).any()) or bool((reference < 0).any()):
+        raise ValueError("attack distances must be non-negative")
+    tiny = torch.finfo(torch.float64).tiny
+    return distances.double() / reference.double().clamp_min(tiny)

@@ -160,6 +160,12 @@ class MembershipCheck(CheckSettings):
     p: float = Field(4.0, ge=1.0, description="the L_p distance between the two noise predictions")
     max_train: int | None = Field(None, ge=2, description="a seeded sample of distinct training items (default all)")
     max_holdout: int | None = Field(None, ge=2, description="a seeded sample of holdout items (default all)")
+    reference: Literal["base", "none"] = Field(
+        "none",
+        description="base: score each study by the attack's distance under the model over its distance under the "
+        "base the model was fine-tuned from (`--base`), so that what is hard for any model scores no higher; "
+        "without --base the check runs uncalibrated and a passing rule on it is only a warning",
+    )
     family_false_alarm: Probability = Field(
         0.01,
         description="a training study counts as identified when the Benjamini-Hochberg step-up over all scored "

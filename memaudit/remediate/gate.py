@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from memaudit.checkpoint import Checkpoint, load_checkpoint
+from memaudit.checkpoint.base_check import check_base
 from memaudit.publish import Published, publish_scan
-from memaudit.remediate.base_check import check_base
 from memaudit.remediate.request import RemediateRequest
 from memaudit.remediate.run import remediate, scan_model
 from memaudit.render.junit import gate_junit_xml

@@ -22,13 +22,13 @@ from pathlib import Path
 from memaudit import __version__
 from memaudit.atomic_files import write_atomic
 from memaudit.checkpoint import Checkpoint, load_checkpoint
+from memaudit.checkpoint.base_check import check_base
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.finetune.mask import BlockMask
 from memaudit.finetune.run import finetune
 from memaudit.policy import effective_policy
 from memaudit.publish import publish_remediation, publish_scan
-from memaudit.remediate.base_check import check_base
 from memaudit.remediate.proxy import memorization_set, write_proxy_manifest
 from memaudit.remediate.records import mask_file_text, provenance, read_mask_file, trial_record
 from memaudit.remediate.request import RemediateRequest
@@ -63,6 +63,7 @@ def scan_model(
         feature_cache=request.feature_cache,
         before=before,
         data=request.data,
+        base=request.base,  # the membership check's reference, when the policy calibrates against it
     )
     return finished_scan(scan_request, progress=progress, checkpoint=checkpoint)
 

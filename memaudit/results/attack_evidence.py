@@ -23,6 +23,12 @@ class MembershipEvidence(Frozen):
     holdout: list[ItemScore]
     family_false_alarm: float | None = None
     identified_ids: list[str] = Field(default_factory=list)  # training studies singled out as members
+    # 2.6 on: what a score is (minus the distance, or minus its ratio to the base's distance), the base it
+    # was calibrated against, and what the family test can single out at these sizes.
+    reference: Literal["base", "none"] = "none"
+    reference_model: str | None = None  # the base's source path
+    reference_digest: str | None = None  # the base's checkpoint digest
+    identification: str | None = None  # the family test's power at these sizes, for a person
 
 
 class RetriggerAttempt(Frozen):

@@ -144,6 +144,11 @@ class CheckOutcome(Frozen):
     metrics: dict[str, float] = Field(default_factory=dict)
     sample_sizes: dict[str, int] = Field(default_factory=dict)  # the n behind each rate metric
     warnings: list[str] = Field(default_factory=list)  # e.g. a holdout too small for its quantile
+    # A rule on this check that holds is only a warning, for this reason (e.g. membership uncalibrated).
+    caveat: str | None = None
+    # Metrics the check could not make meaningful at these sizes, with the sizes needed: a rule on one is
+    # not applicable (an error when the check is required: it could pass but never fail).
+    not_applicable: dict[str, str] = Field(default_factory=dict)
     noise_magnitude: NoiseMagnitudeEvidence | None = None
     extraction: ExtractionEvidence | None = None
     nearest_neighbour: NearestNeighbourEvidence | None = None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from memaudit.checkpoint import Checkpoint
 from memaudit.data import ImageCaptionDataset, conform
 from memaudit.data.pixel_store import PixelStore
 from memaudit.features import ExtractorOptions, FeatureExtractor, create_extractor
@@ -40,6 +41,7 @@ class ScanContext:
     extractor_options: ExtractorOptions = field(default_factory=ExtractorOptions)
     include_evidence_images: bool = False  # internal reports only: checks return thumbnails of copies
     work: WorkLog | None = None  # finished units of work, for resuming a killed scan
+    reference: Checkpoint | None = None  # the model's base, loaded: the membership check's reference
     shard: Shard = field(default_factory=Shard)  # this process's part of a scan spread over several
     # Values a scan computes once and several checks read (e.g. the extraction thresholds); never
     # carried over by ``dataclasses.replace``, so a context with other inputs computes its own.

@@ -13,6 +13,14 @@ from memaudit.results.scan_result import CheckOutcome, RuleOutcome, Verdict
 
 
 def judge_rule(rule_id: str, policy: Policy, checks: dict[str, CheckOutcome]) -> RuleOutcome:
+    outcome = _judge_rule(rule_id, policy, checks)
+    caveat = checks[METRICS[outcome.metric].check].caveat
+    if outcome.status == "pass" and outcome.value is not None and caveat:  # holds on evidence its check calls weak
+        return outcome.model_copy(update={"status": "warn", "message": f"{outcome.message}; only a warning: {caveat}"})
+    return outcome
+
+
+def _judge_rule(rule_id: str, policy: Policy, checks: dict[str, CheckOutcome]) -> RuleOutcome:
     rule = policy.rules[rule_id]
     spec = METRICS[rule.metric]
     outcome = checks[spec.check]
@@ -24,6 +32,11 @@ def judge_rule(rule_id: str, policy: Policy, checks: dict[str, CheckOutcome]) ->
         direction=rule.direction,
         severity=rule.severity.value,
     )
+    if outcome.status == "ok" and rule.metric in outcome.not_applicable:
+        reason = outcome.not_applicable[rule.metric]
+        if outcome.required:
+            return RuleOutcome(**common, value=None, status="error", message=f"cannot fail at these sizes: {reason}")
+        return RuleOutcome(**common, value=None, status="pass", message=f"not applicable: {reason}")
     if outcome.status != "ok" or rule.metric not in outcome.metrics:
         reason = outcome.message or f"{spec.check} produced no {rule.metric}"
         if outcome.status == "not_applicable" and not outcome.required:

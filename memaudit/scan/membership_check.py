@@ -1,4 +1,6 @@
-"""The membership check: score training and holdout studies with their captions by PIA (DESIGN 3.8)."""
+"""The membership check: score training and holdout studies with their captions by PIA (DESIGN 3.8),
+calibrated against the model's base when the policy says so (``reference: base``): a study's statistic
+is then its PIA distance under the model over its distance under the base (metrics.membership)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import torch
 
 from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.calibration import minimum_holdout
+from memaudit.metrics.identification import identification_power
+from memaudit.metrics.membership import reference_ratios
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
 from memaudit.policy.holdout_needs import PATIENT_FALSE_ALARM, PATIENT_METRICS
@@ -17,6 +21,7 @@ from memaudit.results.scan_result import CheckOutcome
 from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.membership import membership_scores
 from memaudit.sampling.seeds import sample_seed
+from memaudit.sampling.text import encode_prompts
 from memaudit.scan.chunks import chunked_scores
 from memaudit.scan.context import ScanContext
 
@@ -32,28 +37,31 @@ def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int
     return sorted(rows[i] for i in torch.randperm(len(rows), generator=generator)[:limit].tolist())
 
 
-def _scores(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[int], label: str) -> torch.Tensor:
-    """PIA scores of ``rows``, encoded and embedded a chunk at a time (scores are per study); each chunk
-    is a unit of work a resumed scan reads back."""
+def _scores(
+    context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[int], label: str, pipeline=None
+) -> torch.Tensor:
+    """PIA scores of ``rows`` under ``pipeline`` (default the model's), encoded and embedded by that
+    pipeline a chunk at a time (scores are per study); each chunk is a unit of work a resumed scan reads
+    back."""
     settings, batch = context.policy.checks.membership, max(1, context.policy.sampling.batch_size)
+    pipeline = pipeline if pipeline is not None else context.pipeline
     advance = context.progress.stage(f"membership: {label} studies", 2 * len(rows))
 
     def score(first: int, last: int) -> torch.Tensor:
         mine = rows[first:last]
         latents = encode_latents(
-            context.pipeline, dataset, image_size=context.image_side, rows=mine, batch_size=ENCODE_BATCH,
-            progress=advance,
-        )  # fmt: skip
-        embeddings = context.embed([dataset.records[row].text for row in mine])
+            pipeline, dataset, image_size=context.image_side, rows=mine, batch_size=ENCODE_BATCH, progress=advance
+        )
+        embeddings = encode_prompts(pipeline, [dataset.records[row].text for row in mine], batch_size=batch)
         return membership_scores(
-            context.pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
+            pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
             progress=advance,
         )  # fmt: skip
 
     return chunked_scores(
         context,
         len(rows),
-        unit=f"membership-{label}",
+        unit=f"membership-{label.replace(' ', '-')}",
         align=math.lcm(ENCODE_BATCH, batch),  # whole batches, as one process runs them
         score=score,
         skipped=lambda n: advance(2 * n),
@@ -130,33 +138,64 @@ def _patient_metrics(context: ScanContext, *, rows: tuple[list[int], list[int]],
     )
 
 
+def _calibrated(context: ScanContext, rows: tuple[list[int], list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores (higher: more likely a member) of the training and holdout ``rows``: minus the PIA distance, or,
+    calibrated against the base, minus its ratio to the base's distance."""
+    sides = ((context.train, rows[0], "training"), (context.holdout, rows[1], "holdout"))
+    scores = [_scores(context, dataset, rows=chosen, label=label) for dataset, chosen, label in sides]
+    if context.reference is None or context.policy.checks.membership.reference != "base":
+        return scores[0], scores[1]
+    base = [
+        _scores(context, dataset, rows=chosen, label=f"{label} (base)", pipeline=context.reference.pipeline)
+        for dataset, chosen, label in sides
+    ]
+    train, holdout = (-reference_ratios(-mine, -theirs) for mine, theirs in zip(scores, base, strict=True))
+    return train, holdout
+
+
+def _caveat(context: ScanContext) -> str | None:
+    if context.policy.checks.membership.reference == "base" and context.reference is None:
+        return (
+            "the membership scores are not calibrated against the model's base (no --base given): a study's score "
+            "follows how hard its image is for any model as much as whether this one trained on it, so a memorizer "
+            "can score below unseen studies; rerun with --base"
+        )
+    return None
+
+
 def run_membership(context: ScanContext) -> CheckOutcome:
     settings, seed = context.policy.checks.membership, context.policy.sampling.seed
     train_rows = _distinct_rows(context.train, settings.max_train, seed=seed, stream="membership-train")
     holdout_rows = _distinct_rows(context.holdout, settings.max_holdout, seed=seed, stream="membership-holdout")
-    train = _scores(context, context.train, rows=train_rows, label="training")
-    holdout = _scores(context, context.holdout, rows=holdout_rows, label="holdout")
+    train, holdout = _calibrated(context, (train_rows, holdout_rows))
+    calibrated = context.reference is not None and settings.reference == "base"
     auc, tpr1, tpr01 = roc_auc(train, holdout), tpr_at_fpr(train, holdout, 0.01), tpr_at_fpr(train, holdout, 0.001)
-    # Scores are minus a non-negative distance: a study is exposed when its distance is smaller than
-    # unseen studies' distances, the lower-tail question the extraction family test answers.
+    # Scores are minus a non-negative distance (or distance ratio): a study is exposed when it is smaller
+    # than unseen studies', the lower-tail question the extraction family test answers.
     tail = fit_lower_tail(-holdout, confidence=context.policy.calibration.confidence)
     p_values = [tail.p_value(float(-score)) for score in train]
+    power = identification_power(tail, candidates=len(train_rows), alpha=settings.family_false_alarm)
     identified = benjamini_hochberg(p_values, settings.family_false_alarm)
     train_ids = [context.train.records[r].id for r in train_rows]
     identified_ids = [item for item, chosen in zip(train_ids, identified, strict=True) if chosen]
     patients = _patient_metrics(context, rows=(train_rows, holdout_rows), scores=(train, holdout))
+    attack = "PIA, calibrated against the base (distance ratio)," if calibrated else "PIA (uncalibrated)"
+    caveat = _caveat(context)
+    metrics = {"membership.identified_count": float(len(identified_ids))} if power.can_identify else {}
     return CheckOutcome(
         status="ok",
         required=settings.required,
         message=(
-            f"PIA separates {len(train_rows)} training from {len(holdout_rows)} holdout studies with AUC {auc:.3f}; "
-            f"at 1% false accusations it identifies {tpr1:.1%} of training studies; {len(identified_ids)} "
-            f"singled out at a family-wise {settings.family_false_alarm:g}"
+            f"{attack} separates {len(train_rows)} training from {len(holdout_rows)} holdout studies with AUC "
+            f"{auc:.3f}; at 1% false accusations it identifies {tpr1:.1%} of training studies; "
+            f"{len(identified_ids)} singled out at a family-wise {settings.family_false_alarm:g} ({power.statement()})"
             + (f"; {patients.unmeasured}" if patients.unmeasured else "")
         ),
-        warnings=[patients.warning] if patients.warning else [],
-        metrics={
-            "membership.identified_count": float(len(identified_ids)),
+        warnings=[note for note in (patients.warning, caveat) if note],
+        caveat=caveat,
+        not_applicable={} if power.can_identify else {"membership.identified_count": power.statement()},
+        metrics=metrics
+        | {
             "membership.auc": auc,
             "membership.tpr_at_1pct_fpr": tpr1,
             "membership.tpr_at_01pct_fpr": tpr01,
@@ -177,5 +216,9 @@ def run_membership(context: ScanContext) -> CheckOutcome:
             ],
             family_false_alarm=settings.family_false_alarm,
             identified_ids=identified_ids,
+            reference="base" if calibrated else "none",
+            reference_model=str(context.reference.source) if calibrated else None,
+            reference_digest=context.reference.digest if calibrated else None,
+            identification=power.statement(),
         ),
     )

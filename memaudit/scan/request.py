@@ -26,6 +26,7 @@ class ScanRequest:
     feature_cache: Path | None = None
     include_evidence_images: bool = False  # internal reports only: puts training pixels in the result
     before: Path | None = None  # a previous scan's result.json: the re-trigger check tests its prompts
+    base: Path | None = None  # the model ``model`` was fine-tuned from: the membership check's reference
     data: DataConfig | None = None  # how the train and holdout manifests name their columns
 
     @property

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import torch
 
@@ -29,6 +30,7 @@ from memaudit.scan.preflight import check_datasets, check_images
 from memaudit.scan.previous_result import check_before
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.records import dataset_record, environment_record, policy_record
+from memaudit.scan.reference import load_reference
 from memaudit.scan.request import ScanRequest
 from memaudit.scan.shard import Shard, current_shard
 from memaudit.scan.work_log import WorkLog, scan_work_log
@@ -56,6 +58,9 @@ def prepare_scan(
     data and model, and build the context."""
     if (request.model is None) == (request.images is None):
         raise MemauditError("give exactly one of a model and --images")
+    if request.base is not None and (request.images is not None or not Path(request.base).exists()):
+        what = "no such file or folder" if request.images is None else "a model's base; --images audits no model"
+        raise CheckpointError(f"--base {request.base}: {what}")
     progress = progress or SilentProgress()
     effective = effective_policy(request.policy, request.overrides)
     policy = effective.policy
@@ -101,11 +106,14 @@ def prepare_scan(
                 f"reads {', '.join(PREDICTION_TYPES)} models (scheduler/scheduler_config.json: prediction_type)"
             )
         image_side = summary.vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
-        work = scan_work_log(request, checkpoint, train=train, holdout=holdout, policy=policy, progress=progress)
+        reference = load_reference(request, checkpoint, policy=policy, progress=progress)
+        work = scan_work_log(
+            request, checkpoint, train=train, holdout=holdout, policy=policy, progress=progress, reference=reference
+        )
         finished = work.finished() if work is not None else 0  # one listing of the folder
         if finished:
             progress.note(f"resuming: {finished:,} finished units of an earlier run of this scan in {work.folder}")
-        context = ScanContext(pipeline=pipeline, image_side=image_side, work=work, **shared)
+        context = ScanContext(pipeline=pipeline, image_side=image_side, work=work, reference=reference, **shared)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
         check_images(released, "released", progress)

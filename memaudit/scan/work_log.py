@@ -34,10 +34,15 @@ from memaudit.sealing import StaleEntry, read_sealed, write_sealed
 UNIT_SUFFIX = ".unit"
 
 
-def work_key(*, model: list[str], train: str, holdout: str, policy: dict, before: str | None) -> str:
-    """A digest of what a scan's result depends on (``model``: its weight files' digests or its source)."""
+def work_key(
+    *, model: list[str], train: str, holdout: str, policy: dict, before: str | None, reference: str | None = None
+) -> str:
+    """A digest of what a scan's result depends on (``model``: its checkpoint digest or its source;
+    ``reference``: the base's checkpoint digest when the membership check calibrates against it)."""
     content = {"memaudit": __version__, "model": model, "train": train, "holdout": holdout, "policy": policy}
     content["before"] = before
+    if reference is not None:  # keys of scans without a reference stay what they were
+        content["reference"] = reference
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -82,6 +87,7 @@ def scan_work_log(
     holdout: ImageCaptionDataset,
     policy: Policy,
     progress: Progress,
+    reference: Checkpoint | None = None,
 ) -> WorkLog | None:
     """Where this scan keeps its finished units of work (under the cache folder), or None: no cache
     folder, or evidence images requested (thumbnails are not kept between runs)."""
@@ -95,6 +101,7 @@ def scan_work_log(
         holdout=rows[1],
         policy=policy.model_dump(mode="json"),
         before=sha256_file(request.before) if request.before is not None else None,
+        reference=reference.digest if reference is not None else None,
     )
     return WorkLog(
         request.feature_cache / "scans" / key,

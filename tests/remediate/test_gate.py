@@ -78,7 +78,8 @@ def test_gate_option_combinations_are_refused_before_any_work(job, tmp_path, cap
     out = tmp_path / "never"
     plain = ["scan", str(model), "--train", str(train), "--holdout", str(holdout), "--policy", "ci", "--out", str(out)]
     assert "--remediate-on-fail needs --base" in _error(capsys, [*plain, "--remediate-on-fail"])
-    assert "--base is for --remediate-on-fail" in _error(capsys, [*plain, "--base", str(model)])
+    audit = ["scan", "--images", str(holdout), "--train", str(train), "--holdout", str(holdout), "--policy", "ci"]
+    assert "--images audits images, not a model" in _error(capsys, [*audit, "--out", str(out), "--base", str(model)])
     gate = [*plain, "--remediate-on-fail", "--base", str(model)]
     assert "does not take --seed" in _error(capsys, [*gate, "--seed", "3"])
     message = _error(capsys, [*gate, "--include-evidence-images", "--batch-size", "2"])
