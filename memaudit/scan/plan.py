@@ -52,7 +52,9 @@ def _expected_attacked(policy: Policy, sizes: PlanSizes) -> tuple[int, int, str]
     return expected, most, how
 
 
-def _generation_stages(policy: Policy, sizes: PlanSizes, *, with_before: bool) -> list[StagePlan]:
+def _generation_stages(
+    policy: Policy, sizes: PlanSizes, *, with_before: bool, with_reference: bool = False
+) -> list[StagePlan]:
     checks, sampling = policy.checks, policy.sampling
     guided = 2 if sampling.guidance_scale > 1 else 1
     per_image = sampling.num_inference_steps * guided
@@ -80,9 +82,11 @@ def _generation_stages(policy: Policy, sizes: PlanSizes, *, with_before: bool) -
     if checks.membership.enabled:
         studies = min(sizes.train_items, checks.membership.max_train or sizes.train_items)
         studies += min(sizes.holdout_items, checks.membership.max_holdout or sizes.holdout_items)
+        models = 2 if with_reference else 1  # calibrated: every study scored by the base as well
+        note = f"{studies:,} studies" + (", scored by the model and by its base" if with_reference else "")
         stages.append(
             StagePlan(
-                stage="membership", unet_evaluations=2 * studies, vae_encodes=studies, note=f"{studies:,} studies"
+                stage="membership", unet_evaluations=2 * studies * models, vae_encodes=studies * models, note=note
             )
         )
     if checks.nearest_neighbour.enabled or checks.alignment.enabled:
@@ -166,16 +170,18 @@ def plan_scan(
     model_bytes: int = 0,
     feature_dim: int = DEFAULT_FEATURE_DIM,
     with_before: bool = False,
+    with_reference: bool = False,
     start_seconds: float | None = None,
 ) -> ScanPlan:
-    """The plan of ``policy`` on inputs of ``sizes`` (``with_before``: given a previous scan to re-trigger);
-    with ``costs``, the time of each stage and in all; ``start_seconds``: the start, as measured."""
+    """The plan of ``policy`` on inputs of ``sizes`` (``with_before``: given a previous scan to re-trigger;
+    ``with_reference``: membership also scored by the base); with ``costs``, the time of each stage and in
+    all; ``start_seconds``: the start, as measured."""
     rows = sizes.train_rows + sizes.holdout_rows + sizes.released_images
     stages = [StagePlan(stage="preflight", image_loads=rows, note=f"every one of {rows:,} images decoded once")]
     if sizes.released_images:
         stages += _release_stages(policy, sizes)
     else:
-        stages += _generation_stages(policy, sizes, with_before=with_before)
+        stages += _generation_stages(policy, sizes, with_before=with_before, with_reference=with_reference)
     if costs is not None:
         stages = [stage.model_copy(update={"seconds": _seconds(stage, costs)}) for stage in stages]
         if start_seconds is not None:  # the plan ran the preflight too: its time is in the start

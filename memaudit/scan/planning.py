@@ -43,5 +43,6 @@ def plan_request(
         model_bytes=model_bytes,
         feature_dim=feature_dim,
         with_before=prepared.before is not None,
+        with_reference=prepared.context.reference is not None,
         start_seconds=start_seconds,
     )

@@ -208,3 +208,16 @@ def test_a_bad_base_exits_2_naming_it_before_model_work(cli_inputs, tiny_folder,
     assert run(argv) == 2
     assert expected in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_plan_counts_the_base_scoring_every_study_again():
+    from memaudit.scan.plan import plan_scan
+    from memaudit.scan.plan_records import PlanSizes
+
+    policy = load_policy("hospital-release").policy
+    sizes = PlanSizes(train_rows=1000, train_items=1000, train_images=1000, train_prompts=900, holdout_rows=300,
+                      holdout_items=300, holdout_prompts=300, comparison_side=128)  # fmt: skip
+    plans = {reference: plan_scan(policy, sizes, costs=None, with_reference=reference) for reference in (False, True)}
+    plain, calibrated = ({s.stage: s for s in plans[r].stages}["membership"] for r in (False, True))
+    assert plain.unet_evaluations == 2 * 1300 and plain.vae_encodes == 1300
+    assert calibrated.unet_evaluations == 2 * 2 * 1300 and "by its base" in calibrated.note
