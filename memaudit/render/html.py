@@ -8,6 +8,7 @@ import yaml
 
 from memaudit.metrics.triage import DETECTORS
 from memaudit.paths import TEMPLATES_DIR
+from memaudit.render.findings import check_finding
 from memaudit.render.plots import all_plots, png_data_uri
 from memaudit.results.scan_result import AttackedPrompt, RunRecord, ScanResult
 
@@ -73,4 +74,5 @@ def render_html(result: ScanResult, run: RunRecord | None = None) -> str:
         reasons=_reasons,
         data_uri=png_data_uri,
         detectors=DETECTORS,
+        finding=lambda check: check_finding(result, check),
     )

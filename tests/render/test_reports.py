@@ -38,7 +38,8 @@ def test_the_report_states_the_family_tests_count(signed_scan):
     count, level = extraction["count_test"], extraction["family_false_alarm"]
     html = " ".join((signed_scan[0] / "report.html").read_text().split())
     assert f"keeps those significant at level {level / 2:g}" in html
-    assert f"closer than the {count['rank']}-th smallest of {count['holdout']} holdout distances" in html
+    assert count["rank"] == 1  # read as a word: "the 1st smallest", never "the 1-th"
+    assert f"closer than the 1st smallest of {count['holdout']} holdout distances" in html
     assert f"{count['below']} of {count['candidates']} met the thresholds" in html
     assert f"at least <b>{count['copies_at_least']}</b> of them" in html
 
@@ -150,3 +151,58 @@ def test_remediation_schema_exports_and_embeds_both_scans(capsys):
 def test_schema_of_an_unknown_result_kind_is_refused(capsys):
     assert run(["report", "schema", "--result", "audit"]) == 2
     assert "--result audit: expected one of scan, remediation" in capsys.readouterr().err
+
+
+def _failing(signed_scan):
+    """The signed scan's result with its extraction rule failed, as a model that copies would report it."""
+    from memaudit.results.scan_result import ScanResult
+
+    result = ScanResult.model_validate_json((signed_scan[0] / "result.json").read_text())
+    rules = [
+        rule.model_copy(update={"status": "fail", "message": "8 training image(s) extracted; at most 0 allowed"})
+        if rule.metric.startswith("extraction.")
+        else rule
+        for rule in result.rules
+    ]
+    assert any(rule.status == "fail" for rule in rules)
+    return result.model_copy(update={"rules": rules, "verdict": "fail"})
+
+
+def test_each_check_leads_with_its_finding_and_names_its_run_state(signed_scan):
+    """A board reads what each check found first; whether it ran is a run state, never a bare 'Status: ok'."""
+    html = " ".join((signed_scan[0] / "report.html").read_text().split())
+    assert "Status:</b> ok" not in html
+    for heading in ("Extraction attack</h2>", "Nearest-neighbour distance</h2>"):
+        section = html[html.index(heading) :]
+        assert section.index("<b>Found:</b>") < section.index("For the release:") < section.index("Check ran: yes")
+        assert "(whether the check itself ran, not whether a rule passed)" in section
+    extraction = html[html.index("Extraction attack</h2>") :]
+    assert extraction.index("<b>Found:</b>") < extraction.index("Benjamini-Hochberg")
+
+
+def test_a_failed_rule_reads_as_a_failure_beside_a_check_that_ran(signed_scan):
+    from memaudit.render.findings import check_finding
+    from memaudit.render.html import render_html
+
+    failing = _failing(signed_scan)
+    finding = check_finding(failing, "extraction")
+    assert finding.tone == "fail" and finding.run_state == "Check ran: yes, to completion"
+    assert finding.meaning.startswith("This finding stands against releasing the model: rule ")
+    assert "FAILED (8 training image(s) extracted; at most 0 allowed)" in finding.meaning
+    html = " ".join(render_html(failing).split())
+    extraction = html[html.index("Extraction attack</h2>") :]
+    assert extraction.index('class="finding fail"') < extraction.index("Check ran: yes") < extraction.index("p-value")
+
+
+def test_a_required_check_that_could_not_run_says_the_audit_cannot_clear(signed_scan):
+    from memaudit.render.findings import check_finding
+
+    result = _failing(signed_scan)
+    broken = result.checks["nearest_neighbour"].model_copy(
+        update={"status": "error", "required": True, "message": "no local weights for xrv-densenet121"}
+    )
+    result = result.model_copy(update={"checks": {**result.checks, "nearest_neighbour": broken}})
+    finding = check_finding(result, "nearest_neighbour")
+    assert finding.tone == "error" and finding.run_state == "Check ran: no, it could not run"
+    assert finding.found == "Nothing was measured: no local weights for xrv-densenet121."
+    assert "cannot clear the model" in finding.meaning
