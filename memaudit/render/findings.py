@@ -14,6 +14,8 @@ RUN_STATES = {
     "disabled": "Check ran: no, the policy disables it",
 }
 RULE_WORDS = {"pass": "passed", "warn": "warns", "fail": "FAILED", "error": "could not be judged"}
+# A rule on a check that measured nothing is not breached, but "passed" there reads as evidence of safety.
+UNMEASURED_RULE_WORDS = {**RULE_WORDS, "pass": "is not breached, with nothing measured"}
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,8 @@ def _rules_on(result: ScanResult, check: str) -> list[RuleOutcome]:
     return [rule for rule in result.rules if rule.metric.split(".", 1)[0] == check]
 
 
-def _named(rules: list[RuleOutcome]) -> str:
-    return "; ".join(f"rule {rule.id} {RULE_WORDS[rule.status]} ({rule.message})" for rule in rules)
+def _named(rules: list[RuleOutcome], words: dict[str, str] = RULE_WORDS) -> str:
+    return "; ".join(f"rule {rule.id} {words[rule.status]} ({rule.message})" for rule in rules)
 
 
 def check_finding(result: ScanResult, check: str) -> CheckFinding:
@@ -53,7 +55,7 @@ def check_finding(result: ScanResult, check: str) -> CheckFinding:
             return CheckFinding(found, meaning, "error", run_state)
         meaning = "It does not count towards the verdict."
         if rules:
-            meaning = f"{_named(rules).capitalize()}."
+            meaning = f"No evidence either way: {_named(rules, UNMEASURED_RULE_WORDS)}."
         return CheckFinding(found, meaning, "note", run_state)
     found = outcome.message or "The check ran and reported no figures."
     failed = [rule for rule in rules if rule.status == "fail"]

@@ -206,3 +206,18 @@ def test_a_required_check_that_could_not_run_says_the_audit_cannot_clear(signed_
     assert finding.tone == "error" and finding.run_state == "Check ran: no, it could not run"
     assert finding.found == "Nothing was measured: no local weights for xrv-densenet121."
     assert "cannot clear the model" in finding.meaning
+
+
+def test_a_rule_on_a_check_that_measured_nothing_does_not_read_as_a_pass(signed_scan):
+    from memaudit.render.findings import check_finding
+
+    result = _failing(signed_scan)
+    skipped = result.checks["nearest_neighbour"].model_copy(
+        update={"status": "not_applicable", "message": "no generated images to compare"}
+    )
+    result = result.model_copy(update={"checks": {**result.checks, "nearest_neighbour": skipped}})
+    finding = check_finding(result, "nearest_neighbour")
+    assert finding.tone == "note" and finding.run_state == "Check ran: no, not applicable to this audit"
+    expected = "No evidence either way: rule near-copy-rate is not breached, with nothing measured"
+    assert finding.meaning.startswith(expected)
+    assert "passed" not in finding.meaning
