@@ -128,12 +128,16 @@ def test_feature_cache_is_filled_once_and_reused(tmp_path):
     features = context.train_features
     assert context.extractor.name == "pixels"
     assert features.shape == (3, 32 * 32)
-    assert len(list((cache / "pixels" / "none").rglob("*.npy"))) == 3
-    # A second context reads the cache instead of recomputing: planted cache entries come back as they are.
-    for path in (cache / "pixels" / "none").rglob("*.npy"):
-        np.save(path, np.full(32 * 32, 7.0, dtype=np.float32))
-    again = dataclasses.replace(context)
-    assert torch.equal(again.train_features, torch.full((3, 32 * 32), 7.0))
+    entries = sorted((cache / "pixels" / "none").rglob("*.features"))
+    assert len(entries) == 3
+    # A second context reads the cache instead of recomputing: the entries are read back, not rewritten.
+    written = [(path.stat().st_ino, path.stat().st_mtime_ns) for path in entries]
+    assert torch.equal(dataclasses.replace(context).train_features, features)
+    assert [(path.stat().st_ino, path.stat().st_mtime_ns) for path in entries] == written
+    # An entry planted in the cache is not trusted: it fails its seal, is recomputed and replaced.
+    header, _, _ = entries[0].read_bytes().partition(b"\n")
+    entries[0].write_bytes(header + b"\n" + np.full(32 * 32, 7.0, dtype=np.float32).tobytes())
+    assert torch.equal(dataclasses.replace(context).train_features, features)
 
 
 @pytest.fixture(scope="module")
