@@ -3,13 +3,11 @@ checked against the model's family and block layout before any scan work."""
 
 from __future__ import annotations
 
-import torch
-
 from memaudit.checkpoint import Checkpoint
 from memaudit.checkpoint.base_check import check_base
 from memaudit.policy import Policy
 from memaudit.scan.progress import Progress
-from memaudit.scan.request import ScanRequest
+from memaudit.scan.request import ScanRequest, sampling_dtype
 
 
 def load_reference(
@@ -24,7 +22,5 @@ def load_reference(
         progress.note(f"note: --base {request.base} is not used: this policy's membership check has no base reference")
         return None
     base = check_base(request.base, checkpoint, allow_pickle=request.allow_pickle)
-    base.pipeline = base.pipeline.to(request.device)
-    if request.device.startswith("cuda"):  # the policy's dtype on CUDA, as the model's (scan.run.sampling_dtype)
-        base.pipeline = base.pipeline.to(getattr(torch, policy.sampling.dtype))
+    base.pipeline = base.pipeline.to(request.device).to(sampling_dtype(policy.sampling.dtype, request.device))
     return base

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from memaudit.data.columns import DataConfig
 from memaudit.policy import PolicyOverrides
 
@@ -32,3 +34,9 @@ class ScanRequest:
     @property
     def overrides(self) -> PolicyOverrides:
         return PolicyOverrides(seed=self.seed, batch_size=self.batch_size)
+
+
+def sampling_dtype(name: str, device: str) -> torch.dtype:
+    """The policy's dtype on CUDA; float32 elsewhere (half-precision convolutions are slow or missing on
+    CPUs, and float32 there is what makes a CPU scan the reference)."""
+    return getattr(torch, name) if torch.device(device).type == "cuda" else torch.float32

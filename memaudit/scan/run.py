@@ -31,7 +31,7 @@ from memaudit.scan.previous_result import check_before
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.records import dataset_record, environment_record, policy_record
 from memaudit.scan.reference import load_reference
-from memaudit.scan.request import ScanRequest
+from memaudit.scan.request import ScanRequest, sampling_dtype
 from memaudit.scan.shard import Shard, current_shard
 from memaudit.scan.work_log import WorkLog, scan_work_log
 
@@ -198,12 +198,6 @@ def _scan(
         evidence_images=evidence if request.include_evidence_images else None,
     )
     return result, context.work, context.shard
-
-
-def sampling_dtype(name: str, device: str) -> torch.dtype:
-    """The policy's dtype on CUDA; float32 elsewhere (half-precision convolutions are slow or missing on
-    CPUs, and float32 there is what makes a CPU scan the reference)."""
-    return getattr(torch, name) if torch.device(device).type == "cuda" else torch.float32
 
 
 def _latent_side(pipeline, resolution: int | None) -> int:
