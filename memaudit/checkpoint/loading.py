@@ -1,4 +1,5 @@
-"""Load a Stable Diffusion checkpoint from local files only: a diffusers folder or one safetensors file."""
+"""Load a checkpoint of a supported family (``checkpoint.families``) from local files only: a diffusers
+folder, or one safetensors file with a local --config folder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Literal
 
 import torch
 
+from memaudit.checkpoint.families import Family, family_named, family_of_folder
 from memaudit.checkpoint.file_set import (
     CONFIG_PREFIX,
     checkpoint_digest,
@@ -30,12 +32,13 @@ class Checkpoint:
 
     source: Path
     format: CheckpointFormat
-    pipeline: object  # diffusers.StableDiffusionPipeline
+    pipeline: object  # the family's diffusers pipeline
     weight_files: list[WeightFile]
     config_dir: Path | None = None
     # The other files that change behaviour: model_index.json, component configs, tokenizer files
     # (a single file's --config folder's, named config/...).
     config_files: list[WeightFile] = field(default_factory=list)
+    family: str = "sd"  # checkpoint.families
 
     @property
     def digest(self) -> str:
@@ -54,23 +57,20 @@ def quiet_hub_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-REQUIRED_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-
-
-def _component_folders(root: Path) -> list[Path]:
+def _component_folders(root: Path, family: Family) -> list[Path]:
     folders = component_folders(root)  # model_index.json first: unreadable is named before what is missing
-    absent = [name for name in REQUIRED_COMPONENTS if not (root / name).is_dir()]
+    absent = [name for name in family.components if not (root / name).is_dir()]
     if absent:
         raise CheckpointError(
-            f"{root}: a Stable Diffusion folder needs {', '.join(REQUIRED_COMPONENTS)}; missing: {', '.join(absent)}"
+            f"{root}: a {family.title} folder needs {', '.join(family.components)}; missing: {', '.join(absent)}"
         )
     return folders
 
 
-def _check_folder_weights(root: Path, *, allow_pickle: bool) -> list[Path]:
+def _check_folder_weights(root: Path, family: Family, *, allow_pickle: bool) -> list[Path]:
     """Weight files that will be loaded; refuses components whose only weights are pickles."""
     loaded: list[Path] = []
-    for folder in _component_folders(root):
+    for folder in _component_folders(root, family):
         files = loaded_weights(folder)
         for path in files:
             refuse_pickle(path, allow_pickle=allow_pickle)
@@ -78,46 +78,51 @@ def _check_folder_weights(root: Path, *, allow_pickle: bool) -> list[Path]:
     return loaded
 
 
-def _load_diffusers_folder(root: Path, *, allow_pickle: bool, dtype: torch.dtype):
-    from diffusers import StableDiffusionPipeline
+def _pipeline_class(family: Family, index_class: str):
+    import diffusers
 
-    if not (root / "model_index.json").is_file():
-        raise CheckpointError(f"{root}: not a diffusers checkpoint folder (no model_index.json)")
-    files = _check_folder_weights(root, allow_pickle=allow_pickle)
+    return getattr(diffusers, index_class if index_class in family.pipelines else family.pipeline_class)
+
+
+def _without_safety_checker(family: Family) -> dict:
+    """SD 1.x/2.x pipelines load a safety checker unless told not to; memaudit never runs one."""
+    if family.name != "sd":
+        return {}
+    return {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
+
+
+def _load_diffusers_folder(root: Path, *, allow_pickle: bool, dtype: torch.dtype):
+    family = family_of_folder(root)
+    files = _check_folder_weights(root, family, allow_pickle=allow_pickle)
     if not files:
         raise CheckpointError(f"{root}: no weight files found in the folder's components")
-    pipeline = StableDiffusionPipeline.from_pretrained(
+    index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
+    # Components the folder leaves out on purpose ([null, null]: SD 3.x without T5) are passed as None.
+    absent = {name: None for name, value in index.items() if isinstance(value, list) and value[:1] == [None]}
+    pipeline = _pipeline_class(family, index["_class_name"]).from_pretrained(
         root,
         local_files_only=True,
         use_safetensors=None if allow_pickle else True,
         dtype=dtype,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+        **(absent | _without_safety_checker(family)),
     )
-    return pipeline, files
+    return pipeline, files, family
 
 
 def _load_single_file(path: Path, config_dir: Path | None, *, allow_pickle: bool, dtype: torch.dtype):
-    from diffusers import StableDiffusionPipeline
-
     refuse_pickle(path, allow_pickle=allow_pickle)
     if config_dir is None:
         raise CheckpointError(
             f"{path}: a single-file checkpoint needs --config DIR, a local diffusers-format folder with "
             "the component configs and tokenizer (memaudit never fetches configs from the Hub)"
         )
-    if not (config_dir / "model_index.json").is_file():
-        raise CheckpointError(f"{config_dir}: not a diffusers config folder (no model_index.json)")
-    pipeline = StableDiffusionPipeline.from_single_file(
-        str(path),
-        config=str(config_dir),
-        local_files_only=True,
-        dtype=dtype,
-        safety_checker=None,
-        requires_safety_checker=False,
+    family = family_of_folder(config_dir)
+    extra = _without_safety_checker(family)
+    extra.pop("feature_extractor", None)
+    pipeline = _pipeline_class(family, family.pipeline_class).from_single_file(
+        str(path), config=str(config_dir), local_files_only=True, dtype=dtype, **extra
     )
-    return pipeline, [path]
+    return pipeline, [path], family
 
 
 def _refuse_missing_tensors(path: Path, component: str, module: torch.nn.Module) -> None:
@@ -133,15 +138,17 @@ def load_tokenizer(path: Path | str, *, config_dir: Path | str | None = None):
     it; None when it cannot be read here (loading the whole checkpoint then names the problem)."""
     path = Path(path)
     folder = path if path.is_dir() else (Path(config_dir) if config_dir is not None else None)
-    if folder is None or not (folder / "tokenizer").is_dir():
+    if folder is None:
         return None
     try:
         import transformers
 
-        entry = json.loads((folder / "model_index.json").read_text(encoding="utf-8")).get("tokenizer")
-        tokenizer_class = getattr(transformers, entry[1])
-        return tokenizer_class.from_pretrained(folder / "tokenizer", local_files_only=True)
-    except (*_LOAD_ERRORS, IndexError):
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+        family = family_named(str(index.get("_class_name", "")), source=folder)
+        name = next(name for name in family.tokenizers if (folder / name).is_dir() and index.get(name, [None])[0])
+        tokenizer_class = getattr(transformers, index[name][1])
+        return tokenizer_class.from_pretrained(folder / name, local_files_only=True)
+    except (*_LOAD_ERRORS, IndexError, StopIteration, CheckpointError):
         return None
 
 
@@ -163,10 +170,10 @@ def load_checkpoint(
     quiet_hub_libraries()
     try:
         if path.is_dir():
-            pipeline, files = _load_diffusers_folder(path, allow_pickle=allow_pickle, dtype=dtype)
+            pipeline, files, family = _load_diffusers_folder(path, allow_pickle=allow_pickle, dtype=dtype)
             checkpoint_format: CheckpointFormat = "diffusers"
         elif path.suffix.lower() in SAFE_SUFFIXES or is_pickle(path):
-            pipeline, files = _load_single_file(path, config, allow_pickle=allow_pickle, dtype=dtype)
+            pipeline, files, family = _load_single_file(path, config, allow_pickle=allow_pickle, dtype=dtype)
             checkpoint_format = "single-file"
         else:
             raise CheckpointError(
@@ -177,10 +184,10 @@ def load_checkpoint(
     except _LOAD_ERRORS as error:
         raise CheckpointError(f"{path}: cannot load checkpoint: {error}") from error
     pipeline.set_progress_bar_config(disable=True)
-    for name in ("unet", "vae", "text_encoder"):
-        module = getattr(pipeline, name)
-        module.eval()
-        _refuse_missing_tensors(path, name, module)
+    for name, module in pipeline.components.items():
+        if isinstance(module, torch.nn.Module):
+            module.eval()
+            _refuse_missing_tensors(path, name, module)
     return Checkpoint(
         source=path,
         format=checkpoint_format,
@@ -188,4 +195,5 @@ def load_checkpoint(
         weight_files=digest_weight_files(path, files),
         config_dir=config,
         config_files=digest_config_files(path) if path.is_dir() else digest_config_files(config, prefix=CONFIG_PREFIX),
+        family=family.name,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from pydantic import BaseModel
 
-from memaudit.checkpoint.blocks import transformer_block_names
+from memaudit.checkpoint.blocks import block_width, reads_text, transformer_block_names
+from memaudit.checkpoint.families import BY_NAME, default_latent_side, parameterization
 from memaudit.checkpoint.files import WeightFile
 from memaudit.checkpoint.loading import Checkpoint
 
@@ -28,14 +30,17 @@ class CheckpointSummary(BaseModel):
 
     source: str
     format: str
+    family: str = "sd"  # checkpoint.families
+    denoiser: str = "unet"  # the pipeline attribute of the denoising network (unet or transformer)
     components: list[ComponentSummary]
+    # The denoiser's transformer blocks in mask order (a UNet's, or a DiT's sequence).
     unet_transformer_blocks: list[TransformerBlockSummary]
     latent_channels: int
     latent_size: int
     image_size: int
     vae_scale_factor: int
     scheduler: str
-    prediction_type: str
+    prediction_type: str  # epsilon, v_prediction, sample, or flow (the velocity e - x0)
     num_train_timesteps: int
     text_max_length: int
     weight_files: list[WeightFile]
@@ -51,38 +56,41 @@ def _count(module) -> int:
 
 def summarize(checkpoint: Checkpoint) -> CheckpointSummary:
     pipeline = checkpoint.pipeline
-    unet, vae = pipeline.unet, pipeline.vae
+    family = BY_NAME[checkpoint.family]
+    network = getattr(pipeline, family.module)
     components = [
         ComponentSummary(name=name, class_name=type(module).__name__, parameters=_count(module))
-        for name, module in (("unet", unet), ("vae", vae), ("text_encoder", pipeline.text_encoder))
+        for name, module in pipeline.components.items()
+        if isinstance(module, torch.nn.Module)
     ]
-    modules = dict(unet.named_modules())
-    blocks = []
-    for index, name in enumerate(transformer_block_names(unet)):
-        block = modules[name]
-        blocks.append(
-            TransformerBlockSummary(
-                index=index,
-                name=name,
-                width=block.norm1.normalized_shape[0],
-                cross_attention=getattr(block, "attn2", None) is not None and block.attn2.is_cross_attention,
-                parameters=_count(block),
-            )
+    modules = dict(network.named_modules())
+    blocks = [
+        TransformerBlockSummary(
+            index=index,
+            name=name,
+            width=block_width(modules[name]),
+            cross_attention=reads_text(modules[name]),
+            parameters=_count(modules[name]),
         )
-    scale = 2 ** (len(vae.config.block_out_channels) - 1)
-    latent_size = unet.config.sample_size
+        for index, name in enumerate(transformer_block_names(network))
+    ]
+    scale = int(pipeline.vae_scale_factor)
+    latent_size = default_latent_side(pipeline)
+    tokenizer = next(getattr(pipeline, name) for name in family.tokenizers if getattr(pipeline, name, None) is not None)
     return CheckpointSummary(
         source=str(checkpoint.source),
         format=checkpoint.format,
+        family=family.name,
+        denoiser=family.module,
         components=components,
         unet_transformer_blocks=blocks,
-        latent_channels=unet.config.in_channels,
+        latent_channels=int(pipeline.vae.config.latent_channels),
         latent_size=latent_size,
         image_size=latent_size * scale,
         vae_scale_factor=scale,
         scheduler=type(pipeline.scheduler).__name__,
-        prediction_type=pipeline.scheduler.config.get("prediction_type", "epsilon"),
+        prediction_type=parameterization(pipeline),
         num_train_timesteps=pipeline.scheduler.config.num_train_timesteps,
-        text_max_length=pipeline.tokenizer.model_max_length,
+        text_max_length=min(int(tokenizer.model_max_length), 1 << 30),
         weight_files=checkpoint.weight_files,
     )

@@ -26,7 +26,7 @@ def inspect(
     if as_json:
         stdout.print_json(summary.model_dump_json())
         return
-    stdout.print(f"[bold]{summary.source}[/bold]  ({summary.format})")
+    stdout.print(f"[bold]{summary.source}[/bold]  ({summary.format}, family {summary.family})")
     stdout.print(
         f"image {summary.image_size}x{summary.image_size} px, latent {summary.latent_channels}x"
         f"{summary.latent_size}x{summary.latent_size} (VAE factor {summary.vae_scale_factor}), "
@@ -39,8 +39,9 @@ def inspect(
     for component in summary.components:
         components.add_row(component.name, component.class_name, f"{component.parameters:,}")
     stdout.print(components)
-    blocks = Table(title="UNet transformer blocks (mask order)", title_justify="left")
-    for column in ("bit", "block", "width", "cross-attn", "parameters"):
+    network = "UNet" if summary.denoiser == "unet" else "Transformer"
+    blocks = Table(title=f"{network} transformer blocks (mask order)", title_justify="left")
+    for column in ("bit", "block", "width", "reads text", "parameters"):
         blocks.add_column(
             column, justify="right" if column in ("bit", "width", "parameters") else "left", overflow="fold"
         )

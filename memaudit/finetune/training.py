@@ -100,7 +100,7 @@ def train(
     digest = config_digest(config, dataset.digest)
     latents = encode_latents(pipeline, dataset, image_size=image_size)
     captions = dataset.captions
-    empty = encode_prompts(pipeline, [""]).to(device)
+    empty = encode_prompts(pipeline, [""]).to(device).tokens  # UNet families: token states alone
     vocabulary = whole_words(pipeline.tokenizer) if config.mitigation.kind == "rwa" else []
     parameters = [p for _, p in sorted(method.trainable_parameters().items())]
     optimizer = (
@@ -168,7 +168,7 @@ def _micro_step(pipeline, config: TrainConfig, *, latents, captions, empty, voca
     )
     noisy = scheduler.add_noise(clean, noise, timesteps)
     with torch.no_grad():
-        context = encode_prompts(pipeline, texts).to(device)
+        context = encode_prompts(pipeline, texts).to(device).tokens
     target = _training_target(scheduler, clean=clean, noise=noise, timesteps=timesteps)
     with torch.set_grad_enabled(with_grad):
         prediction = unet(noisy, timesteps, encoder_hidden_states=context).sample

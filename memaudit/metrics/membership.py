@@ -17,15 +17,6 @@ from __future__ import annotations
 import torch
 
 
-def proximal_latents(latents: torch.Tensor, eps_zero: torch.Tensor, alpha_cumprod: float) -> torch.Tensor:
-    """x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps_0: x0 re-noised along the model's own t = 0 prediction."""
-    if latents.shape != eps_zero.shape:
-        raise ValueError(f"latents {tuple(latents.shape)} and eps_0 {tuple(eps_zero.shape)} must share a shape")
-    if not 0.0 < alpha_cumprod < 1.0:
-        raise ValueError(f"`alpha_cumprod` must be in (0, 1), got {alpha_cumprod}")
-    return alpha_cumprod**0.5 * latents + (1.0 - alpha_cumprod) ** 0.5 * eps_zero
-
-
 def pia_scores(eps_zero: torch.Tensor, eps_t: torch.Tensor, *, p: float) -> torch.Tensor:
     """``[B]`` float64 membership scores: minus the L_p distance between the two noise predictions."""
     if eps_zero.shape != eps_t.shape or eps_zero.dim() < 2:

@@ -42,3 +42,19 @@ def as_epsilon(
     if prediction_type == "v_prediction":
         return signal * output + noise * noisy
     return (noisy - signal * output) / noise
+
+
+def epsilon_from_flow(velocity: torch.Tensor, noisy: torch.Tensor, *, sigma: float | torch.Tensor) -> torch.Tensor:
+    """The noise a rectified-flow velocity stands for (SD 3.x, Sana, Flux, Lumina 2).
+
+    With x_s = (1 - s) x0 + s e and v = e - x0 (what the network predicts and the flow sampler integrates
+    from s = 1 to 0), x0 = x_s - s v and so e = x_s + (1 - s) v. At s = 1 (pure noise) e is x_s itself;
+    a difference of two velocities at one x_s is (1 - s) times itself as noise. ``sigma``: one number or
+    one per sample (``[B]``).
+    """
+    level = torch.as_tensor(sigma, dtype=torch.float64)
+    if not bool(((level >= 0) & (level <= 1)).all()):
+        raise ValueError(f"a flow's `sigma` must be in [0, 1], got {sigma}")
+    shape = (-1, *[1] * (velocity.dim() - 1)) if level.dim() else ()
+    keep = (1 - level).reshape(shape).to(velocity.device, velocity.dtype)
+    return noisy + keep * velocity

@@ -10,17 +10,16 @@ from collections.abc import Callable
 
 import torch
 
+from memaudit.denoiser import Conditioning, denoiser_for
 from memaudit.metrics.noise_magnitude import step_magnitude
-from memaudit.sampling.denoise import epsilon_of, guided, model_outputs
-from memaudit.sampling.scheduler import make_scheduler
 from memaudit.sampling.seeds import initial_latents, sample_seed
 
 
 @torch.no_grad()
 def noise_magnitude_scores(
-    pipeline,
-    prompt_embeddings: torch.Tensor,
-    empty_embedding: torch.Tensor,
+    model,
+    prompt_embeddings: Conditioning,
+    empty_embedding: Conditioning,
     *,
     generations: int,
     steps: int,
@@ -40,27 +39,27 @@ def noise_magnitude_scores(
         raise ValueError(f"`steps` must be between 1 and num_inference_steps={num_inference_steps}, got {steps}")
     if generations < 1:
         raise ValueError(f"`generations` must be at least 1, got {generations}")
-    unet = pipeline.unet
-    device, dtype = unet.device, unet.dtype
-    prompts = prompt_embeddings.shape[0]
-    shape = (unet.config.in_channels, latent_size, latent_size)
+    denoiser = denoiser_for(model)
+    prompts = len(prompt_embeddings)
+    shape = denoiser.latent_shape(latent_size)
     totals = torch.zeros(prompts * generations, dtype=torch.float64)
     for start in range(0, prompts * generations, batch_size):
         items = list(range(start, min(start + batch_size, prompts * generations)))
-        sampler = make_scheduler(pipeline, scheduler, num_inference_steps)
+        sampler = denoiser.make_sampler(scheduler, num_inference_steps, latent_side=latent_size)
         seeds = [sample_seed(seed, stream, first_prompt * generations + item) for item in items]
-        latents = initial_latents(shape, seeds, dtype=dtype).to(device) * sampler.init_noise_sigma
-        cond = prompt_embeddings[[item // generations for item in items]].to(device, dtype)
+        latents = denoiser.start_latents(sampler, initial_latents(shape, seeds))
+        cond = prompt_embeddings[[item // generations for item in items]]
         for step, timestep in enumerate(sampler.timesteps[:steps]):
-            out_cond, out_uncond = model_outputs(
-                unet, sampler, latents, timestep=timestep, cond=cond, uncond=empty_embedding.to(device, dtype)
+            out_cond, out_uncond = denoiser.outputs(
+                sampler, latents, timestep=timestep, cond=cond, uncond=empty_embedding
             )
             eps_cond, eps_uncond = (
-                epsilon_of(sampler, out, latents=latents, timestep=timestep) for out in (out_cond, out_uncond)
+                denoiser.epsilon(sampler, out, latents=latents, timestep=timestep) for out in (out_cond, out_uncond)
             )
             totals[items] += step_magnitude(eps_cond, eps_uncond).cpu()
-            if step + 1 < steps:  # the sampler steps with the UNet's own parameterization
-                latents = sampler.step(guided(out_cond, out_uncond, guidance_scale), timestep, latents).prev_sample
+            if step + 1 < steps:  # the sampler steps with the network's own parameterization
+                output = denoiser.mix(out_cond, out_uncond, scale=guidance_scale)
+                latents = sampler.step(output, timestep, latents).prev_sample
         if progress:
             progress(len(items))
     return (totals / steps).view(prompts, generations).mean(dim=1)

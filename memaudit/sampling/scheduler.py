@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
+from memaudit.denoiser import denoiser_for
 
-def make_scheduler(pipeline, kind: str, num_inference_steps: int):
-    """A fresh scheduler with its timesteps set: ``ddim`` or the checkpoint's own class."""
-    from diffusers import DDIMScheduler
 
-    if kind == "ddim":
-        scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)
-    elif kind == "checkpoint":
-        scheduler = type(pipeline.scheduler).from_config(pipeline.scheduler.config)
-    else:
-        raise ValueError(f"unknown scheduler {kind!r}; expected 'ddim' or 'checkpoint'")
-    scheduler.set_timesteps(num_inference_steps)
-    return scheduler
+def make_scheduler(model, kind: str, num_inference_steps: int, *, latent_side: int | None = None):
+    """A fresh scheduler with its timesteps set: ``ddim`` (the family's deterministic sampler) or the
+    checkpoint's own class. ``latent_side`` matters where the family shifts its schedule by image size."""
+    denoiser = denoiser_for(model)
+    side = denoiser.default_latent_side if latent_side is None else latent_side
+    return denoiser.make_sampler(kind, num_inference_steps, latent_side=side)

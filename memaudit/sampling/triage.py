@@ -12,22 +12,20 @@ from collections.abc import Callable
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from memaudit.denoiser import Conditioning, Denoiser, denoiser_for
 from memaudit.metrics.noise_magnitude import step_magnitude
-from memaudit.metrics.parameterization import as_epsilon
 from memaudit.metrics.triage import DETECTORS, channel_cosine, seed_consistency, sharpness, token_entropy
 from memaudit.sampling.attention import recording
-from memaudit.sampling.denoise import alpha_bar_at, predict_noise
 from memaudit.sampling.probe import noise_magnitude_scores
-from memaudit.sampling.scheduler import make_scheduler
 from memaudit.sampling.seeds import initial_latents, sample_seed
 
 ASTHANA_COSINE_WEIGHT = 2.0  # the paper's weight for Stable Diffusion 1.x (norm weight 1)
 
 
 def triage_scores(
-    pipeline,
-    prompt_embeddings: torch.Tensor,
-    empty_embedding: torch.Tensor,
+    model,
+    prompt_embeddings: Conditioning,
+    empty_embedding: Conditioning,
     *,
     detector: str,
     generations: int,
@@ -53,16 +51,16 @@ def triage_scores(
     common |= dict(scheduler=scheduler, batch_size=batch_size, first_prompt=first_prompt, progress=progress)
     if detector == "wen":
         return noise_magnitude_scores(
-            pipeline, prompt_embeddings, empty_embedding, steps=steps, guidance_scale=guidance_scale, **common
+            model, prompt_embeddings, empty_embedding, steps=steps, guidance_scale=guidance_scale, **common
         )
-    return _first_step_scores(pipeline, prompt_embeddings, empty_embedding, detector=detector, **common)
+    return _first_step_scores(denoiser_for(model), prompt_embeddings, empty_embedding, detector=detector, **common)
 
 
 @torch.no_grad()
 def _first_step_scores(
-    pipeline,
-    prompt_embeddings: torch.Tensor,
-    empty_embedding: torch.Tensor,
+    denoiser: Denoiser,
+    prompt_embeddings: Conditioning,
+    empty_embedding: Conditioning,
     *,
     detector: str,
     generations: int,
@@ -74,36 +72,34 @@ def _first_step_scores(
     first_prompt: int,
     progress: Callable[[int], None] | None,
 ) -> torch.Tensor:
-    unet = pipeline.unet
-    device, dtype = unet.device, unet.dtype
-    prompts = prompt_embeddings.shape[0]
-    shape = (unet.config.in_channels, latent_size, latent_size)
+    prompts = len(prompt_embeddings)
+    shape = denoiser.latent_shape(latent_size)
     per_batch = max(1, batch_size // generations)
     scores = torch.zeros(prompts, dtype=torch.float64)
-    uncond = empty_embedding.to(device, dtype)
+    uncond = empty_embedding
     for first in range(0, prompts, per_batch):
         chosen = list(range(first, min(first + per_batch, prompts)))
         items = [p * generations + g for p in chosen for g in range(generations)]
-        sampler = make_scheduler(pipeline, scheduler, num_inference_steps)
+        sampler = denoiser.make_sampler(scheduler, num_inference_steps, latent_side=latent_size)
         start = sampler.timesteps[0]
         seeds = [sample_seed(seed, "noise-probe", first_prompt * generations + item) for item in items]
-        latents = initial_latents(shape, seeds, dtype=dtype).to(device) * sampler.init_noise_sigma
-        cond = prompt_embeddings[[item // generations for item in items]].to(device, dtype)
+        latents = denoiser.start_latents(sampler, initial_latents(shape, seeds))
+        cond = prompt_embeddings[[item // generations for item in items]]
         if detector == "attention":
-            with recording(unet) as recorder:
-                unet(sampler.scale_model_input(latents, start), start, encoder_hidden_states=cond)
+            with recording(denoiser.module) as recorder:
+                denoiser.output(sampler, latents, timestep=start, cond=cond)
             item_scores = torch.stack([token_entropy(layer) for layer in recorder.layers]).mean(dim=0)
         elif detector == "jeon":
-            item_scores = _sharpness_scores(unet, sampler, latents, timestep=start, cond=cond, uncond=uncond).cpu()
+            item_scores = _sharpness_scores(denoiser, sampler, latents, timestep=start, cond=cond, uncond=uncond).cpu()
         else:
-            eps_cond, eps_uncond = predict_noise(unet, sampler, latents, timestep=start, cond=cond, uncond=uncond)
+            eps_cond, eps_uncond = denoiser.predict_noise(sampler, latents, timestep=start, cond=cond, uncond=uncond)
             if detector == "consistency":
                 difference = (eps_cond - eps_uncond).cpu().view(len(chosen), generations, *shape)
                 scores[chosen] = seed_consistency(difference)
                 _advance(progress, len(items))
                 continue
             low = sampler.timesteps[-3] if len(sampler.timesteps) >= 3 else sampler.timesteps[-1]
-            low_cond, low_uncond = predict_noise(unet, sampler, latents, timestep=low, cond=cond, uncond=uncond)
+            low_cond, low_uncond = denoiser.predict_noise(sampler, latents, timestep=low, cond=cond, uncond=uncond)
             item_scores = (
                 step_magnitude(eps_cond, eps_uncond).cpu()
                 + ASTHANA_COSINE_WEIGHT * channel_cosine(low_uncond, low_cond - low_uncond).cpu()
@@ -113,27 +109,26 @@ def _first_step_scores(
     return scores
 
 
-def _sharpness_scores(unet, sampler, latents: torch.Tensor, *, timestep, cond: torch.Tensor, uncond: torch.Tensor):
+def _sharpness_scores(denoiser: Denoiser, sampler, latents, *, timestep, cond: Conditioning, uncond: Conditioning):
     """Jeon et al.'s score per latent: the cond/uncond noise at ``timestep``, then one forward-mode
-    Jacobian-vector product of the same UNet batch along ``v = eps_c - eps_u`` (scores and Hessians of
-    the log-density follow from ``s = -eps / sigma``, see ``metrics.triage.sharpness``)."""
-    eps_cond, eps_uncond = predict_noise(unet, sampler, latents, timestep=timestep, cond=cond, uncond=uncond)
-    model_input = sampler.scale_model_input(torch.cat([latents, latents]), timestep)
-    context = torch.cat([cond, uncond.expand(cond.shape[0], -1, -1)])
+    Jacobian-vector product of the same network batch along ``v = eps_c - eps_u`` (scores and Hessians
+    of the log-density follow from ``s = -eps / sigma``, see ``metrics.triage.sharpness``)."""
+    eps_cond, eps_uncond = denoiser.predict_noise(sampler, latents, timestep=timestep, cond=cond, uncond=uncond)
+    model_input = denoiser.scale_input(sampler, torch.cat([latents, latents]), timestep)
+    context = Conditioning.cat([cond, uncond.broadcast(len(cond))]).to(denoiser.device, denoiser.dtype)
     direction = eps_cond - eps_uncond
     # Forward-mode AD has no rule for the fused attention kernels; the math kernel computes the same.
     # The Jacobian is the noise's: a velocity or x0 output is converted inside the differentiated map.
-    alpha = alpha_bar_at(sampler, timestep)
-    prediction_type = sampler.config.get("prediction_type", "epsilon")
+
+    convert = denoiser.levels.converter(sampler, timestep)
 
     def noise(x: torch.Tensor) -> torch.Tensor:
-        output = unet(x, timestep, encoder_hidden_states=context).sample
-        return as_epsilon(output, x, alpha_bar=alpha, prediction_type=prediction_type)
+        return convert(denoiser.forward(x, timestep, context), x)
 
     with sdpa_kernel(SDPBackend.MATH):
         _, tangent = torch.func.jvp(noise, (model_input,), (torch.cat([direction, direction]),))
     tangent_cond, tangent_uncond = tangent.chunk(2)
-    return sharpness(tangent_cond - tangent_uncond, (1 - alpha) ** 0.5)
+    return sharpness(tangent_cond - tangent_uncond, denoiser.levels.noise_scale(sampler, timestep))
 
 
 def _advance(progress: Callable[[int], None] | None, count: int) -> None:

@@ -18,6 +18,7 @@ import torch
 from memaudit.checkpoint import Checkpoint
 from memaudit.data import ImageCaptionDataset, conform
 from memaudit.data.pixel_store import PixelStore
+from memaudit.denoiser import Conditioning, Denoiser, denoiser_for
 from memaudit.features import ExtractorOptions, FeatureExtractor, create_extractor
 from memaudit.features.cache import FeatureCache, dataset_features
 from memaudit.policy import Policy
@@ -35,7 +36,9 @@ class ScanContext:
     train: ImageCaptionDataset
     holdout: ImageCaptionDataset
     progress: Progress
-    pipeline: object | None  # None when auditing a folder of images
+    # The model: a diffusers pipeline of any supported family or its Denoiser, held as the Denoiser that
+    # every check runs it through; None when auditing a folder of images.
+    pipeline: Denoiser | None
     image_side: int  # side of the model's images (or the released ones)
     feature_cache: Path | None = None
     extractor_options: ExtractorOptions = field(default_factory=ExtractorOptions)
@@ -48,13 +51,16 @@ class ScanContext:
     memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if hasattr(self.pipeline, "components") and not isinstance(self.pipeline, Denoiser):  # a diffusers pipeline
+            guidance = self.policy.sampling.guidance_scale
+            object.__setattr__(self, "pipeline", denoiser_for(self.pipeline, guidance=guidance))
         if self.image_side < 1:
             raise ValueError(f"`image_side` must be at least 1, got {self.image_side}")
 
     @property
     def tokenizer(self):
-        """The model's tokenizer (None when auditing a folder of images)."""
-        return getattr(self.pipeline, "tokenizer", None)
+        """The model's tokenizer that reads furthest (None when auditing a folder of images)."""
+        return self.pipeline.tokenizer if self.pipeline is not None else None
 
     @cached_property
     def train_groups(self) -> list[PromptGroup]:
@@ -146,21 +152,16 @@ class ScanContext:
         return self.dataset_features(self.holdout, "holdout")
 
     @cached_property
-    def empty_embedding(self) -> torch.Tensor:
-        from memaudit.sampling.text import encode_prompts
+    def empty_embedding(self) -> Conditioning:
+        """The unconditional branch of guidance, as the model's family builds it."""
+        return self.pipeline.unconditional()
 
-        return encode_prompts(self.pipeline, [""])
-
-    def embed(self, captions: list[str]) -> torch.Tensor:
-        from memaudit.sampling.text import encode_prompts
-
-        return encode_prompts(self.pipeline, captions, batch_size=max(1, self.policy.sampling.batch_size))
+    def embed(self, captions: list[str]) -> Conditioning:
+        return self.pipeline.encode_prompts(captions, batch_size=max(1, self.policy.sampling.batch_size))
 
     @property
     def latent_side(self) -> int:
-        from memaudit.sampling.denoise import latent_side
-
-        return latent_side(self.pipeline, self.policy.sampling.resolution)
+        return self.pipeline.latent_side(self.policy.sampling.resolution)
 
     def generate(self, groups: list[PromptGroup], *, per_group: int, stream: str, label: str) -> torch.Tensor:
         """``per_group`` seeded images for each group, group by group: ``[len(groups) * per_group, 3, H, W]``.
@@ -212,7 +213,7 @@ class ScanContext:
             "scheduler": sampling.scheduler,
         }
 
-    def generate_from(self, embeddings: torch.Tensor, *, seeds: list[int], progress=None) -> torch.Tensor:
+    def generate_from(self, embeddings: Conditioning, *, seeds: list[int], progress=None) -> torch.Tensor:
         """One image per (text embedding, seed) with the policy's sampler, at the comparison side."""
         from memaudit.sampling.generate import generate_images
 

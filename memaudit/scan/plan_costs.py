@@ -54,22 +54,22 @@ def measure_costs(context: ScanContext) -> UnitCosts:
     feature extractions, tiled-L2 comparisons at the comparison side, and image loads."""
     if context.pipeline is None:
         return _release_costs(context)
-    pipeline, sampling = context.pipeline, context.policy.sampling
-    unet, vae = pipeline.unet, pipeline.vae
-    device, dtype = unet.device, unet.dtype
+    denoiser, sampling = context.pipeline, context.policy.sampling
+    vae = denoiser.vae
+    device, dtype = denoiser.device, denoiser.dtype
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     batch = max(1, sampling.batch_size) * (2 if sampling.guidance_scale > 1 else 1)
     side = context.latent_side
-    latents = torch.randn(batch, unet.config.in_channels, side, side, device=device, dtype=dtype)
-    embeddings = context.empty_embedding.to(device, dtype).expand(batch, -1, -1)
+    latents = torch.randn(batch, *denoiser.latent_shape(side), device=device, dtype=dtype)
+    embeddings = context.empty_embedding.broadcast(batch).to(device, dtype)
     timestep = torch.tensor(500, device=device)
-    unet_cost = _seconds_each(lambda: unet(latents, timestep, encoder_hidden_states=embeddings), batch, device)
+    unet_cost = _seconds_each(lambda: denoiser.forward(latents, timestep, embeddings), batch, device)
     decode_batch = max(1, sampling.batch_size)
-    decode = latents[:decode_batch].to(vae.dtype)
-    decode_cost = _seconds_each(lambda: vae.decode(decode / vae.config.scaling_factor), decode_batch, device)
+    decode = latents[:decode_batch]
+    decode_cost = _seconds_each(lambda: denoiser.decode(decode), decode_batch, device)
     images = torch.rand(decode_batch, 3, context.image_side, context.image_side, device=device, dtype=vae.dtype)
-    encode_cost = _seconds_each(lambda: vae.encode(images * 2 - 1).latent_dist.mean, decode_batch, device)
+    encode_cost = _seconds_each(lambda: denoiser.encode_images(images), decode_batch, device)
     peak = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
     return UnitCosts(
         device=str(device),

@@ -32,7 +32,7 @@ def plan_request(
     released = len(prepared.released) if prepared.released is not None else 0
     model_bytes = 0
     if context.pipeline is not None:
-        parts = (context.pipeline.unet, context.pipeline.vae, context.pipeline.text_encoder)
+        parts = context.pipeline.components().values()
         model_bytes = sum(p.numel() * p.element_size() for part in parts for p in part.parameters())
     costs = measure_costs(context)
     feature_dim = context.extractor.feature_dim if costs.feature_extraction else DEFAULT_FEATURE_DIM

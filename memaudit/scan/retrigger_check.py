@@ -147,7 +147,7 @@ def _attempts(context: ScanContext, group: PromptGroup, *, generations: int, thr
         seeds = [
             sample_seed(seed, "retrigger", (group.index * 100 + number) * generations + k) for k in range(generations)
         ]
-        images = context.generate_from(embedding.repeat(generations, 1, 1), seeds=seeds, progress=advance)
+        images = context.generate_from(embedding.repeat(generations), seeds=seeds, progress=advance)
         record, _, _ = attack_candidate(
             context, images, thresholds=thresholds, item_ids=context.ids(group.rows), reason="flagged"
         )

@@ -14,10 +14,12 @@ from pathlib import Path
 import torch
 
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
+from memaudit.checkpoint.families import BY_NAME
 from memaudit.checkpoint.loading import load_tokenizer
 from memaudit.checkpoint.summary import CheckpointSummary
 from memaudit.data import ImageCaptionDataset
-from memaudit.errors import CheckpointError, MemauditError
+from memaudit.denoiser import denoiser_for
+from memaudit.errors import CheckpointError, MemauditError, PolicyError
 from memaudit.features import ExtractorOptions
 from memaudit.metrics.parameterization import PREDICTION_TYPES
 from memaudit.policy import EffectivePolicy, effective_policy
@@ -69,7 +71,7 @@ def prepare_scan(
     with_model = request.model is not None
     tokenizer = None  # distinct prompts are counted as the text encoder reads them, before any model work
     if with_model:
-        tokenizer = checkpoint.pipeline.tokenizer if checkpoint is not None else load_tokenizer(
+        tokenizer = denoiser_for(checkpoint.pipeline).tokenizer if checkpoint is not None else load_tokenizer(
             request.model, config_dir=request.config_dir
         )
     check_datasets(train, holdout, policy=policy, progress=progress, with_model=with_model, tokenizer=tokenizer)
@@ -100,12 +102,17 @@ def prepare_scan(
         if dtype != torch.float32:
             pipeline = pipeline.to(dtype)
         summary = summarize(checkpoint)
-        if summary.prediction_type not in PREDICTION_TYPES:  # every score reads the output as noise
+        readable = ("flow",) if BY_NAME[checkpoint.family].flow else PREDICTION_TYPES
+        if summary.prediction_type not in readable:  # every score reads the output as noise
             raise CheckpointError(
                 f"{request.model}: the scheduler says the UNet predicts {summary.prediction_type!r}; memaudit "
-                f"reads {', '.join(PREDICTION_TYPES)} models (scheduler/scheduler_config.json: prediction_type)"
+                f"reads {', '.join(readable)} models (scheduler/scheduler_config.json: prediction_type)"
             )
-        image_side = summary.vae_scale_factor * _latent_side(pipeline, policy.sampling.resolution)
+        denoiser = denoiser_for(pipeline, guidance=policy.sampling.guidance_scale)
+        try:
+            image_side = denoiser.latent_factor * denoiser.latent_side(policy.sampling.resolution)
+        except ValueError as error:
+            raise PolicyError(f"sampling.resolution: {error}") from error
         reference = load_reference(request, checkpoint, policy=policy, progress=progress)
         work = scan_work_log(
             request, checkpoint, train=train, holdout=holdout, policy=policy, progress=progress, reference=reference
@@ -113,7 +120,7 @@ def prepare_scan(
         finished = work.finished() if work is not None else 0  # one listing of the folder
         if finished:
             progress.note(f"resuming: {finished:,} finished units of an earlier run of this scan in {work.folder}")
-        context = ScanContext(pipeline=pipeline, image_side=image_side, work=work, reference=reference, **shared)
+        context = ScanContext(pipeline=denoiser, image_side=image_side, work=work, reference=reference, **shared)
     else:
         released = ImageCaptionDataset(request.images, images_only=True)
         check_images(released, "released", progress)
@@ -193,17 +200,11 @@ def _scan(
         rules=rules,
         # The same for every rank of a shard.
         environment=environment_record(
-            torch.device(request.device).type, context.pipeline and context.pipeline.unet.dtype
+            torch.device(request.device).type, context.pipeline and context.pipeline.dtype
         ),
         evidence_images=evidence if request.include_evidence_images else None,
     )
     return result, context.work, context.shard
-
-
-def _latent_side(pipeline, resolution: int | None) -> int:
-    from memaudit.sampling.denoise import latent_side
-
-    return latent_side(pipeline, resolution)
 
 
 def finished_scan(

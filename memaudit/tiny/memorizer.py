@@ -10,7 +10,6 @@ prompts are the decodes of their z_p, written to PNG; everything else is a decod
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -51,17 +50,14 @@ class ClosedFormUNet(torch.nn.Module):
         return SimpleNamespace(sample=eps.float())
 
 
-@dataclass
-class PipelineDouble:
-    unet: torch.nn.Module
-    vae: torch.nn.Module
-    text_encoder: torch.nn.Module
-    tokenizer: object
-    scheduler: object
-    extra: dict = field(default_factory=dict)
+def with_unet(pipeline, unet: torch.nn.Module):
+    """A Stable Diffusion pipeline with ``pipeline``'s parts and the closed-form ``unet`` in place of its own."""
+    from diffusers import StableDiffusionPipeline
 
-    def to(self, device):
-        return self
+    parts = {name: getattr(pipeline, name) for name in ("vae", "text_encoder", "tokenizer", "scheduler")}
+    return StableDiffusionPipeline(
+        unet=unet, safety_checker=None, feature_extractor=None, requires_safety_checker=False, **parts
+    )
 
 
 def _write(folder: Path, rows: list[dict], images: torch.Tensor) -> Path:
@@ -104,14 +100,12 @@ def build_memorizer(
         for i in range(holdout)
     ]
     holdout_folder = _write(root / "holdout", holdout_rows, decode_latents(tiny_pipeline, latents(holdout)))
-    embeddings = encode_prompts(tiny_pipeline, planted_captions)
+    embeddings = encode_prompts(tiny_pipeline, planted_captions).tokens
     unet = ClosedFormUNet(
         tiny_pipeline.unet.config,
         tiny_pipeline.scheduler.alphas_cumprod,
         list(zip(embeddings, planted_latents, strict=True)),
     )
-    double = PipelineDouble(
-        unet, tiny_pipeline.vae, tiny_pipeline.text_encoder, tiny_pipeline.tokenizer, tiny_pipeline.scheduler
-    )
+    double = with_unet(tiny_pipeline, unet)
     checkpoint = Checkpoint(source=root / "memorizer", format="test-double", pipeline=double, weight_files=[])
     return checkpoint, train, holdout_folder, [row["id"] for row in rows[:planted]]

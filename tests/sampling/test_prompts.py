@@ -28,7 +28,7 @@ def test_captions_that_differ_only_past_the_cut_are_one_prompt_to_the_model(tiny
     assert tokenized[0].tokens == tokenized[1].tokens  # the encoder never sees where they differ
     assert tokenized[2].tokens == tokenized[3].tokens  # CLIP lowercases and folds white space
     embeddings = encode_prompts(tiny_pipeline, [first, second])
-    assert torch.equal(embeddings[0], embeddings[1])
+    assert torch.equal(embeddings.tokens[0], embeddings.tokens[1])
 
 
 def test_a_caption_of_exactly_the_encoders_length_is_not_truncated(tiny_pipeline):

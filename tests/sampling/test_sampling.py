@@ -33,8 +33,8 @@ def test_generation_matches_the_diffusers_pipeline(tiny_pipeline):
     reference_pipeline = type(tiny_pipeline)(**components)  # leaves the shared fixture untouched
     reference_pipeline.set_progress_bar_config(disable=True)
     reference = reference_pipeline(
-        prompt_embeds=embeddings,
-        negative_prompt_embeds=empty.expand(2, -1, -1),
+        prompt_embeds=embeddings.tokens,
+        negative_prompt_embeds=empty.tokens.expand(2, -1, -1),
         latents=initial_latents((4, 8, 8), seeds),
         num_inference_steps=5,
         guidance_scale=7.5,
@@ -56,7 +56,7 @@ def test_generation_does_not_depend_on_batch_size(tiny_pipeline):
 
 def _loop_reference(pipeline, embeddings, empty, *, generations, steps, guidance, seed):
     """The definition, one prompt and one generation at a time, separate cond and uncond calls."""
-    unet = pipeline.unet
+    unet, embeddings, empty = pipeline.unet, embeddings.tokens, empty.tokens
     scores = []
     for p in range(embeddings.shape[0]):
         per_generation = []

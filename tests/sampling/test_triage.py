@@ -36,7 +36,7 @@ def _scores(pipeline, detector, *, generations, batch_size=8, captions=CAPTIONS)
 def test_cross_attention_recording_leaves_the_output_unchanged_and_restores_processors(tiny_pipeline):
     unet = tiny_pipeline.unet
     latents = torch.randn(2, unet.config.in_channels, 8, 8, generator=torch.Generator().manual_seed(0))
-    context = encode_prompts(tiny_pipeline, CAPTIONS[:2])
+    context = encode_prompts(tiny_pipeline, CAPTIONS[:2]).tokens
     before = dict(unet.attn_processors)
     with torch.no_grad():
         plain = unet(latents, 500, encoder_hidden_states=context).sample
@@ -151,7 +151,7 @@ def test_sharpness_equals_the_published_formula_by_reverse_mode(tiny_pipeline):
     sigma = (1 - sampler.alphas_cumprod[int(first)]).sqrt().item()
     shape = (unet.config.in_channels, 8, 8)
     x = initial_latents(shape, [sample_seed(COMMON["seed"], "noise-probe", g) for g in range(generations)])
-    cond, uncond = encode_prompts(tiny_pipeline, CAPTIONS[:1]), encode_prompts(tiny_pipeline, [""])
+    cond, uncond = (encode_prompts(tiny_pipeline, captions).tokens for captions in (CAPTIONS[:1], [""]))
 
     def score(context):
         return lambda z: -unet(z, first, encoder_hidden_states=context.expand(z.shape[0], -1, -1)).sample / sigma

@@ -51,7 +51,7 @@ def _triage(pipeline, detector):
 def test_the_twin_outputs_velocity_not_noise(twins):
     noise_model, velocity_model = twins
     latents = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-    context = encode_prompts(noise_model, CAPTIONS[:2])
+    context = encode_prompts(noise_model, CAPTIONS[:2]).tokens
     with torch.no_grad():
         eps = noise_model.unet(latents, 981, encoder_hidden_states=context).sample
         v = velocity_model.unet(latents, 981, encoder_hidden_states=context).sample
@@ -97,7 +97,7 @@ def test_the_threshold_mitigation_drops_the_same_samples_by_their_noise(twins):
         config = TrainConfig(
             method="full", steps=1, batch_size=16, mitigation=Mitigation(kind="threshold", threshold=threshold)
         )
-        empty = encode_prompts(pipeline, [""])
+        empty = encode_prompts(pipeline, [""]).tokens
         common = dict(latents=latents, captions=CAPTIONS * 2, empty=empty, vocabulary=[], with_grad=False)
         return [
             _micro_step(pipeline, config, generator=torch.Generator().manual_seed(s), **common)[1] for s in range(3)

@@ -152,10 +152,10 @@ def test_a_triage_schedule_of_its_own_probes_at_its_first_timestep(context, scan
 def _assert_first_step_scores(evidence, tiny_pipeline, *, schedule: int) -> None:
     sampler = make_scheduler(tiny_pipeline, "ddim", schedule)
     timestep = sampler.timesteps[0]
-    empty = encode_prompts(tiny_pipeline, [""])
+    empty = encode_prompts(tiny_pipeline, [""]).tokens
 
     def score(caption: str, position: int) -> float:
-        embedding = encode_prompts(tiny_pipeline, [caption])
+        embedding = encode_prompts(tiny_pipeline, [caption]).tokens
         magnitudes = []
         for generation in range(2):
             seed = sample_seed(0, "noise-probe", position * 2 + generation)

@@ -15,7 +15,7 @@ from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import run_extraction
 from memaudit.scan.progress import SilentProgress
 from memaudit.scan.retrigger_check import prompts_to_test, run_retrigger
-from memaudit.tiny.memorizer import ClosedFormUNet, build_memorizer
+from memaudit.tiny.memorizer import ClosedFormUNet, build_memorizer, with_unet
 from tests.scan.recording_progress import RecordingProgress
 
 POLICY = """
@@ -54,7 +54,7 @@ def memorizers(tiny_pipeline, tmp_path_factory):
     checkpoint, train, holdout, planted = build_memorizer(tiny_pipeline, root, planted=2, generic=2, holdout=8)
     exact = checkpoint.pipeline
     tolerant_unet = TolerantUNet(exact.unet.config, exact.unet.alphas_cumprod, exact.unet.planted)
-    return root, train, holdout, planted, {"exact": exact, "tolerant": dataclasses.replace(exact, unet=tolerant_unet)}
+    return root, train, holdout, planted, {"exact": exact, "tolerant": with_unet(exact, tolerant_unet)}
 
 
 def _context(memorizers, which: str, retrigger: str):

@@ -1,0 +1,134 @@
+"""The model families memaudit loads, named from a folder's model_index.json, never guessed from sizes.
+
+One row per family: the diffusers pipeline classes that belong to it (the name model_index.json gives
+under ``_class_name``) and the components a folder of that family must hold. How each family is run
+lives beside the checks, in ``memaudit.denoiser`` (one file per family, registered under these names).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from memaudit.errors import CheckpointError
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    title: str
+    pipelines: tuple[str, ...]
+    components: tuple[str, ...]  # folders a diffusers checkpoint of this family must have
+    # Tokenizers in preference order: the first present is the one that reads furthest into a caption
+    # (T5 beside CLIP's 77 tokens), which decides when two captions are one prompt.
+    tokenizers: tuple[str, ...] = ("tokenizer",)
+    module: str = "transformer"  # the pipeline attribute of the denoising network
+    flow: bool = False  # rectified flow (x_s = (1 - s) x0 + s e), else a DDPM noise schedule
+
+    @property
+    def pipeline_class(self) -> str:
+        return self.pipelines[0]
+
+
+FAMILIES = (
+    Family(
+        "sd",
+        "Stable Diffusion 1.x/2.x",
+        ("StableDiffusionPipeline",),
+        ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
+        module="unet",
+    ),
+    Family(
+        "sdxl",
+        "Stable Diffusion XL",
+        ("StableDiffusionXLPipeline",),
+        ("unet", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"),
+        module="unet",
+    ),
+    Family(
+        "sd3",
+        "Stable Diffusion 3.x",
+        ("StableDiffusion3Pipeline",),
+        ("transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"),
+        ("tokenizer_3", "tokenizer"),
+        flow=True,
+    ),
+    Family(
+        "pixart",
+        "PixArt-Alpha/Sigma",
+        ("PixArtSigmaPipeline", "PixArtAlphaPipeline"),
+        ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
+    ),
+    Family(
+        "sana", "Sana", ("SanaPipeline",), ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"), flow=True
+    ),
+    Family(
+        "flux",
+        "Flux.1",
+        ("FluxPipeline",),
+        ("transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"),
+        ("tokenizer_2",),
+        flow=True,
+    ),
+    Family(
+        "lumina2",
+        "Lumina-Image 2.0",
+        ("Lumina2Pipeline",),
+        ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
+        flow=True,
+    ),
+)
+BY_NAME = {family.name: family for family in FAMILIES}
+_BY_PIPELINE = {pipeline: family for family in FAMILIES for pipeline in family.pipelines}
+
+
+def supported() -> str:
+    return ", ".join(f"{family.title} ({'/'.join(family.pipelines)})" for family in FAMILIES)
+
+
+def family_named(pipeline_class: str, *, source: object) -> Family:
+    family = _BY_PIPELINE.get(pipeline_class)
+    if family is None:
+        raise CheckpointError(f"{source}: unsupported model family {pipeline_class!r}; memaudit loads {supported()}")
+    return family
+
+
+def read_model_index(root: Path) -> dict:
+    path = root / "model_index.json"
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{root}: not a diffusers checkpoint folder (no model_index.json)") from None
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not readable JSON ({error})") from error
+    if not isinstance(index, dict):
+        raise CheckpointError(f"{path}: not a JSON object")
+    return index
+
+
+def family_of_folder(root: Path) -> Family:
+    """The family a diffusers folder (or a single file's --config folder) declares."""
+    return family_named(str(read_model_index(root).get("_class_name", "")), source=root / "model_index.json")
+
+
+def family_of_pipeline(pipeline) -> Family:
+    return family_named(type(pipeline).__name__, source=type(pipeline).__name__)
+
+
+def denoising_network(pipeline):
+    """The pipeline's denoising network (its UNet or transformer)."""
+    return getattr(pipeline, family_of_pipeline(pipeline).module)
+
+
+def default_latent_side(pipeline) -> int:
+    """The latent side the model was built for: its network's sample size, else the pipeline's default."""
+    network = denoising_network(pipeline)
+    return int(getattr(network.config, "sample_size", None) or pipeline.default_sample_size)
+
+
+def parameterization(pipeline) -> str:
+    """What the network predicts: ``flow`` (the velocity e - x0), else the scheduler's prediction type."""
+    if family_of_pipeline(pipeline).flow:
+        return "flow"
+    return pipeline.scheduler.config.get("prediction_type", "epsilon")
