@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memaudit.checkpoint.file_set import CONFIG_PREFIX
-from memaudit.checkpoint.files import WeightFile, sha256_file
+from memaudit.checkpoint.files import AdapterFile, WeightFile, sha256_file
 from memaudit.results.remediation_result import RemediationResult
 from memaudit.results.scan_result import ScanResult
 
@@ -14,18 +14,25 @@ PREDICATE_TYPE = "urn:memaudit:predicate:scan:v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 MODEL_PREFIX = "model/"
 REPORT_PREFIX = "report/"
+ADAPTER_PREFIX = "adapter/"
 
 
 def subject(name: str, digest: str) -> dict:
     return {"name": name, "digest": {"sha256": digest}}
 
 
-def model_subjects(weights: list[WeightFile], configs: list[WeightFile]) -> list[dict]:
+def model_subjects(
+    weights: list[WeightFile], configs: list[WeightFile], adapters: list[AdapterFile] | None = None
+) -> list[dict]:
     """``model/<path>`` for every weight and config file of the checkpoint; a single file's --config folder
-    files keep their ``config/<path>`` names."""
-    return [
+    files keep their ``config/<path>`` names; each fused LoRA file is ``adapter/<index>/<file name>``."""
+    files = [
         subject(file.path if file.path.startswith(CONFIG_PREFIX) else MODEL_PREFIX + file.path, file.sha256)
         for file in [*weights, *configs]
+    ]
+    return files + [
+        subject(f"{ADAPTER_PREFIX}{index}/{Path(adapter.path).name}", adapter.sha256)
+        for index, adapter in enumerate(adapters or [])
     ]
 
 
@@ -35,7 +42,7 @@ def scan_statement(result: ScanResult, report_files: list[Path]) -> dict:
     checkpoint digest, policy digest and the rule summary."""
     subjects = []
     if result.model is not None:
-        subjects += model_subjects(result.model.weight_files, result.model.config_files)
+        subjects += model_subjects(result.model.weight_files, result.model.config_files, result.model.adapters)
     subjects += [subject(REPORT_PREFIX + path.name, sha256_file(path)) for path in report_files]
     return {
         "_type": STATEMENT_TYPE,
@@ -46,6 +53,10 @@ def scan_statement(result: ScanResult, report_files: list[Path]) -> dict:
             "summary": result.summary,
             "mode": result.mode,
             "checkpoint_digest": result.model.digest if result.model is not None else None,
+            "adapters": [
+                {"file": Path(a.path).name, "sha256": a.sha256, "scale": a.scale}
+                for a in (result.model.adapters if result.model is not None else [])
+            ],
             "memaudit_version": result.environment.memaudit,
             "policy": {"name": result.policy.name, "sha256": result.policy.sha256},
             "train_digest": result.train.digest,

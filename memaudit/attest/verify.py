@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memaudit.attest.keys import load_public_key
-from memaudit.attest.statement import MODEL_PREFIX, PAYLOAD_TYPE, REPORT_PREFIX, STATEMENT_TYPE
+from memaudit.attest.statement import ADAPTER_PREFIX, MODEL_PREFIX, PAYLOAD_TYPE, REPORT_PREFIX, STATEMENT_TYPE
 from memaudit.checkpoint.file_set import CONFIG_PREFIX, INDEX, component_folders, config_files, loaded_weights
 from memaudit.checkpoint.files import sha256_file
 from memaudit.errors import MemauditError
@@ -35,6 +35,15 @@ def _read_envelope(path: Path, report: VerificationReport):
     except (ValueError, KeyError, TypeError) as error:  # tampered or truncated JSON is a finding
         report.fail(f"envelope: not a valid DSSE envelope ({error})")
         return None
+
+
+def _adapter_path(name: str, adapters: list[Path], report: VerificationReport) -> Path | None:
+    """``adapter/<index>/<file name>``: the index-th --adapter given; its absence is a problem."""
+    index, _, file_name = name[len(ADAPTER_PREFIX) :].partition("/")
+    if not index.isdigit() or int(index) >= len(adapters):
+        report.fail(f"subject {name}: the model was scanned with adapter {file_name}; pass it with --adapter")
+        return None
+    return adapters[int(index)]
 
 
 def _subject_path(name: str, model: Path | None, reports: Path, *, config: Path | None = None) -> Path | None:
@@ -71,13 +80,15 @@ def verify_attestation(
     model: Path | None = None,
     reports: Path | None = None,
     config: Path | None = None,
+    adapters: list[Path] | None = None,
 ) -> VerificationReport:
     """Valid only if the signature holds under ``public_key`` and every subject on disk matches its digest.
 
     Model subjects (weights, configs, tokenizer files) are checked when ``model`` (the checkpoint folder or
     single file) is given, and a file that changes behaviour there but is not attested (added after
     signing) is a problem too; a single file's config folder subjects when ``config`` is given; report
-    subjects in ``reports`` (default: the attestation's folder).
+    subjects in ``reports`` (default: the attestation's folder). With ``model``, the LoRA files the scan
+    fused into it must be given as ``adapters``, in the scan's order, and must match too.
     """
     from securesystemslib.exceptions import VerificationError
     from securesystemslib.signer import SSlibKey
@@ -103,7 +114,10 @@ def verify_attestation(
     model = Path(model) if model is not None else None
     for item in statement.get("subject", []):
         name, expected = item["name"], item["digest"]["sha256"]
-        path = _subject_path(name, model, reports, config=config)
+        if name.startswith(ADAPTER_PREFIX):
+            path = _adapter_path(name, list(adapters or []), report) if model is not None else None
+        else:
+            path = _subject_path(name, model, reports, config=config)
         if path is None:
             continue  # model not given: its files are not checked
         if not path.is_file():
@@ -116,6 +130,9 @@ def verify_attestation(
     if model is not None and not any(name.startswith(MODEL_PREFIX) for name in report.checked) and report.valid:
         report.fail("model: the attestation names no checkpoint file that was checked")
     names = {item["name"] for item in statement.get("subject", [])}
+    attested = sum(name.startswith(ADAPTER_PREFIX) for name in names)
+    for extra in (adapters or [])[attested:]:
+        report.fail(f"--adapter {extra}: not in the attestation (the scanned model had {attested} adapter(s))")
     folders = [(model, MODEL_PREFIX, True)] if model is not None and model.is_dir() else []
     folders += [(Path(config), CONFIG_PREFIX, False)] if config is not None else []
     for folder, prefix, weights in folders:

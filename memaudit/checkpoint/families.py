@@ -112,6 +112,21 @@ def family_of_folder(root: Path) -> Family:
     return family_named(str(read_model_index(root).get("_class_name", "")), source=root / "model_index.json")
 
 
+# Families whose denoiser memaudit fine-tunes (block masks, SV-DIFF/DiffFit/attention/LoRA, mitigations),
+# and so remediates; the others are scanned only.
+TRAINABLE = ("sd",)
+
+
+def require_trainable(family: str, *, source: object, what: str) -> None:
+    """A named error before any work when ``what`` (fine-tuning, remediation) does not run on ``family``."""
+    if family not in TRAINABLE:
+        trainable = ", ".join(BY_NAME[name].title for name in TRAINABLE)
+        raise CheckpointError(
+            f"{source}: {what} runs on {trainable} models; this is {BY_NAME[family].title}, which memaudit "
+            "scans but does not yet fine-tune"
+        )
+
+
 def family_of_pipeline(pipeline) -> Family:
     return family_named(type(pipeline).__name__, source=type(pipeline).__name__)
 

@@ -25,6 +25,18 @@ class WeightFile(BaseModel):
     size_bytes: int
 
 
+class AdapterFile(BaseModel):
+    """A LoRA adapter fused into a base: the file as given, its digest, its scale and its key layout."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    sha256: str
+    size_bytes: int
+    scale: float
+    layout: str  # "diffusers" (diffusers/PEFT keys) or "kohya"
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file's bytes, streamed."""
     with path.open("rb") as handle:

@@ -10,6 +10,7 @@ from typing import Literal
 
 import torch
 
+from memaudit.checkpoint.adapters import fuse_adapters
 from memaudit.checkpoint.families import Family, family_named, family_of_folder
 from memaudit.checkpoint.file_set import (
     CONFIG_PREFIX,
@@ -18,10 +19,18 @@ from memaudit.checkpoint.file_set import (
     digest_config_files,
     loaded_weights,
 )
-from memaudit.checkpoint.files import SAFE_SUFFIXES, WeightFile, digest_weight_files, is_pickle, refuse_pickle
+from memaudit.checkpoint.files import (
+    SAFE_SUFFIXES,
+    AdapterFile,
+    WeightFile,
+    digest_weight_files,
+    is_pickle,
+    refuse_pickle,
+)
 from memaudit.errors import CheckpointError
 
 CheckpointFormat = Literal["diffusers", "single-file"]
+ADAPTER_PREFIX = "adapter/"  # adapters' names in the digest and the attestation
 # Errors diffusers and transformers raise for a broken or mismatched checkpoint.
 _LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError)
 
@@ -39,11 +48,17 @@ class Checkpoint:
     # (a single file's --config folder's, named config/...).
     config_files: list[WeightFile] = field(default_factory=list)
     family: str = "sd"  # checkpoint.families
+    adapters: list[AdapterFile] = field(default_factory=list)  # LoRA files fused into the base, in order
 
     @property
     def digest(self) -> str:
-        """One digest over every file that changes what the model does (checkpoint.file_set)."""
-        return checkpoint_digest([*self.weight_files, *self.config_files])
+        """One digest over every file that changes what the model does (checkpoint.file_set), and each
+        adapter fused into it with its scale."""
+        fused = [
+            WeightFile(path=f"{ADAPTER_PREFIX}{index}@{adapter.scale!r}", sha256=adapter.sha256, size_bytes=0)
+            for index, adapter in enumerate(self.adapters)
+        ]
+        return checkpoint_digest([*self.weight_files, *self.config_files, *fused])
 
 
 def quiet_hub_libraries() -> None:
@@ -158,8 +173,10 @@ def load_checkpoint(
     config_dir: Path | str | None = None,
     allow_pickle: bool = False,
     dtype: torch.dtype = torch.float32,
+    adapters: list[tuple[Path, float]] | None = None,
 ) -> Checkpoint:
-    """Load a diffusers folder or an original-layout single file, on the CPU, at full precision.
+    """Load a diffusers folder or an original-layout single file, on the CPU, at full precision, with the
+    LoRA ``adapters`` ((file, scale) pairs) fused in.
 
     Pickle-based weights are refused unless ``allow_pickle``; every loaded weight file is digested.
     """
@@ -188,6 +205,7 @@ def load_checkpoint(
         if isinstance(module, torch.nn.Module):
             module.eval()
             _refuse_missing_tensors(path, name, module)
+    fused = fuse_adapters(pipeline, [(Path(file), scale) for file, scale in adapters or []], allow_pickle=allow_pickle)
     return Checkpoint(
         source=path,
         format=checkpoint_format,
@@ -196,4 +214,5 @@ def load_checkpoint(
         config_dir=config,
         config_files=digest_config_files(path) if path.is_dir() else digest_config_files(config, prefix=CONFIG_PREFIX),
         family=family.name,
+        adapters=fused,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from memaudit.cli.console import stderr, stdout
-from memaudit.errors import ExitCode
+from memaudit.errors import ExitCode, MemauditError
 
 
 def keygen(out: Path = typer.Option(..., "--out", help="Folder for the new key pair.")) -> None:
@@ -26,11 +26,16 @@ def verify(
     config: Path | None = typer.Option(
         None, "--config", help="A single-file MODEL's config folder, whose files must still match too."
     ),
+    adapter: list[Path] | None = typer.Option(
+        None, "--adapter", help="With --model: each LoRA file the scan fused into it, in the scan's order."
+    ),
 ) -> None:
     """Check the signature and every subject's sha256; exit 0 valid, 1 invalid."""
     from memaudit.attest import verify_attestation
 
-    report = verify_attestation(attestation, key, model=model, reports=reports, config=config)
+    if adapter and model is None:
+        raise MemauditError("--adapter is checked with the model it was fused into: pass --model too")
+    report = verify_attestation(attestation, key, model=model, reports=reports, config=config, adapters=adapter)
     if report.valid:
         verdict = report.statement["predicate"]["verdict"] if report.statement else "?"
         stdout.print(

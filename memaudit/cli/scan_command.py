@@ -10,12 +10,15 @@ import typer
 
 from memaudit.cli.console import stderr, stdout
 from memaudit.cli.options import (
+    ADAPTER_SCALES,
+    ADAPTERS,
     ALLOW_PICKLE,
     COLUMNS,
     CONFIG_DIR,
     DEFAULT_CACHE,
     EXIT_FOR_VERDICT,
     PATIENT_FROM_PATH,
+    adapter_pairs,
     manifest_columns,
 )
 from memaudit.cli.progress import RichStages
@@ -33,6 +36,8 @@ def scan(
     patient_from_path: str | None = PATIENT_FROM_PATH,
     out: Path = typer.Option(REPORTS_DIR / "scan", "--out", help="Output folder."),
     config: Path | None = CONFIG_DIR,
+    adapter: list[Path] | None = ADAPTERS,
+    adapter_scale: list[float] | None = ADAPTER_SCALES,
     allow_pickle: bool = ALLOW_PICKLE,
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Override the policy's batch size."),
@@ -88,6 +93,11 @@ def scan(
         read_scan_result(before)  # refused now, naming the file, rather than after the model work
     if images is not None and base is not None:
         raise MemauditError("--base names a model's base; --images audits images, not a model")
+    adapters = adapter_pairs(adapter, adapter_scale)
+    if adapters and images is not None:
+        raise MemauditError("--adapter is fused into a MODEL; --images audits images, not a model")
+    if adapters and remediate_on_fail:
+        raise MemauditError("--remediate-on-fail does not yet remediate an adapter; scan it, or merge it first")
     if remediate_on_fail:
         from memaudit.remediate.request import RemediateRequest
 
@@ -134,6 +144,7 @@ def scan(
         before=before,
         base=base,
         data=data,
+        adapters=tuple(adapters),
     )
     if plan:
         from memaudit.cli.plan_output import print_plan, process_start_time

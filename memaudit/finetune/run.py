@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from memaudit import __version__
 from memaudit.atomic_files import write_atomic
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
+from memaudit.checkpoint.families import require_trainable
 from memaudit.checkpoint.saving import save_diffusers_folder
 from memaudit.data import DataConfig, ImageCaptionDataset
 from memaudit.finetune.config import TrainConfig
@@ -67,6 +68,7 @@ def finetune(
     else:
         checkpoint = load_checkpoint(base, config_dir=config_dir, allow_pickle=allow_pickle)
         pipeline = checkpoint.pipeline.to(device)
+    require_trainable(checkpoint.family, source=checkpoint.source, what="fine-tuning")
     summary = summarize(checkpoint)
     dataset = ImageCaptionDataset(train_data, config=data)
     unet_parameters = sum(p.numel() for p in pipeline.unet.parameters())

@@ -11,12 +11,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from memaudit.checkpoint.files import WeightFile
+from memaudit.checkpoint.files import AdapterFile, WeightFile
 from memaudit.results.attack_evidence import MembershipEvidence, RetriggerEvidence
 from memaudit.results.frozen import Frozen
 from memaudit.results.prompt_evidence import CaptionCount, PromptScore
 
-RESULT_SCHEMA_VERSION = "2.6"
+RESULT_SCHEMA_VERSION = "2.7"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -189,7 +189,10 @@ class ModelRecord(Frozen):
     digest: str | None = None
     image_size: int
     transformer_blocks: int
-    prediction_type: str | None = None  # what the UNet predicts (epsilon, v_prediction, sample); 2.3 on
+    # What the denoiser predicts (epsilon, v_prediction, sample; flow: the velocity e - x0); 2.3 on.
+    prediction_type: str | None = None
+    family: str | None = None  # checkpoint.families (sd, sdxl, sd3, pixart, sana, flux, lumina2); 2.7 on
+    adapters: list[AdapterFile] = Field(default_factory=list)  # LoRA files fused into the weights; 2.7 on
 
 
 class PolicyRecord(Frozen):

@@ -3,7 +3,7 @@ checked against the model's family and block layout before any scan work."""
 
 from __future__ import annotations
 
-from memaudit.checkpoint import Checkpoint
+from memaudit.checkpoint import Checkpoint, load_checkpoint
 from memaudit.checkpoint.base_check import check_base
 from memaudit.policy import Policy
 from memaudit.scan.progress import Progress
@@ -13,14 +13,21 @@ from memaudit.scan.request import ScanRequest, sampling_dtype
 def load_reference(
     request: ScanRequest, checkpoint: Checkpoint, *, policy: Policy, progress: Progress
 ) -> Checkpoint | None:
-    """The base (``--base``), checked against the model and on the scan's device, when the membership check
-    calibrates against it; None otherwise (a --base this policy does not use is said, not loaded)."""
-    if request.base is None:
-        return None
+    """The base, checked against the model and on the scan's device, when the membership check calibrates
+    against it: ``--base``, else for a model given as adapters over a base that base itself (MODEL without
+    its adapters: exactly what the adapters were trained from); None otherwise (a --base this policy does
+    not use is said, not loaded)."""
     settings = policy.checks.membership
-    if not (settings.enabled and settings.reference == "base"):
+    wanted = settings.enabled and settings.reference == "base"
+    if request.base is None:
+        if not (wanted and request.adapters):
+            return None
+        progress.note(f"membership reference: {request.model} without its adapters")
+        base = load_checkpoint(request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle)
+    elif not wanted:
         progress.note(f"note: --base {request.base} is not used: this policy's membership check has no base reference")
         return None
-    base = check_base(request.base, checkpoint, allow_pickle=request.allow_pickle)
+    else:
+        base = check_base(request.base, checkpoint, allow_pickle=request.allow_pickle)
     base.pipeline = base.pipeline.to(request.device).to(sampling_dtype(policy.sampling.dtype, request.device))
     return base

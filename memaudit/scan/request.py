@@ -30,6 +30,7 @@ class ScanRequest:
     before: Path | None = None  # a previous scan's result.json: the re-trigger check tests its prompts
     base: Path | None = None  # the model ``model`` was fine-tuned from: the membership check's reference
     data: DataConfig | None = None  # how the train and holdout manifests name their columns
+    adapters: tuple[tuple[Path, float], ...] = ()  # LoRA (file, scale) pairs fused into ``model``
 
     @property
     def overrides(self) -> PolicyOverrides:

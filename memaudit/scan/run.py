@@ -95,7 +95,10 @@ def prepare_scan(
     if request.model is not None:
         if checkpoint is None:
             checkpoint = load_checkpoint(
-                request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle
+                request.model,
+                config_dir=request.config_dir,
+                allow_pickle=request.allow_pickle,
+                adapters=list(request.adapters),
             )
         pipeline = checkpoint.pipeline.to(request.device)
         dtype = sampling_dtype(policy.sampling.dtype, request.device)
@@ -180,6 +183,8 @@ def _scan(
             image_size=context.image_side,
             transformer_blocks=len(prepared.summary.unet_transformer_blocks),
             prediction_type=prepared.summary.prediction_type,
+            family=checkpoint.family,
+            adapters=checkpoint.adapters,
         )
         outcomes = model_checks(context, before=prepared.before)
     else:
