@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from memaudit.checkpoint.blocks import transformer_block_names
 from memaudit.errors import MemauditError
 
-ATTENTIONS = ("attn1", "attn2")
+# A block's attentions: attn1 (self) and attn2 (cross) in UNets, PixArt and Sana; attn (joint or
+# single-stream over image and text) in SD 3.x, Flux and Lumina 2 (SD 3.5's dual blocks add attn2).
+ATTENTIONS = ("attn", "attn1", "attn2")
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,24 @@ import math
 
 import torch
 
+# How a tokenizer marks a whole word: CLIP's BPE ends it with "</w>"; SentencePiece (T5, Gemma) starts
+# it with "▁", byte-level BPE with "Ġ"; WordPiece (BERT) marks the pieces that continue one ("##").
+_WORD_END, _WORD_STARTS = "</w>", ("▁", "Ġ")
+
 
 def whole_words(tokenizer) -> list[str]:
-    """Alphabetic whole-word tokens of a CLIP tokenizer (those ending a word), sorted."""
-    words = {token[: -len("</w>")] for token in tokenizer.get_vocab() if token.endswith("</w>")}
-    return sorted(word for word in words if word.isalpha() and len(word) > 1)
+    """Alphabetic whole-word tokens of a text encoder's tokenizer, sorted (RWA's vocabulary)."""
+    vocabulary = tokenizer.get_vocab()
+    if any(token.endswith(_WORD_END) for token in vocabulary):
+        words = {token[: -len(_WORD_END)] for token in vocabulary if token.endswith(_WORD_END)}
+    elif any(token.startswith(_WORD_STARTS) for token in vocabulary):
+        words = {token[1:] for token in vocabulary if token.startswith(_WORD_STARTS)}
+    else:
+        words = {token for token in vocabulary if not token.startswith("##")}
+    found = sorted(word for word in words if word.isalpha() and len(word) > 1)
+    if not found:
+        raise ValueError(f"{type(tokenizer).__name__}: no whole words in its vocabulary for random word addition")
+    return found
 
 
 def random_word_addition(

@@ -1,8 +1,10 @@
 """`memaudit finetune`: load a base model, train a masked PEFT method, save a plain diffusers model.
 
 Output folder: model/ (a diffusers folder with the method merged in, loadable by any scan),
-adapter.safetensors (only what was trained), mask.json, method.json (method, mask, exact trainable
-count, data digest, seed, steps, losses), checkpoints/ (for resuming; removed on success).
+adapter.safetensors (only what was trained), for ``lora`` also lora.safetensors (the adapter in the
+diffusers LoRA format, which ``load_lora_weights`` and ``memaudit scan BASE --adapter`` read), mask.json,
+method.json (method, mask, exact trainable count, data digest, seed, steps, losses), checkpoints/ (for
+resuming; removed on success).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from safetensors.torch import save_file
 from memaudit import __version__
 from memaudit.atomic_files import write_atomic
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize
-from memaudit.checkpoint.families import require_trainable
+from memaudit.checkpoint.families import BY_NAME
 from memaudit.checkpoint.saving import save_diffusers_folder
 from memaudit.data import DataConfig, ImageCaptionDataset
 from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.mask_spec import parse_mask
 from memaudit.finetune.methods import apply_method, trainable_count, trained_state
+from memaudit.finetune.methods.lora import LORA_FILE, save_lora_file
 from memaudit.finetune.training import TrainingLog, train
 
 
@@ -63,17 +66,18 @@ def finetune(
     if isinstance(base, Checkpoint):
         checkpoint = base
         pipeline = copy.copy(base.pipeline)
-        pipeline.unet = copy.deepcopy(base.pipeline.unet)
+        network = BY_NAME[checkpoint.family].module  # the UNet or transformer: the only part that trains
+        setattr(pipeline, network, copy.deepcopy(getattr(base.pipeline, network)))
         pipeline.to(device)
     else:
         checkpoint = load_checkpoint(base, config_dir=config_dir, allow_pickle=allow_pickle)
         pipeline = checkpoint.pipeline.to(device)
-    require_trainable(checkpoint.family, source=checkpoint.source, what="fine-tuning")
+        network = BY_NAME[checkpoint.family].module
     summary = summarize(checkpoint)
     dataset = ImageCaptionDataset(train_data, config=data)
-    unet_parameters = sum(p.numel() for p in pipeline.unet.parameters())
-    mask = parse_mask(config.mask, pipeline.unet)
-    method = apply_method(config.method, pipeline.unet, mask, lora_rank=config.lora_rank)
+    unet_parameters = sum(p.numel() for p in getattr(pipeline, network).parameters())
+    mask = parse_mask(config.mask, getattr(pipeline, network))
+    method = apply_method(config.method, getattr(pipeline, network), mask, lora_rank=config.lora_rank)
     trainable = trainable_count(method)
     log = train(
         pipeline,
@@ -89,7 +93,8 @@ def finetune(
         return None
     out.mkdir(parents=True, exist_ok=True)
     save_file(trained_state(method), str(out / "adapter.safetensors"), metadata={"method": config.method})
-    pipeline.unet = method.merge()
+    lora_file = config.method == "lora" and save_lora_file(pipeline, network, out / LORA_FILE)
+    setattr(pipeline, network, method.merge())
     staging = out / ".model.partial"
     shutil.rmtree(staging, ignore_errors=True)
     save_diffusers_folder(pipeline, staging)
@@ -110,6 +115,7 @@ def finetune(
         "final_loss": log.losses[-1] if log.losses else None,
         "dropped_samples": log.dropped_samples,
         "resumed_from": log.resumed_from,
+        "lora_file": LORA_FILE if lora_file else None,
     }
     write_atomic(out / "method.json", json.dumps(record, indent=2) + "\n")
     shutil.rmtree(out / "checkpoints", ignore_errors=True)

@@ -1,4 +1,5 @@
-"""The training loop: SD noise-prediction MSE on a frozen VAE and text encoder, AdamW, seeded.
+"""The training loop: the family's denoising MSE (its own target: noise, velocity or x0 on a DDPM
+schedule, the velocity e - x0 on rectified flow) on a frozen VAE and text encoders, AdamW, seeded.
 
 Every random draw of step k (batch, caption dropout, RWA words, noise, timesteps) comes from a
 generator seeded by (seed, k), and checkpoints hold the trained tensors and the optimizer state,
@@ -16,14 +17,13 @@ from pathlib import Path
 import torch
 
 from memaudit.data import ImageCaptionDataset
+from memaudit.denoiser import denoiser_for
 from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.methods import AppliedMethod, load_trained_state, trained_state
 from memaudit.finetune.mitigations import random_word_addition, threshold_keep, whole_words
 from memaudit.metrics.noise_magnitude import step_magnitude
-from memaudit.metrics.parameterization import as_epsilon
 from memaudit.sampling.encode import encode_latents
 from memaudit.sampling.seeds import sample_seed
-from memaudit.sampling.text import encode_prompts
 
 StepCallback = Callable[[int, float], None]
 
@@ -95,20 +95,20 @@ def train(
 
     ``stop_after`` ends this call after that many steps in total (the run can be resumed later).
     """
-    unet = pipeline.unet
-    device = unet.device
+    denoiser = denoiser_for(pipeline)
+    network = denoiser.module
     digest = config_digest(config, dataset.digest)
-    latents = encode_latents(pipeline, dataset, image_size=image_size)
+    latents = encode_latents(denoiser, dataset, image_size=image_size)
     captions = dataset.captions
-    empty = encode_prompts(pipeline, [""]).to(device).tokens  # UNet families: token states alone
-    vocabulary = whole_words(pipeline.tokenizer) if config.mitigation.kind == "rwa" else []
+    empty = denoiser.unconditional()
+    vocabulary = whole_words(denoiser.tokenizer) if config.mitigation.kind == "rwa" else []
     parameters = [p for _, p in sorted(method.trainable_parameters().items())]
     optimizer = (
         torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay) if parameters else None
     )
     log = TrainingLog()
     start = _resume(checkpoint_dir, method=method, optimizer=optimizer, log=log, digest=digest)
-    unet.train(bool(parameters))
+    network.train(bool(parameters))
     last = config.steps if stop_after is None else min(config.steps, stop_after)
     for step in range(start, last):
         if optimizer is not None:
@@ -119,7 +119,7 @@ def train(
                 sample_seed(config.seed, "train", step * config.gradient_accumulation + micro)
             )
             loss, dropped = _micro_step(
-                pipeline,
+                denoiser,
                 config,
                 latents=latents,
                 captions=captions,
@@ -139,13 +139,12 @@ def train(
             _save_checkpoint(checkpoint_dir, step=step + 1, method=method, optimizer=optimizer, log=log, digest=digest)
         if on_step:
             on_step(step + 1, step_loss)
-    unet.eval()
+    network.eval()
     return log
 
 
-def _micro_step(pipeline, config: TrainConfig, *, latents, captions, empty, vocabulary, generator, with_grad: bool):
-    unet, scheduler = pipeline.unet, pipeline.scheduler
-    device = unet.device
+def _micro_step(denoiser, config: TrainConfig, *, latents, captions, empty, vocabulary, generator, with_grad: bool):
+    device = denoiser.device
     batch = torch.randint(len(captions), (config.batch_size,), generator=generator)
     texts = []
     for index in batch.tolist():
@@ -163,27 +162,22 @@ def _micro_step(pipeline, config: TrainConfig, *, latents, captions, empty, voca
         texts.append(caption)
     clean = latents[batch].to(device)
     noise = torch.randn(clean.shape, generator=generator).to(device)
-    timesteps = torch.randint(scheduler.config.num_train_timesteps, (config.batch_size,), generator=generator).to(
-        device
-    )
-    noisy = scheduler.add_noise(clean, noise, timesteps)
+    steps = denoiser.levels.num_train_timesteps
+    timesteps = torch.randint(steps, (config.batch_size,), generator=generator).to(device)
+    noisy = denoiser.add_noise(clean, noise, timesteps)
     with torch.no_grad():
-        context = encode_prompts(pipeline, texts).to(device).tokens
-    target = _training_target(scheduler, clean=clean, noise=noise, timesteps=timesteps)
+        context = denoiser.encode_prompts(texts).to(device, denoiser.dtype)
+    target = denoiser.levels.target(clean, noise, timesteps, prediction_type=denoiser.parameterization)
     with torch.set_grad_enabled(with_grad):
-        prediction = unet(noisy, timesteps, encoder_hidden_states=context).sample
-    per_sample = ((prediction.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
+        prediction = denoiser.forward(noisy, timesteps, context)
+    per_sample = ((prediction.float() - target.float()) ** 2).mean(dim=tuple(range(1, prediction.dim())))
     keep = torch.ones_like(per_sample, dtype=torch.bool)
     mitigation = config.mitigation
     if mitigation.kind == "threshold":
         with torch.no_grad():
-            unconditional = unet(noisy, timesteps, encoder_hidden_states=empty.expand(len(texts), -1, -1)).sample
-        alpha = scheduler.alphas_cumprod.to(device)[timesteps]  # Wen's magnitude is the noise's
-        kind = scheduler.config.prediction_type
-        noises = [
-            as_epsilon(out, noisy, alpha_bar=alpha, prediction_type=kind)
-            for out in (prediction.detach(), unconditional)
-        ]
+            unconditional = denoiser.forward(noisy, timesteps, empty.broadcast(len(texts)).to(device, denoiser.dtype))
+        # Wen's magnitude is the noise's, whatever the network predicts
+        noises = [denoiser.epsilon_at(out, noisy, timesteps) for out in (prediction.detach(), unconditional)]
         magnitudes = step_magnitude(*noises).cpu()
         keep = threshold_keep(
             magnitudes, threshold=mitigation.threshold, top_fraction=mitigation.effective_top_fraction
@@ -191,15 +185,3 @@ def _micro_step(pipeline, config: TrainConfig, *, latents, captions, empty, voca
     if not keep.any():
         return per_sample.sum() * 0.0, int((~keep).sum())
     return per_sample[keep].mean(), int((~keep).sum())
-
-
-def _training_target(scheduler, *, clean: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """What the UNet learns to predict, in the parameterization its scheduler config names."""
-    kind = scheduler.config.prediction_type
-    if kind == "epsilon":
-        return noise
-    if kind == "v_prediction":
-        return scheduler.get_velocity(clean, noise, timesteps)
-    if kind == "sample":
-        return clean
-    raise ValueError(f"unknown prediction type {kind!r} in the scheduler config")

@@ -30,6 +30,11 @@ class Sampling(StrictModel):
     )
     num_inference_steps: int = Field(50, ge=1, le=1000)
     guidance_scale: float = Field(7.5, ge=0.0)
+    family_defaults: bool = Field(
+        False,
+        description="sample with the model family's own guidance scale (SD 1.x/2.x 7.5, SDXL 5, SD 3.x, PixArt "
+        "and Sana 4.5, Lumina 2 4, Flux 3.5 embedded) instead of guidance_scale; the result records what ran",
+    )
     resolution: int | None = Field(None, ge=8, description="image side in pixels; default: the model's own")
     batch_size: int = Field(8, ge=1)
     dtype: Literal["float32", "float16", "bfloat16"] = Field(

@@ -23,7 +23,7 @@ from memaudit import __version__
 from memaudit.atomic_files import write_atomic
 from memaudit.checkpoint import Checkpoint, load_checkpoint
 from memaudit.checkpoint.base_check import check_base
-from memaudit.checkpoint.families import require_trainable
+from memaudit.checkpoint.families import denoising_network
 from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.finetune.mask import BlockMask
@@ -105,7 +105,6 @@ def remediate(
             model_checkpoint = load_checkpoint(
                 request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle
             )
-        require_trainable(model_checkpoint.family, source=request.model, what="remediation")
         check_base(request.base, model_checkpoint, allow_pickle=request.allow_pickle)  # before the scan
         finished = scan_model(request, request.model, progress=progress, checkpoint=model_checkpoint)
         with finished.publishing():
@@ -120,7 +119,7 @@ def remediate(
     trials: list[TrialRecord] = []
     chosen_number = None
     if request.mask is not None:
-        space, mask = read_mask_file(request.mask, base.pipeline.unet)
+        space, mask = read_mask_file(request.mask, denoising_network(base.pipeline))
     else:
         rows = memorization_set(before_scan, train, settings=settings, seed=policy.sampling.seed)
         manifest = write_proxy_manifest(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import optuna
 
+from memaudit.checkpoint.families import denoising_network, family_of_pipeline
 from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.mask import BlockMask
 from memaudit.finetune.methods import apply_method, trainable_count
@@ -93,8 +94,10 @@ def objective(context: TrialContext) -> Callable[[optuna.Trial], tuple[float, fl
         bits = tuple(bool(trial.suggest_categorical(f"block_{i:02d}", [0, 1])) for i in range(len(context.blocks)))
         mask = BlockMask(context.blocks, bits)
         pipeline = copy.copy(context.base_pipeline)
-        pipeline.unet = copy.deepcopy(context.base_pipeline.unet)
-        method = apply_method(space, pipeline.unet, mask, lora_rank=settings.lora_rank)
+        network = denoising_network(context.base_pipeline)
+        name = family_of_pipeline(context.base_pipeline).module  # unet or transformer
+        setattr(pipeline, name, copy.deepcopy(network))
+        method = apply_method(space, getattr(pipeline, name), mask, lora_rank=settings.lora_rank)
         trainable = trainable_count(method)
         config = training_config(context.policy, space, mask, steps=settings.inner_steps)
         image_side = context.inputs.image_side
@@ -106,7 +109,7 @@ def objective(context: TrialContext) -> Callable[[optuna.Trial], tuple[float, fl
             image_size=image_side,
             checkpoint_dir=context.work_dir / f"trial-{trial.number:04d}",
         )
-        pipeline.unet = method.merge()
+        setattr(pipeline, name, method.merge())
         memorization, fid = evaluate(pipeline, context.inputs, context.policy)
         trial.set_user_attr("mask", mask.as_string())
         trial.set_user_attr("space", space)

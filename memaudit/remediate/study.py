@@ -11,6 +11,7 @@ import torch
 from sqlalchemy.exc import SQLAlchemyError
 
 from memaudit.checkpoint import Checkpoint, load_checkpoint, summarize, transformer_block_names
+from memaudit.checkpoint.families import denoising_network
 from memaudit.data import DataConfig, ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.features import ExtractorOptions
@@ -77,7 +78,7 @@ def trial_context(job: dict, *, progress: Progress | None = None, base: Checkpoi
     )
     return TrialContext(
         base_pipeline=base.pipeline,
-        blocks=tuple(transformer_block_names(base.pipeline.unet)),
+        blocks=tuple(transformer_block_names(denoising_network(base.pipeline))),
         proxy=ImageCaptionDataset(job["proxy_manifest"]),
         inputs=inputs,
         policy=policy,

@@ -193,6 +193,7 @@ class ModelRecord(Frozen):
     prediction_type: str | None = None
     family: str | None = None  # checkpoint.families (sd, sdxl, sd3, pixart, sana, flux, lumina2); 2.7 on
     adapters: list[AdapterFile] = Field(default_factory=list)  # LoRA files fused into the weights; 2.7 on
+    guidance_scale: float | None = None  # what the model was sampled with (sampling.family_defaults); 2.7 on
 
 
 class PolicyRecord(Frozen):

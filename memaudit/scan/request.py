@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
+from memaudit.checkpoint.families import BY_NAME
 from memaudit.data.columns import DataConfig
-from memaudit.policy import PolicyOverrides
+from memaudit.policy import Policy, PolicyOverrides
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,12 @@ def sampling_dtype(name: str, device: str) -> torch.dtype:
     """The policy's dtype on CUDA; float32 elsewhere (half-precision convolutions are slow or missing on
     CPUs, and float32 there is what makes a CPU scan the reference)."""
     return getattr(torch, name) if torch.device(device).type == "cuda" else torch.float32
+
+
+def with_family_defaults(policy: Policy, family: str) -> Policy:
+    """The policy as it samples this family: with ``sampling.family_defaults``, the family's own guidance
+    scale (``checkpoint.families``) in place of ``guidance_scale``; unchanged otherwise."""
+    if not policy.sampling.family_defaults:
+        return policy
+    sampling = policy.sampling.model_copy(update={"guidance_scale": BY_NAME[family].guidance})
+    return policy.model_copy(update={"sampling": sampling})

@@ -33,7 +33,7 @@ from memaudit.scan.previous_result import check_before
 from memaudit.scan.progress import Progress, SilentProgress
 from memaudit.scan.records import dataset_record, environment_record, policy_record
 from memaudit.scan.reference import load_reference
-from memaudit.scan.request import ScanRequest, sampling_dtype
+from memaudit.scan.request import ScanRequest, sampling_dtype, with_family_defaults
 from memaudit.scan.shard import Shard, current_shard
 from memaudit.scan.work_log import WorkLog, scan_work_log
 
@@ -100,6 +100,7 @@ def prepare_scan(
                 allow_pickle=request.allow_pickle,
                 adapters=list(request.adapters),
             )
+        policy = shared["policy"] = with_family_defaults(policy, checkpoint.family)
         pipeline = checkpoint.pipeline.to(request.device)
         dtype = sampling_dtype(policy.sampling.dtype, request.device)
         if dtype != torch.float32:
@@ -185,6 +186,7 @@ def _scan(
             prediction_type=prepared.summary.prediction_type,
             family=checkpoint.family,
             adapters=checkpoint.adapters,
+            guidance_scale=context.policy.sampling.guidance_scale,
         )
         outcomes = model_checks(context, before=prepared.before)
     else:

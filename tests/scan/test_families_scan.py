@@ -14,7 +14,7 @@ from memaudit.tiny.memorizer import build_memorizer
 
 POLICY = """
 name: families
-sampling: {seed: 0, scheduler: ddim, num_inference_steps: 4, guidance_scale: 2.0, batch_size: 8, resolution: 64}
+sampling: {seed: 0, scheduler: ddim, num_inference_steps: 4, family_defaults: true, batch_size: 8, resolution: 64}
 calibration: {small_holdout: warn}
 checks:
   noise_magnitude: {steps: 1, generations: 2, calibration_quantile: 0.99}
@@ -27,14 +27,15 @@ rules:
   near-copy-rate: {metric: nearest_neighbour.near_copy_rate, at_most: 1.0, severity: warn}
   fid: {metric: fid.fid, at_most: 1000000, severity: warn}
 """
+# tiny builder -> (family, its default guidance scale: CheXGenBench's, else its diffusers pipeline's)
 FAMILIES = {
-    "sdxl": "sdxl",
-    "sd3": "sd3",
-    "pixart-sigma": "pixart",
-    "sana": "sana",
-    "flux": "flux",
-    "lumina2": "lumina2",
-    "radedit": "sd",
+    "sdxl": ("sdxl", 5.0),
+    "sd3": ("sd3", 4.5),
+    "pixart-sigma": ("pixart", 4.5),
+    "sana": ("sana", 4.5),
+    "flux": ("flux", 3.5),
+    "lumina2": ("lumina2", 4.0),
+    "radedit": ("sd", 7.5),
 }
 
 
@@ -51,7 +52,8 @@ def test_every_family_is_inspected_and_scanned(name, data, tmp_path, capsys):
     root, train, holdout = data
     folder = save_tiny_family(name, tmp_path / name, seed=0)
     assert run(["inspect", str(folder)]) == ExitCode.OK
-    assert f"family {FAMILIES[name]}" in capsys.readouterr().out
+    family, guidance = FAMILIES[name]
+    assert f"family {family}" in capsys.readouterr().out
     out = tmp_path / "out"
     code = run(
         [
@@ -62,38 +64,21 @@ def test_every_family_is_inspected_and_scanned(name, data, tmp_path, capsys):
     printed = capsys.readouterr()
     assert code in (ExitCode.OK, ExitCode.FINDING), printed.err
     result = json.loads((out / "result.json").read_text())
-    assert result["model"]["family"] == FAMILIES[name]
+    assert (result["model"]["family"], result["model"]["guidance_scale"]) == (family, guidance)
     checks = result["checks"]
     assert {"noise_magnitude", "extraction", "nearest_neighbour", "membership", "fid"} <= set(checks)
     assert all(checks[name]["status"] != "error" for name in checks), {n: c.get("message") for n, c in checks.items()}
     assert len(checks["noise_magnitude"]["noise_magnitude"]["train"]) > 0
 
 
-@pytest.mark.parametrize("command", ["finetune", "remediate"])
-def test_fine_tuning_a_family_it_only_scans_is_refused_naming_the_family(command, data, tmp_path, capsys):
+def test_an_unknown_family_is_exit_2_naming_the_supported_ones(data, tmp_path, capsys):
     root, train, holdout = data
-    folder = save_tiny_family("sd3", tmp_path / "sd3", seed=0)
-    arguments = {
-        "finetune": [
-            *("finetune", str(folder), "--train", str(train)),
-            *("--method", "lora", "--mask", "all", "--out", str(tmp_path / "ft")),
-        ],
-        "remediate": [
-            "remediate",
-            str(folder),
-            "--base",
-            str(folder),
-            "--train",
-            str(train),
-            "--holdout",
-            str(holdout),
-            "--policy",
-            str(root / "policy.yaml"),
-            "--out",
-            str(tmp_path / "rm"),
-        ],
-    }[command]
-    code = run(arguments)
-    err = capsys.readouterr().err
-    assert code == ExitCode.ERROR, err
-    assert "Stable Diffusion 3.x" in err and "scans but does not yet fine-tune" in err
+    folder = save_tiny_family("sd3", tmp_path / "model", seed=0)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps(index | {"_class_name": "KandinskyV22Pipeline"}))
+    for command in (["inspect", str(folder)], ["scan", str(folder), "--train", str(train), "--holdout", str(holdout)]):
+        extra = ["--policy", str(root / "policy.yaml"), "--out", str(tmp_path / "out")] if command[0] == "scan" else []
+        assert run([*command, *extra]) == ExitCode.ERROR
+        err = capsys.readouterr().err
+        assert "unsupported model family 'KandinskyV22Pipeline'" in err and "Flux.1 (FluxPipeline)" in err, err
+    assert not (tmp_path / "out" / "result.json").exists()

@@ -21,11 +21,22 @@ class ChannelScale(nn.Module):
         self.scale = nn.Parameter(torch.ones(channels))
 
     def __call__(self, module, inputs, output):  # a forward hook
+        if isinstance(output, tuple):  # joint attention (SD 3.x, Flux): the image stream comes first
+            return (output[0] * self.scale, *output[1:])
         return output * self.scale
 
 
-def _last_linear(module: nn.Module) -> nn.Linear:
-    return [m for m in module.modules() if isinstance(m, nn.Linear)][-1]
+def _linear(module: nn.Module, path: str) -> nn.Linear | None:
+    try:
+        found = module.get_submodule(path)
+    except AttributeError:
+        return None
+    return found if isinstance(found, nn.Linear) else None
+
+
+def _last_linear(module: nn.Module) -> nn.Linear | None:
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
 
 
 class DiffFit:
@@ -40,19 +51,17 @@ class DiffFit:
         self._biases: dict[str, nn.Parameter] = {}
         everything = dict(unet.named_modules())
         for path, attention in attention_modules(unet, mask).items():
-            for projection in PROJECTIONS:
-                layer = attention.get_submodule(projection)
-                self._add(f"{path}.{projection}", hooked=layer, folds_into=layer, channels=layer.out_features)
-            self._add(
-                f"{path}.branch",
-                hooked=attention,
-                folds_into=attention.to_out[0],
-                channels=attention.to_out[0].out_features,
-            )
+            for projection in PROJECTIONS:  # a single-stream attention (Flux) has no output projection
+                layer = _linear(attention, projection)
+                if layer is not None:
+                    self._add(f"{path}.{projection}", hooked=layer, folds_into=layer, channels=layer.out_features)
+            out = _linear(attention, "to_out.0")
+            if out is not None:
+                self._add(f"{path}.branch", hooked=attention, folds_into=out, channels=out.out_features)
         for unit, module in block_modules(unet, mask).items():
             feed_forward = everything.get(f"{unit}.ff")
-            if feed_forward is not None:  # a whole transformer block: its feed-forward branch too
-                folds_into = _last_linear(feed_forward)
+            folds_into = _last_linear(feed_forward) if feed_forward is not None else None
+            if folds_into is not None:  # a whole block: its feed-forward branch too (Sana's is convolutional)
                 self._add(
                     f"{unit}.ff.branch", hooked=feed_forward, folds_into=folds_into, channels=folds_into.out_features
                 )

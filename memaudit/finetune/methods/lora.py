@@ -12,6 +12,7 @@ from memaudit.finetune.mask import BlockMask
 from memaudit.finetune.methods.base import attention_modules, freeze
 
 PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+LORA_FILE = "lora.safetensors"
 
 
 class LoRA:
@@ -47,3 +48,23 @@ class LoRA:
         self._parameters = {}
         freeze(self.unet)
         return self.unet
+
+
+def save_lora_file(pipeline, network: str, path) -> bool:
+    """The trained (unmerged) adapter of ``pipeline``'s ``network`` (``unet`` or ``transformer``) as one
+    diffusers LoRA file, through the family's own ``save_lora_weights``; alpha equals the rank (scale 1),
+    as trained, so loading it at scale 1 gives the merged model. False where the family's diffusers
+    pipeline has no LoRA format (PixArt), or the mask selected nothing: nothing is written."""
+    from peft.utils import get_peft_model_state_dict
+
+    if not hasattr(type(pipeline), "save_lora_weights") or not hasattr(getattr(pipeline, network), "peft_config"):
+        return False  # no LoRA format for this family, or an empty mask: no adapter layers to write
+    layers = get_peft_model_state_dict(getattr(pipeline, network))
+    if network == "unet":  # the UNet families' loaders read the diffusers key names
+        from diffusers.utils import convert_state_dict_to_diffusers
+
+        layers = convert_state_dict_to_diffusers(layers)
+    type(pipeline).save_lora_weights(
+        path.parent, weight_name=path.name, safe_serialization=True, **{f"{network}_lora_layers": layers}
+    )
+    return True
