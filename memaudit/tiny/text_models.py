@@ -8,13 +8,12 @@ nothing is ever downloaded. Every word of the word list is one token; other text
 
 from __future__ import annotations
 
-import itertools
 import string
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from memaudit.tiny.vocabulary import load_clip_tokenizer, write_vocabulary
+from memaudit.tiny.vocabulary import learn_merges, load_clip_tokenizer, write_vocabulary
 
 SPACE = "▁"  # SentencePiece's word-start marker, used by the T5 and Gemma vocabularies
 CHARACTERS = string.ascii_letters + string.digits + string.punctuation
@@ -47,7 +46,7 @@ def gemma_tokenizer(words: Iterable[str], *, max_length: int = GEMMA_MAX_LENGTH)
     specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]
     byte_tokens = [f"<0x{value:02X}>" for value in range(256)]
     words = set(words)  # each word both at the start of the text and after a space, as Gemma's vocabulary has
-    merges = _learn_merges(sorted(words | {SPACE + word for word in words}))
+    merges = learn_merges([list(piece) for piece in sorted(words | {SPACE + word for word in words})])
     vocab: dict[str, int] = {}
     for token in [*specials, *byte_tokens, SPACE, *CHARACTERS, *(left + right for left, right in merges)]:
         vocab.setdefault(token, len(vocab))
@@ -65,35 +64,6 @@ def bert_tokenizer(words: Iterable[str], *, max_length: int = MAX_LENGTH):
     tokens += [*characters, *("##" + character for character in characters)]
     vocab = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
     return BertTokenizerFast(vocab=vocab, model_max_length=max_length)
-
-
-def _learn_merges(pieces: list[str]) -> list[tuple[str, str]]:
-    """Byte-pair merges until every piece is one symbol: the most frequent pair first, ties to the
-    alphabetically first (deterministic across processes, unlike the ``tokenizers`` trainer)."""
-    words = [list(piece) for piece in pieces]
-    merges: list[tuple[str, str]] = []
-    while True:
-        counts: dict[tuple[str, str], int] = {}
-        for symbols in words:
-            for pair in itertools.pairwise(symbols):
-                counts[pair] = counts.get(pair, 0) + 1
-        if not counts:
-            return merges
-        best = min(counts, key=lambda pair: (-counts[pair], pair))
-        merges.append(best)
-        words = [_merge(symbols, best) for symbols in words]
-
-
-def _merge(symbols: list[str], pair: tuple[str, str]) -> list[str]:
-    merged, position = [], 0
-    while position < len(symbols):
-        if tuple(symbols[position : position + 2]) == pair:
-            merged.append(symbols[position] + symbols[position + 1])
-            position += 2
-        else:
-            merged.append(symbols[position])
-            position += 1
-    return merged
 
 
 def clip_text_model(tokenizer, *, hidden: int = 32, projection: int | None = None):

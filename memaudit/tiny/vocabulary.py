@@ -59,10 +59,14 @@ def build_vocabulary(words: Iterable[str]) -> tuple[dict[str, int], list[tuple[s
 
 
 def _learn_merges(pieces: list[str]) -> list[tuple[str, str]]:
-    """Byte-pair merges until every piece is one token: the most frequent adjacent pair first, ties to
-    the alphabetically first pair. (The ``tokenizers`` trainer breaks ties by hash order, which
-    changes from one process to the next, and with it every tiny model's token ids.)"""
-    words = [[*piece[:-1], piece[-1] + WORD_END] for piece in pieces]
+    """CLIP's merges: a word's last symbol carries the end-of-word mark."""
+    return learn_merges([[*piece[:-1], piece[-1] + WORD_END] for piece in pieces])
+
+
+def learn_merges(words: list[list[str]]) -> list[tuple[str, str]]:
+    """Byte-pair merges of symbol sequences until every word is one symbol: the most frequent adjacent
+    pair first, ties to the alphabetically first pair. (The ``tokenizers`` trainer breaks ties by hash
+    order, which changes from one process to the next, and with it every tiny model's token ids.)"""
     merges: list[tuple[str, str]] = []
     while True:
         counts: dict[tuple[str, str], int] = {}
@@ -73,16 +77,19 @@ def _learn_merges(pieces: list[str]) -> list[tuple[str, str]]:
             return merges
         best = min(counts, key=lambda pair: (-counts[pair], pair))
         merges.append(best)
-        for index, symbols in enumerate(words):
-            merged, position = [], 0
-            while position < len(symbols):
-                if position + 1 < len(symbols) and (symbols[position], symbols[position + 1]) == best:
-                    merged.append(symbols[position] + symbols[position + 1])
-                    position += 2
-                else:
-                    merged.append(symbols[position])
-                    position += 1
-            words[index] = merged
+        words = [_merge(symbols, best) for symbols in words]
+
+
+def _merge(symbols: list[str], pair: tuple[str, str]) -> list[str]:
+    merged, position = [], 0
+    while position < len(symbols):
+        if tuple(symbols[position : position + 2]) == pair:
+            merged.append(symbols[position] + symbols[position + 1])
+            position += 2
+        else:
+            merged.append(symbols[position])
+            position += 1
+    return merged
 
 
 def write_vocabulary(words: Iterable[str], directory: Path) -> tuple[Path, Path]:
