@@ -57,3 +57,27 @@ def attention_unit_names(unet) -> list[str]:
         for attention in ATTENTIONS
         if modules.get(f"{block}.{attention}") is not None
     ]
+
+
+# The MemControl search explores one bit per unit; SD 1.5's UNet has 16 transformer blocks, so a deeper
+# denoiser (PixArt-Sigma's 28 blocks, SDXL's 70) is searched over 16 contiguous runs of blocks, which
+# keeps the search space the paper's size (2^16 masks) whatever the depth.
+SEARCH_UNITS = 16
+
+
+def search_units(blocks: int, *, limit: int = SEARCH_UNITS) -> list[range]:
+    """Contiguous runs of block indices, one per search bit: each block alone up to ``limit`` blocks,
+    else ``limit`` runs whose lengths differ by at most one (the longer runs first)."""
+    if blocks < 1 or limit < 1:
+        raise ValueError(f"need at least one block and one unit, got {blocks} and {limit}")
+    count = min(blocks, limit)
+    size, extra = divmod(blocks, count)
+    starts = [unit * size + min(unit, extra) for unit in range(count + 1)]
+    return [range(starts[unit], starts[unit + 1]) for unit in range(count)]
+
+
+def expand_units(bits: tuple[bool, ...], units: list[range]) -> tuple[bool, ...]:
+    """One bit per block from one bit per unit."""
+    if len(bits) != len(units):
+        raise ValueError(f"{len(bits)} bits for {len(units)} units")
+    return tuple(bit for bit, unit in zip(bits, units, strict=True) for _ in unit)

@@ -20,7 +20,7 @@ import optuna
 
 from memaudit.checkpoint.families import denoising_network, family_of_pipeline
 from memaudit.finetune.config import TrainConfig
-from memaudit.finetune.mask import BlockMask
+from memaudit.finetune.mask import BlockMask, expand_units, search_units
 from memaudit.finetune.methods import apply_method, trainable_count
 from memaudit.finetune.training import train
 from memaudit.policy import Policy
@@ -91,8 +91,9 @@ def objective(context: TrialContext) -> Callable[[optuna.Trial], tuple[float, fl
 
     def run(trial: optuna.Trial) -> tuple[float, float]:
         space = trial.suggest_categorical("space", list(settings.spaces))
-        bits = tuple(bool(trial.suggest_categorical(f"block_{i:02d}", [0, 1])) for i in range(len(context.blocks)))
-        mask = BlockMask(context.blocks, bits)
+        units = search_units(len(context.blocks))  # a deep DiT's blocks in contiguous runs
+        bits = tuple(bool(trial.suggest_categorical(f"block_{i:02d}", [0, 1])) for i in range(len(units)))
+        mask = BlockMask(context.blocks, expand_units(bits, units))
         pipeline = copy.copy(context.base_pipeline)
         network = denoising_network(context.base_pipeline)
         name = family_of_pipeline(context.base_pipeline).module  # unet or transformer

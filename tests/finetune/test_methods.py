@@ -153,3 +153,17 @@ def test_the_memcontrol_preset_on_the_sd15_layout():
     assert [name.split(".attentions")[0] for name in self_attention] == ["down_blocks.0"] * 2 + ["mid_block"] + [
         "up_blocks.1"
     ] * 3
+
+
+@pytest.mark.parametrize(
+    ("blocks", "sizes"),
+    [(7, [1] * 7), (16, [1] * 16), (28, [2] * 12 + [1] * 4), (70, [5] * 6 + [4] * 10), (17, [2] + [1] * 15)],
+)
+def test_search_units_are_contiguous_runs_of_blocks(blocks, sizes):
+    from memaudit.finetune.mask import expand_units, search_units
+
+    units = search_units(blocks)
+    assert [len(unit) for unit in units] == sizes
+    assert [index for unit in units for index in unit] == list(range(blocks))  # every block once, in order
+    bits = tuple(i % 2 == 0 for i in range(len(units)))
+    assert expand_units(bits, units) == tuple(bit for bit, size in zip(bits, sizes, strict=True) for _ in range(size))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from safetensors.torch import load_file, save_file
 
 from memaudit.cli import run
 from memaudit.errors import ExitCode
@@ -72,12 +73,19 @@ def test_without_an_adapter_the_base_is_another_model(setup, tiny_folder, tmp_pa
         (["--adapter", "{lora}", "--adapter-scale", "1", "--adapter-scale", "2"], "2 values for 1 adapters"),
         (["--adapter", "{missing}"], "no such file"),
         (["--adapter", "{pickled}"], "refusing to load pickle-based weights"),
+        (["--adapter", "{unknown}"], "match no module of this base"),
+        (["--adapter", "{wide}"], "does not fit this base"),
     ],
 )
 def test_bad_adapter_options_exit_2_naming_them(setup, tiny_folder, tmp_path, capsys, extra, message):
     pickled = tmp_path / "lora.bin"
     pickled.write_bytes(b"not read")
+    layers = load_file(setup[3])
+    unknown, wide = tmp_path / "unknown.safetensors", tmp_path / "wide.safetensors"
+    save_file({k.replace("attn1.to_q", "attn9.to_q"): v for k, v in layers.items()}, unknown)
+    save_file({k: v.repeat(1, 2) if "down" in k else v for k, v in layers.items()}, wide)  # another base's widths
     paths = {"lora": setup[3], "missing": tmp_path / "missing.safetensors", "pickled": pickled}
+    paths |= {"unknown": unknown, "wide": wide}
     code = _scan(setup, tiny_folder, tmp_path / "out", *[item.format(**paths) for item in extra])
     err = capsys.readouterr().err
     assert code == ExitCode.ERROR and message in err, err
