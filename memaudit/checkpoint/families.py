@@ -29,6 +29,9 @@ class Family:
     # 4.5 for SD 3.5, PixArt-Sigma and Sana), else the diffusers pipeline's default (SDXL 5, Lumina 2 4,
     # Flux-dev 3.5 as its embedded guidance).
     guidance: float = 7.5
+    # Tokens of a caption the pipeline's long text encoder reads by default (its max_sequence_length:
+    # T5 or Gemma); None: the tokenizer's own maximum (CLIP's 77).
+    text_length: int | None = None
 
     @property
     def pipeline_class(self) -> str:
@@ -59,6 +62,7 @@ FAMILIES = (
         ("tokenizer_3", "tokenizer"),
         flow=True,
         guidance=4.5,
+        text_length=256,
     ),
     Family(
         "pixart",
@@ -66,6 +70,7 @@ FAMILIES = (
         ("PixArtSigmaPipeline", "PixArtAlphaPipeline"),
         ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
         guidance=4.5,
+        text_length=300,
     ),
     Family(
         "sana",
@@ -74,6 +79,7 @@ FAMILIES = (
         ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
         flow=True,
         guidance=4.5,
+        text_length=300,
     ),
     Family(
         "flux",
@@ -83,6 +89,7 @@ FAMILIES = (
         ("tokenizer_2",),
         flow=True,
         guidance=3.5,
+        text_length=512,
     ),
     Family(
         "lumina2",
@@ -91,6 +98,7 @@ FAMILIES = (
         ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
         flow=True,
         guidance=4.0,
+        text_length=256,
     ),
 )
 BY_NAME = {family.name: family for family in FAMILIES}

@@ -161,8 +161,10 @@ def load_tokenizer(path: Path | str, *, config_dir: Path | str | None = None):
         index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
         family = family_named(str(index.get("_class_name", "")), source=folder)
         name = next(name for name in family.tokenizers if (folder / name).is_dir() and index.get(name, [None])[0])
-        tokenizer_class = getattr(transformers, index[name][1])
-        return tokenizer_class.from_pretrained(folder / name, local_files_only=True)
+        tokenizer = getattr(transformers, index[name][1]).from_pretrained(folder / name, local_files_only=True)
+        if family.text_length is not None:  # the pipeline pads and cuts to its own length: count with it
+            tokenizer.model_max_length = family.text_length
+        return tokenizer
     except (*_LOAD_ERRORS, IndexError, StopIteration, CheckpointError):
         return None
 

@@ -68,9 +68,15 @@ class Denoiser:
         return next(tokenizer for name in names if (tokenizer := getattr(self.pipeline, name, None)) is not None)
 
     @property
+    def max_sequence_length(self) -> int | None:
+        """The pipeline's default length for its long text encoder (``checkpoint.families``)."""
+        return BY_NAME[self.family].text_length
+
+    @property
     def text_max_length(self) -> int:
-        """Tokens of a caption the denoiser reads (the pipeline's T5/Gemma length where it sets one)."""
-        return min(int(self.tokenizer.model_max_length), getattr(self, "max_sequence_length", 1 << 30))
+        """Tokens of a caption the denoiser reads: the pipeline's T5/Gemma length where it sets one (it pads
+        and cuts to that length whatever the tokenizer's own maximum), else the tokenizer's (CLIP's 77)."""
+        return self.max_sequence_length or int(self.tokenizer.model_max_length)
 
     @property
     def parameterization(self) -> str:

@@ -15,7 +15,6 @@ from memaudit.denoiser.sd3 import _batch_timestep
 
 class Flux(Denoiser):
     family = "flux"
-    max_sequence_length = 512
 
     @property
     def guidance_distilled(self) -> bool:  # Flux-dev and its fine-tunes; Flux-schnell has no guidance input

@@ -12,7 +12,6 @@ from memaudit.denoiser.sd3 import _batch_timestep
 
 class Lumina2(Denoiser):
     family = "lumina2"
-    max_sequence_length = 256  # the pipeline's default: the system prompt comes first
 
     def _encode(self, prompts: list[str]) -> Conditioning:
         tokens, mask, _, _ = self.pipeline.encode_prompt(

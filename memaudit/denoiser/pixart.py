@@ -13,9 +13,9 @@ from memaudit.denoiser.sd3 import _batch_timestep
 
 class PixArt(Denoiser):
     family = "pixart"
-    max_sequence_length = 300  # PixArt-Sigma's default (Alpha: 120, set from the pipeline class)
 
     def _encode(self, prompts: list[str]) -> Conditioning:
+        # PixArt-Sigma reads 300 T5 tokens (checkpoint.families); PixArt-Alpha's pipeline 120.
         default = 120 if type(self.pipeline).__name__ == "PixArtAlphaPipeline" else self.max_sequence_length
         tokens, mask, _, _ = self.pipeline.encode_prompt(
             prompts,

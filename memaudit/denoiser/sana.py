@@ -11,7 +11,6 @@ from memaudit.denoiser.sd3 import _batch_timestep
 
 class Sana(Denoiser):
     family = "sana"
-    max_sequence_length = 300
 
     def _encode(self, prompts: list[str]) -> Conditioning:
         # The caption alone: without the pipeline's optional prompt-enhancing instruction, which is not

@@ -11,7 +11,6 @@ from memaudit.denoiser.flow_shift import set_flow_timesteps
 
 class StableDiffusion3(Denoiser):
     family = "sd3"
-    max_sequence_length = 256  # the diffusers pipeline's default for T5
 
     def _encode(self, prompts: list[str]) -> Conditioning:
         tokens, _, pooled, _ = self.pipeline.encode_prompt(

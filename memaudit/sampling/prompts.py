@@ -14,10 +14,11 @@ class TokenizedCaption:
     truncated: bool  # the caption is longer than that: its tail never reaches the model
 
 
-def tokenize_captions(tokenizer, captions: list[str]) -> list[TokenizedCaption]:
+def tokenize_captions(tokenizer, captions: list[str], *, max_length: int | None = None) -> list[TokenizedCaption]:
     """Each caption's tokens as ``sampling.text.encode_prompts`` feeds them to the encoder (the same cut:
-    ``model_max_length`` less the start and end tokens), and whether the cut dropped any."""
-    room = tokenizer.model_max_length - tokenizer.num_special_tokens_to_add()
+    ``max_length``, default the tokenizer's ``model_max_length``, less the start and end tokens), and
+    whether the cut dropped any."""
+    room = (max_length or tokenizer.model_max_length) - tokenizer.num_special_tokens_to_add()
     tokenized = []
     for start in range(0, len(captions), TOKENIZE_CHUNK):
         # Untruncated, to see what the cut drops; verbose=False: a long caption is counted, not logged.

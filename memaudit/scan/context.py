@@ -64,11 +64,15 @@ class ScanContext:
 
     @cached_property
     def train_groups(self) -> list[PromptGroup]:
-        return prompt_groups(self.train, self.tokenizer)
+        return prompt_groups(self.train, self.tokenizer, max_length=self._text_length)
 
     @cached_property
     def holdout_groups(self) -> list[PromptGroup]:
-        return prompt_groups(self.holdout, self.tokenizer)
+        return prompt_groups(self.holdout, self.tokenizer, max_length=self._text_length)
+
+    @property
+    def _text_length(self) -> int | None:
+        return self.pipeline.text_max_length if self.pipeline is not None else None
 
     def ids(self, rows: list[int]) -> list[str]:
         return [self.train.records[row].id for row in rows]

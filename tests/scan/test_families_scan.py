@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from memaudit.cli import run
@@ -82,3 +83,24 @@ def test_an_unknown_family_is_exit_2_naming_the_supported_ones(data, tmp_path, c
         err = capsys.readouterr().err
         assert "unsupported model family 'KandinskyV22Pipeline'" in err and "Flux.1 (FluxPipeline)" in err, err
     assert not (tmp_path / "out" / "result.json").exists()
+
+
+def test_prompts_are_counted_as_far_as_the_pipeline_reads_them(tmp_path):
+    """SD 3's pipeline reads 256 T5 tokens whatever the tokenizer's own maximum (32 in the tiny one):
+    captions that differ within those 256 tokens are two prompts, in the scan and in its preflight."""
+    from memaudit.checkpoint import load_checkpoint
+    from memaudit.checkpoint.loading import load_tokenizer
+    from memaudit.data import ImageCaptionDataset
+    from memaudit.denoiser import denoiser_for
+    from memaudit.scan.prompts import prompt_groups
+    from tests.images import write_dataset
+
+    folder = save_tiny_family("sd3", tmp_path / "model", seed=0)
+    denoiser = denoiser_for(load_checkpoint(folder).pipeline)
+    long = " ".join(["small left pleural effusion"] * 12)  # 48 words: past 32 tokens, within 256
+    captions = [long + " cardiomegaly", long + " pneumothorax"]
+    images = [np.full((8, 8), value, dtype=np.uint8) for value in (10, 200)]
+    dataset = ImageCaptionDataset(write_dataset(tmp_path / "data", images, captions, prefix="study"))
+    assert denoiser.text_max_length == 256 and denoiser.tokenizer.model_max_length == 32
+    assert len(prompt_groups(dataset, denoiser.tokenizer, max_length=denoiser.text_max_length)) == 2
+    assert len(prompt_groups(dataset, load_tokenizer(folder))) == 2  # the preflight counts the same
