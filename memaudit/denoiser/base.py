@@ -115,6 +115,13 @@ class Denoiser:
     def latent_shape(self, side: int) -> tuple[int, int, int]:
         return (self.latent_channels, side, side)
 
+    @property
+    def has_cross_attention(self) -> bool:
+        """Whether the network attends to text through cross-attention layers (``attn2``), which the
+        attention-entropy detector records; joint attention (SD 3.x, Flux, Lumina 2) has none."""
+        processors = getattr(self.module, "attn_processors", {})
+        return any(name.endswith("attn2.processor") for name in processors)
+
     def components(self) -> dict[str, torch.nn.Module]:
         """The networks, by pipeline attribute: denoiser, VAE, the text encoders present."""
         return {name: part for name, part in self.pipeline.components.items() if isinstance(part, torch.nn.Module)}

@@ -113,6 +113,13 @@ def prepare_scan(
                 f"reads {', '.join(readable)} models (scheduler/scheduler_config.json: prediction_type)"
             )
         denoiser = denoiser_for(pipeline, guidance=policy.sampling.guidance_scale)
+        triage = policy.checks.noise_magnitude
+        if triage.enabled and triage.detector == "attention" and not denoiser.has_cross_attention:
+            raise PolicyError(
+                f"checks.noise_magnitude.detector: 'attention' records cross-attention, and this "
+                f"{checkpoint.family} model attends to text jointly (no attn2 layers); use wen, asthana, "
+                "consistency or jeon"
+            )
         try:
             image_side = denoiser.latent_factor * denoiser.latent_side(policy.sampling.resolution)
         except ValueError as error:

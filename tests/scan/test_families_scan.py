@@ -104,3 +104,14 @@ def test_prompts_are_counted_as_far_as_the_pipeline_reads_them(tmp_path):
     assert denoiser.text_max_length == 256 and denoiser.tokenizer.model_max_length == 32
     assert len(prompt_groups(dataset, denoiser.tokenizer, max_length=denoiser.text_max_length)) == 2
     assert len(prompt_groups(dataset, load_tokenizer(folder))) == 2  # the preflight counts the same
+
+
+def test_the_attention_detector_on_joint_attention_is_refused_before_model_work(data, tmp_path, capsys):
+    _, train, holdout = data
+    folder = save_tiny_family("sd3", tmp_path / "model", seed=0)
+    policy = tmp_path / "attention.yaml"
+    policy.write_text(POLICY.replace("noise_magnitude: {steps: 1,", "noise_magnitude: {detector: attention, steps: 1,"))
+    arguments = ["scan", str(folder), "--train", str(train), "--holdout", str(holdout), "--policy", str(policy)]
+    assert run([*arguments, "--out", str(tmp_path / "out")]) == ExitCode.ERROR
+    assert "this sd3 model attends to text jointly (no attn2 layers)" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "result.json").exists()
