@@ -67,9 +67,9 @@ def test_memaudit_finetune_writes_a_model_of_the_same_family(saved, family, tiny
     assert load_checkpoint(out / "model").family == load_checkpoint(saved[family]).family
 
 
-@pytest.mark.parametrize("family", ["pixart-sigma", "sd3"])
-def test_remediate_searches_a_transformers_blocks(saved, family, tiny_pipeline, tmp_path, capsys):
-    """MemControl on a DiT: the search's bits are the transformer's blocks in mask order."""
+@pytest.mark.parametrize("family", FAMILIES)
+def test_remediate_searches_the_denoisers_blocks(saved, family, tiny_pipeline, tmp_path, capsys):
+    """MemControl on every family: the mask it chooses has one bit per block of the denoiser, in mask order."""
     from memaudit.checkpoint import summarize
     from tests.remediate.conftest import POLICY
 
