@@ -91,6 +91,6 @@ def summarize(checkpoint: Checkpoint) -> CheckpointSummary:
         scheduler=type(pipeline.scheduler).__name__,
         prediction_type=parameterization(pipeline),
         num_train_timesteps=pipeline.scheduler.config.num_train_timesteps,
-        text_max_length=min(int(tokenizer.model_max_length), 1 << 30),
+        text_max_length=family.text_length or int(tokenizer.model_max_length),  # what the pipeline reads
         weight_files=checkpoint.weight_files,
     )

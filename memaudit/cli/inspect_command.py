@@ -39,8 +39,8 @@ def inspect(
     for component in summary.components:
         components.add_row(component.name, component.class_name, f"{component.parameters:,}")
     stdout.print(components)
-    network = "UNet" if summary.denoiser == "unet" else "Transformer"
-    blocks = Table(title=f"{network} transformer blocks (mask order)", title_justify="left")
+    title = "UNet transformer blocks" if summary.denoiser == "unet" else "Transformer blocks"
+    blocks = Table(title=f"{title} (mask order)", title_justify="left")
     for column in ("bit", "block", "width", "reads text", "parameters"):
         blocks.add_column(
             column, justify="right" if column in ("bit", "width", "parameters") else "left", overflow="fold"
