@@ -121,9 +121,11 @@ def measure(family: str, *, resolution: int, device: str, scratch: Path) -> dict
         "device": str(device),
         "scores_finite": bool(torch.isfinite(scores).all()),
         "seconds": {
-            "build": round(built - started, 1), "save": round(saved - built, 1),
-            "load": round(loaded - saved, 1), "probe_8_evaluations": round(probed - loaded, 1),
-        },  # fmt: skip
+            "build": round(built - started, 1),
+            "save": round(saved - built, 1),
+            "load": round(loaded - saved, 1),
+            "probe_8_evaluations": round(probed - loaded, 1),
+        },
         "peak_gib": round(_peak(torch.device(device)), 1),
     }
 
