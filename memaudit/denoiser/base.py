@@ -18,6 +18,7 @@ differ; no check asks which family it runs on.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
@@ -27,7 +28,7 @@ from memaudit.denoiser.conditioning import Conditioning
 from memaudit.denoiser.noise_levels import DdpmLevels, FlowLevels, NoiseLevels
 
 
-class Denoiser:
+class Denoiser(ABC):
     family: ClassVar[str]
     guidance_distilled: ClassVar[bool] = False  # guidance is an input (Flux-dev), not two branches
 
@@ -137,13 +138,14 @@ class Denoiser:
         """The other branch of classifier-free guidance in this family's pipeline: the empty prompt's."""
         return self.encode_prompts([""])
 
-    def _encode(self, prompts: list[str]) -> Conditioning:
-        raise NotImplementedError
+    @abstractmethod
+    def _encode(self, prompts: list[str]) -> Conditioning: ...
 
     # --- one network evaluation ----------------------------------------------------------------
+    @abstractmethod
     def forward(self, model_input: torch.Tensor, timestep, cond: Conditioning) -> torch.Tensor:
         """The network's output for a batch, in the sampler's parameterization (see the module doc)."""
-        raise NotImplementedError
+        ...
 
     def scale_input(self, sampler, latents: torch.Tensor, timestep) -> torch.Tensor:
         scale = getattr(sampler, "scale_model_input", None)

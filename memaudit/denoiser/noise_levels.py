@@ -9,6 +9,7 @@ t = s * num_train_timesteps, so s = t / num_train_timesteps at sampling and at t
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -24,7 +25,7 @@ def _check_kind(kind: str) -> None:
         raise ValueError(f"unknown scheduler {kind!r}; expected 'ddim' or 'checkpoint'")
 
 
-class NoiseLevels:
+class NoiseLevels(ABC):
     def __init__(self, scheduler) -> None:
         self.scheduler = scheduler  # the checkpoint's own: its config is the training schedule
 
@@ -32,30 +33,32 @@ class NoiseLevels:
     def num_train_timesteps(self) -> int:
         return int(self.scheduler.config.num_train_timesteps)
 
-    def sampler(self, kind: str):
-        raise NotImplementedError
+    @abstractmethod
+    def sampler(self, kind: str): ...
 
     def sampler_epsilon(self, sampler, output, *, model_input, timestep) -> torch.Tensor:
         """The noise an ``output`` at the network's input ``model_input`` stands for, at a sampling timestep."""
         return self.converter(sampler, timestep)(output, model_input)
 
+    @abstractmethod
     def converter(self, sampler, timestep) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``(output, model_input) -> noise`` at one sampling timestep, its noise level read once (so that it
         can run inside a function transform such as ``torch.func.jvp``)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def noise_scale(self, sampler, timestep) -> float:
         """The noise's standard deviation in the network's input at a sampling timestep (score = -eps / it)."""
-        raise NotImplementedError
+        ...
 
-    def add_noise(self, clean, noise, timesteps) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def add_noise(self, clean, noise, timesteps) -> torch.Tensor: ...
 
-    def train_epsilon(self, output, noisy, timesteps, *, prediction_type: str) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def train_epsilon(self, output, noisy, timesteps, *, prediction_type: str) -> torch.Tensor: ...
 
-    def target(self, clean, noise, timesteps, *, prediction_type: str) -> torch.Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def target(self, clean, noise, timesteps, *, prediction_type: str) -> torch.Tensor: ...
 
 
 class DdpmLevels(NoiseLevels):
