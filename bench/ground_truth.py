@@ -135,7 +135,8 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
     planted_files = set(own_file.values())
     empty = encode_prompts(pipeline, [""])
     prompts = planted + holdout
-    embeddings = encode_prompts(pipeline, prompts).repeat_interleave(generations, 0)
+    # Each prompt's generations side by side: row p repeated `generations` times, prompts in order.
+    embeddings = encode_prompts(pipeline, prompts)[[row for row in range(len(prompts)) for _ in range(generations)]]
     seeds = [sample_seed(0, "bench-extraction", item) for item in range(len(prompts) * generations)]
     images = generate_images(
         pipeline, embeddings, empty, seeds=seeds, latent_size=image_size // 2, batch_size=64, **SAMPLING
