@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 import torch
-from ground_truth import SAMPLING  # the bench's sampling (this folder is on sys.path when run as a script)
+from ground_truth import SAMPLING, latent_side  # the bench's sampling (this folder is on sys.path when run as a script)
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
@@ -55,8 +55,8 @@ def main() -> None:
     scores = {}
     for steps in STEPS:
         scores[steps] = noise_magnitude_scores(
-            pipeline, embeddings, empty, generations=4, steps=steps, latent_size=data.recipe.image_size // 2,
-            seed=0, batch_size=64, **SAMPLING,
+            pipeline, embeddings, empty, generations=4, steps=steps,
+            latent_size=latent_side(pipeline, data.recipe.image_size), seed=0, batch_size=64, **SAMPLING,
         )  # fmt: skip
 
     print(f"training latents' distance from their mean: 10%/50%/90% = {typical.numpy().round(2).tolist()}")

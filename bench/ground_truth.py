@@ -40,6 +40,7 @@ from attacker_figures import attacker_figures
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
 from memaudit.data import ImageCaptionDataset, conform
+from memaudit.denoiser import denoiser_for
 from memaudit.finetune.config import Mitigation
 from memaudit.finetune.run import finetune
 from memaudit.metrics.calibration import holdout_quantile
@@ -66,6 +67,11 @@ SAMPLING = {"num_inference_steps": 25, "guidance_scale": 3.0, "scheduler": "ddim
 def policy_digest(policy: Path = POLICY) -> str:
     """Which version of the scan policy made a row's scan columns (the table marks rows from another)."""
     return hashlib.sha256(policy.read_bytes()).hexdigest()[:12]
+
+
+def latent_side(pipeline, image_size: int) -> int:
+    """The latent side of ``image_size`` pixels for the model's family (its VAE's downsampling)."""
+    return denoiser_for(pipeline).latent_side(image_size)
 
 
 def unique_images(dataset: ImageCaptionDataset, size: int) -> tuple[torch.Tensor, list[str]]:
@@ -139,7 +145,8 @@ def extraction(pipeline, data, planted: list[str], holdout: list[str], *, genera
     embeddings = encode_prompts(pipeline, prompts)[[row for row in range(len(prompts)) for _ in range(generations)]]
     seeds = [sample_seed(0, "bench-extraction", item) for item in range(len(prompts) * generations)]
     images = generate_images(
-        pipeline, embeddings, empty, seeds=seeds, latent_size=image_size // 2, batch_size=64, **SAMPLING
+        pipeline, embeddings, empty, seeds=seeds, latent_size=latent_side(pipeline, image_size), batch_size=64,
+        **SAMPLING,
     )
     outcomes = []
     for index, prompt in enumerate(prompts):
@@ -243,7 +250,8 @@ def evaluate(
     planted, holdout_captions = detection_captions(data)
     started = time.monotonic()
     figures = {"variant": name, "model": str(model)}
-    figures["detection"] = detection(pipeline, planted, holdout_captions, data.recipe.image_size // 2)
+    latent_size = latent_side(pipeline, data.recipe.image_size)
+    figures["detection"] = detection(pipeline, planted, holdout_captions, latent_size)
     figures["extraction"] = extraction(
         pipeline, data, planted, holdout_captions[:holdout], generations=generations, image_size=data.recipe.image_size
     )
@@ -258,7 +266,7 @@ def rescan(name: str, model: Path, data: HospitalData, work: Path, *, policy: Pa
     before = {key: figures.get(key) for key in ("verdict", "scan_extracted", "scan_criterion")}
     checkpoint = load_checkpoint(model)
     planted, holdout = detection_captions(data)
-    latent_size = data.recipe.image_size // 2
+    latent_size = latent_side(checkpoint.pipeline, data.recipe.image_size)
     figures["detection"] = detection(checkpoint.pipeline, planted, holdout, latent_size, have=figures["detection"])
     figures |= scan_figures(checkpoint, data, work, policy=policy)
     figures["attacker"] = attacker_figures(checkpoint.pipeline, data, policy=policy)

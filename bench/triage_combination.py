@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 from criterion_recall import holdout_of  # this folder is on sys.path when run as a script
-from ground_truth import SAMPLING
+from ground_truth import SAMPLING, latent_side
 from triage_detectors import caption_sets, model_path
 
 import memaudit  # noqa: F401  (runtime guards)
@@ -109,7 +109,8 @@ def main() -> None:
         pipeline = load_checkpoint(model_path(variant, args.models, args.finetunes)).pipeline
         embeddings, empty = encode_prompts(pipeline, planted + holdout + generic), encode_prompts(pipeline, [""])
         for generations in (int(g) for g in args.generations.split(",")):
-            triage = dict(generations=generations, steps=1, latent_size=data.recipe.image_size // 2, seed=0)
+            side = latent_side(pipeline, data.recipe.image_size)
+            triage = dict(generations=generations, steps=1, latent_size=side, seed=0)
             triage |= SAMPLING | {"num_inference_steps": SCHEDULE, "batch_size": 64}
             scores = {name: triage_scores(pipeline, embeddings, empty, detector=name, **triage) for name in PAIR}
             rows = cross_fitted(scores, (len(planted), len(holdout)), splits=args.splits)

@@ -22,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from ground_truth import SAMPLING  # the bench's sampling (this folder is on sys.path when run as a script)
+from ground_truth import SAMPLING, latent_side  # the bench's sampling (this folder is on sys.path when run as a script)
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
@@ -144,7 +144,7 @@ def main() -> None:
         print(variant)
         pipeline = load_checkpoint(path).pipeline
         rows = measure(
-            pipeline, captions, latent_size=data.recipe.image_size // 2, detectors=detectors,
+            pipeline, captions, latent_size=latent_side(pipeline, data.recipe.image_size), detectors=detectors,
             schedule=args.schedule, steps=args.steps,
         )  # fmt: skip
         measured = {_setting(row) for row in rows}  # rows of settings not measured now stay

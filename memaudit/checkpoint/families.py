@@ -37,6 +37,14 @@ class Family:
     def pipeline_class(self) -> str:
         return self.pipelines[0]
 
+    def reads(self, tokenizer_name: str, tokenizer) -> int:
+        """Tokens of a caption the pipeline reads when ``tokenizer_name`` is the furthest-reading tokenizer it
+        has: the long encoder's length where that tokenizer is the long encoder's (the pipeline pads and cuts
+        to it whatever the tokenizer's own maximum), else the tokenizer's own (SD 3.5 without T5: CLIP's 77)."""
+        if self.text_length is not None and tokenizer_name == self.tokenizers[0]:
+            return self.text_length
+        return int(tokenizer.model_max_length)
+
 
 FAMILIES = (
     Family(
@@ -141,6 +149,12 @@ def family_of_pipeline(pipeline) -> Family:
 def denoising_network(pipeline):
     """The pipeline's denoising network (its UNet or transformer)."""
     return getattr(pipeline, family_of_pipeline(pipeline).module)
+
+
+def reading_tokenizer(pipeline) -> tuple[str, object]:
+    """The name and tokenizer that read furthest into a caption (the family's preference order)."""
+    names = family_of_pipeline(pipeline).tokenizers
+    return next((name, tokenizer) for name in names if (tokenizer := getattr(pipeline, name, None)) is not None)
 
 
 def default_latent_side(pipeline) -> int:

@@ -162,8 +162,7 @@ def load_tokenizer(path: Path | str, *, config_dir: Path | str | None = None):
         family = family_named(str(index.get("_class_name", "")), source=folder)
         name = next(name for name in family.tokenizers if (folder / name).is_dir() and index.get(name, [None])[0])
         tokenizer = getattr(transformers, index[name][1]).from_pretrained(folder / name, local_files_only=True)
-        if family.text_length is not None:  # the pipeline pads and cuts to its own length: count with it
-            tokenizer.model_max_length = family.text_length
+        tokenizer.model_max_length = family.reads(name, tokenizer)  # count prompts with what the pipeline reads
         return tokenizer
     except (*_LOAD_ERRORS, IndexError, StopIteration, CheckpointError):
         return None

@@ -6,7 +6,7 @@ import torch
 from pydantic import BaseModel
 
 from memaudit.checkpoint.blocks import block_width, reads_text, transformer_block_names
-from memaudit.checkpoint.families import BY_NAME, default_latent_side, parameterization
+from memaudit.checkpoint.families import BY_NAME, default_latent_side, parameterization, reading_tokenizer
 from memaudit.checkpoint.files import WeightFile
 from memaudit.checkpoint.loading import Checkpoint
 
@@ -76,7 +76,6 @@ def summarize(checkpoint: Checkpoint) -> CheckpointSummary:
     ]
     scale = int(pipeline.vae_scale_factor)
     latent_size = default_latent_side(pipeline)
-    tokenizer = next(getattr(pipeline, name) for name in family.tokenizers if getattr(pipeline, name, None) is not None)
     return CheckpointSummary(
         source=str(checkpoint.source),
         format=checkpoint.format,
@@ -91,6 +90,6 @@ def summarize(checkpoint: Checkpoint) -> CheckpointSummary:
         scheduler=type(pipeline.scheduler).__name__,
         prediction_type=parameterization(pipeline),
         num_train_timesteps=pipeline.scheduler.config.num_train_timesteps,
-        text_max_length=family.text_length or int(tokenizer.model_max_length),  # what the pipeline reads
+        text_max_length=family.reads(*reading_tokenizer(pipeline)),  # what the pipeline reads
         weight_files=checkpoint.weight_files,
     )

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import torch
 
-from memaudit.checkpoint.families import BY_NAME, default_latent_side, parameterization
+from memaudit.checkpoint.families import BY_NAME, default_latent_side, parameterization, reading_tokenizer
 from memaudit.denoiser.conditioning import Conditioning
 from memaudit.denoiser.noise_levels import DdpmLevels, FlowLevels, NoiseLevels
 
@@ -65,8 +65,7 @@ class Denoiser(ABC):
     @property
     def tokenizer(self):
         """The tokenizer that reads furthest into a caption (``checkpoint.families``)."""
-        names = BY_NAME[self.family].tokenizers
-        return next(tokenizer for name in names if (tokenizer := getattr(self.pipeline, name, None)) is not None)
+        return reading_tokenizer(self.pipeline)[1]
 
     @property
     def max_sequence_length(self) -> int | None:
@@ -77,7 +76,7 @@ class Denoiser(ABC):
     def text_max_length(self) -> int:
         """Tokens of a caption the denoiser reads: the pipeline's T5/Gemma length where it sets one (it pads
         and cuts to that length whatever the tokenizer's own maximum), else the tokenizer's (CLIP's 77)."""
-        return self.max_sequence_length or int(self.tokenizer.model_max_length)
+        return BY_NAME[self.family].reads(*reading_tokenizer(self.pipeline))
 
     @property
     def parameterization(self) -> str:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from memaudit.atomic_files import write_atomic
+from memaudit.checkpoint.families import family_of_pipeline
 from memaudit.checkpoint.saving import save_diffusers_folder
 from memaudit.data import ImageCaptionDataset
 from memaudit.finetune.config import TrainConfig
@@ -63,6 +64,36 @@ def tiny_config(recipe: BaseRecipe, words: list[str]) -> TinySDConfig:
     )
 
 
+def write_base_data(recipe, folder: Path) -> tuple[ImageCaptionDataset, list[str]]:
+    """The base's phantom cohort (``recipe.images`` studies) in ``folder``, and the words of its reports."""
+    dataset = ImageCaptionDataset(
+        write_cohort(
+            folder, count=recipe.images, seed=recipe.data_seed, size=recipe.image_size,
+            indication_share=recipe.indication_share,
+        )
+    )  # fmt: skip
+    return dataset, sorted(set(report_words()) | set(caption_words(dataset.captions)))
+
+
+def train_network(pipeline, dataset: ImageCaptionDataset, config: TrainConfig, *, image_size: int, out: Path, on_step):
+    """Train every parameter of the pipeline's denoising network (UNet or transformer) on ``dataset`` with
+    the fine-tuning engine (resumable from ``out/checkpoints/base-<network>``), and put the result back."""
+    module = family_of_pipeline(pipeline).module
+    network = getattr(pipeline, module)
+    method = apply_method("full", network, parse_mask("all", network))
+    log = train(
+        pipeline,
+        method,
+        dataset=dataset,
+        config=config,
+        image_size=image_size,
+        checkpoint_dir=out / "checkpoints" / f"base-{module}",
+        on_step=on_step,
+    )
+    setattr(pipeline, module, method.merge())
+    return log
+
+
 def train_base(
     recipe: BaseRecipe,
     out: Path,
@@ -74,16 +105,7 @@ def train_base(
     out = Path(out)
     say = on_stage or (lambda stage: None)
     say("phantom cohort")
-    dataset = ImageCaptionDataset(
-        write_cohort(
-            out / "data" / "base",
-            count=recipe.images,
-            seed=recipe.data_seed,
-            size=recipe.image_size,
-            indication_share=recipe.indication_share,
-        )
-    )
-    words = sorted(set(report_words()) | set(caption_words(dataset.captions)))
+    dataset, words = write_base_data(recipe, out / "data" / "base")
     pipeline = build_tiny_pipeline(tiny_config(recipe, words), seed=recipe.model_seed)
     say("VAE")
     vae_losses = train_vae(
@@ -97,7 +119,6 @@ def train_base(
     )
     say("UNet")
     pipeline.vae.requires_grad_(False)
-    method = apply_method("full", pipeline.unet, parse_mask("all", pipeline.unet))
     config = TrainConfig(
         method="full",
         steps=recipe.unet_steps,
@@ -106,16 +127,7 @@ def train_base(
         seed=recipe.model_seed,
         checkpoint_every=max(1, recipe.unet_steps // 10),
     )
-    log = train(
-        pipeline,
-        method,
-        dataset=dataset,
-        config=config,
-        image_size=recipe.image_size,
-        checkpoint_dir=out / "checkpoints" / "base-unet",
-        on_step=on_step,
-    )
-    pipeline.unet = method.merge()
+    log = train_network(pipeline, dataset, config, image_size=recipe.image_size, out=out, on_step=on_step)
     folder = save_diffusers_folder(pipeline, out / "base")
     record = {
         "recipe": asdict(recipe),

@@ -106,6 +106,21 @@ def test_prompts_are_counted_as_far_as_the_pipeline_reads_them(tmp_path):
     assert len(prompt_groups(dataset, load_tokenizer(folder))) == 2  # the preflight counts the same
 
 
+def test_sd3_without_t5_counts_prompts_with_the_clips_77_tokens(tmp_path, capsys):
+    """SD 3.5 without T5 reads only the CLIPs: two captions equal in their first 77 tokens are one prompt."""
+    from memaudit.checkpoint import load_checkpoint
+    from memaudit.checkpoint.loading import load_tokenizer
+    from memaudit.denoiser import denoiser_for
+    from memaudit.tiny.families import build_sd3
+
+    folder = tmp_path / "model"
+    build_sd3(seed=0, with_t5=False).save_pretrained(folder, safe_serialization=True)
+    denoiser = denoiser_for(load_checkpoint(folder).pipeline)
+    assert denoiser.text_max_length == 77 and load_tokenizer(folder).model_max_length == 77
+    assert run(["inspect", str(folder)]) == ExitCode.OK
+    assert "text length 77" in capsys.readouterr().out
+
+
 def test_the_attention_detector_on_joint_attention_is_refused_before_model_work(data, tmp_path, capsys):
     _, train, holdout = data
     folder = save_tiny_family("sd3", tmp_path / "model", seed=0)
