@@ -9,11 +9,10 @@ import torch
 
 
 def write_lora(pipeline, folder: Path, *, seed: int = 0, rank: int = 4) -> tuple[Path, Path]:
-    """(diffusers file, kohya file) of one adapter on ``pipeline``'s UNet attention projections; alpha
-    equals the rank (scale 1), which both layouts state. ``pipeline`` is left unchanged."""
+    """(diffusers file, kohya file) of one adapter on the attention projections of ``pipeline``'s UNet (SD
+    or SDXL); alpha equals the rank (scale 1), which both layouts state. ``pipeline`` is left unchanged."""
     import copy
 
-    from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
@@ -29,7 +28,7 @@ def write_lora(pipeline, folder: Path, *, seed: int = 0, rank: int = 4) -> tuple
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     folder.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True)
+    type(pipeline).save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True)
     diffusers_file = folder / "pytorch_lora_weights.safetensors"
     kohya = {}
     for key, tensor in load_file(diffusers_file).items():

@@ -92,6 +92,20 @@ def test_every_family_that_loads_loras_fuses_them_by_the_formula(name, tmp_path)
     assert fused.adapters[0].layout == "diffusers" and fused.digest != base.digest
 
 
+def test_an_sdxl_adapter_in_either_layout_fuses_the_same(tmp_path):
+    """kohya-ss files name SDXL's modules as SD 1.x's (lora_unet_<path>); both layouts fuse one change."""
+    from memaudit.tiny.families import save_tiny_family
+
+    folder = save_tiny_family("sdxl", tmp_path / "model")
+    diffusers_file, kohya_file = write_lora(load_checkpoint(folder).pipeline, tmp_path / "lora")
+    fused = [load_checkpoint(folder, adapters=[(path, 0.5)]) for path in (diffusers_file, kohya_file)]
+    states = [checkpoint.pipeline.unet.state_dict() for checkpoint in fused]
+    assert all(torch.equal(states[0][key], states[1][key]) for key in states[0])
+    base = load_checkpoint(folder).pipeline.unet.state_dict()
+    assert any(not torch.equal(states[0][key], base[key]) for key in base)  # the adapter changed the UNet
+    assert [checkpoint.adapters[0].layout for checkpoint in fused] == ["diffusers", "kohya"]
+
+
 def test_a_family_whose_pipeline_loads_no_lora_is_named(tiny_pipeline, lora, tmp_path):
     from memaudit.tiny.families import save_tiny_family
 
