@@ -8,12 +8,15 @@ import typer
 
 from memaudit.cli.console import stdout
 from memaudit.cli.options import (
+    ADAPTER_SCALES,
+    ADAPTERS,
     ALLOW_PICKLE,
     COLUMNS,
     CONFIG_DIR,
     DEFAULT_CACHE,
     EXIT_FOR_VERDICT,
     PATIENT_FROM_PATH,
+    adapter_pairs,
     manifest_columns,
 )
 from memaudit.errors import ExitCode
@@ -22,7 +25,11 @@ from memaudit.paths import REPORTS_DIR
 
 def remediate(
     model: Path = typer.Argument(..., metavar="MODEL", help="The fine-tuned model that memorizes."),
-    base: Path = typer.Option(..., "--base", help="The base model it was fine-tuned from."),
+    base: Path = typer.Option(
+        ..., "--base", help="The base model it was fine-tuned from (MODEL itself when the fine-tune is --adapter)."
+    ),
+    adapter: list[Path] | None = ADAPTERS,
+    adapter_scale: list[float] | None = ADAPTER_SCALES,
     train: Path = typer.Option(..., "--train", help="Training set."),
     holdout: Path = typer.Option(..., "--holdout", help="Holdout set."),
     columns: str | None = COLUMNS,
@@ -57,7 +64,9 @@ def remediate(
 
     data = manifest_columns(columns, patient_from_path)
     check_run_options(out=out, sign_key=sign_key, device=device, feature_cache=feature_cache)
+    adapters = tuple(adapter_pairs(adapter, adapter_scale))
     request = RemediateRequest(
+        adapters=adapters,
         data=data,
         model=model,
         base=base,

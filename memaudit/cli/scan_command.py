@@ -96,8 +96,8 @@ def scan(
     adapters = adapter_pairs(adapter, adapter_scale)
     if adapters and images is not None:
         raise MemauditError("--adapter is fused into a MODEL; --images audits images, not a model")
-    if adapters and remediate_on_fail:
-        raise MemauditError("--remediate-on-fail does not yet remediate an adapter; scan it, or merge it first")
+    if adapters and remediate_on_fail and base is None:
+        base = model  # the fine-tune is MODEL + its adapters: the remediation retrains from MODEL
     if remediate_on_fail:
         from memaudit.remediate.request import RemediateRequest
 
@@ -123,6 +123,7 @@ def scan(
                 config_dir=config,
                 allow_pickle=allow_pickle,
                 data=data,
+                adapters=tuple(adapters),
             )
         )
     from memaudit.publish import publish_scan

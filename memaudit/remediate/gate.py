@@ -42,7 +42,9 @@ def gate(
     progress = progress or SilentProgress()
     out = Path(request.out)
     if checkpoint is None:
-        checkpoint = load_checkpoint(request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle)
+        checkpoint = load_checkpoint(
+            request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle, adapters=list(request.adapters)
+        )
     check_base(request.base, checkpoint, allow_pickle=request.allow_pickle)  # before the scan, not after it
     finished = scan_model(request, request.model, progress=progress, checkpoint=checkpoint)
     submitted, run = finished.result, finished.run

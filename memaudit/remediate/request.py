@@ -33,6 +33,9 @@ class RemediateRequest:
     heartbeat: int = 30
     search_anyway: bool = False  # remediate even when the model already passes the policy
     data: DataConfig | None = None  # how the train and holdout manifests name their columns
+    # LoRA (file, scale) pairs fused into ``model`` for its scan (the submitted fine-tune is base + adapters);
+    # the remediation retrains from ``base`` and its result is a model of its own, scanned without them.
+    adapters: tuple[tuple[Path, float], ...] = ()
 
     @property
     def overrides(self) -> PolicyOverrides:

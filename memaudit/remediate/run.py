@@ -65,6 +65,7 @@ def scan_model(
         before=before,
         data=request.data,
         base=request.base,  # the membership check's reference, when the policy calibrates against it
+        adapters=request.adapters if model == request.model else (),  # a remediated model is whole
     )
     return finished_scan(scan_request, progress=progress, checkpoint=checkpoint)
 
@@ -103,7 +104,10 @@ def remediate(
     else:
         if model_checkpoint is None:
             model_checkpoint = load_checkpoint(
-                request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle
+                request.model,
+                config_dir=request.config_dir,
+                allow_pickle=request.allow_pickle,
+                adapters=list(request.adapters),
             )
         check_base(request.base, model_checkpoint, allow_pickle=request.allow_pickle)  # before the scan
         finished = scan_model(request, request.model, progress=progress, checkpoint=model_checkpoint)

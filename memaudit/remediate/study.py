@@ -38,6 +38,7 @@ def job_record(request: RemediateRequest, rows: list[int], manifest: Path) -> di
     )
     fields["spaces"] = list(request.spaces) if request.spaces else None
     fields["data"] = request.data.model_dump() if request.data else None
+    fields["adapters"] = [[str(Path(file).resolve()), scale] for file, scale in request.adapters]
     return {"request": fields, "memorization_rows": rows, "proxy_manifest": str(manifest.resolve())}
 
 
@@ -47,6 +48,7 @@ def trial_context(job: dict, *, progress: Progress | None = None, base: Checkpoi
     fields = {k: (Path(v) if k in PATH_FIELDS and v is not None else v) for k, v in job["request"].items()}
     if fields.get("data") is not None:
         fields["data"] = DataConfig.model_validate(fields["data"])
+    fields["adapters"] = tuple((Path(file), float(scale)) for file, scale in fields.get("adapters") or ())
     request = RemediateRequest(**fields)
     policy = effective_policy(request.policy, request.overrides).policy
     settings = policy.remediation

@@ -5,6 +5,7 @@ shipped models; here: exit codes, what is written, what is said, and the refused
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -131,3 +132,27 @@ def test_a_base_of_another_block_layout_is_refused_before_the_scan(
     remediate[remediate.index("--base") + 1] = str(other_architecture)
     assert "is not a base of the model" in _error(capsys, remediate)  # `memaudit remediate` checks it first too
     assert not (tmp_path / "remediate").exists()
+
+
+def test_a_failing_adapter_is_remediated_from_the_model_it_sits_on(job, tmp_path, capsys):
+    """`scan BASE --adapter LORA --remediate-on-fail`: the fine-tune is BASE + LORA; without --base the
+    remediation retrains from BASE, and the remediated model is whole (scanned without the adapter)."""
+    from memaudit.checkpoint import load_checkpoint
+    from tests.checkpoint.lora_files import write_lora
+
+    root, model, train, holdout = job
+    lora, _ = write_lora(load_checkpoint(model).pipeline, tmp_path / "lora")
+    policy = tmp_path / "failing.yaml"
+    policy.write_text(FAILING_POLICY)
+    out = tmp_path / "gate"
+    argv = [
+        "scan", str(model), "--adapter", str(lora), "--adapter-scale", "0.5", "--remediate-on-fail",
+        "--train", str(train), "--holdout", str(holdout), "--policy", str(policy), "--out", str(out),
+        "--feature-cache", str(root / "cache"),
+    ]  # fmt: skip
+    assert run(argv) == ExitCode.FINDING, capsys.readouterr().err
+    submitted = json.loads((out / "result.json").read_text())
+    assert [(Path(a["path"]).name, a["scale"]) for a in submitted["model"]["adapters"]] == [(lora.name, 0.5)]
+    remediation = json.loads((out / "remediation" / "remediation.json").read_text())
+    assert remediation["before"] == submitted and remediation["after"]["model"]["adapters"] == []
+    assert remediation["after"]["model"]["source"] == str(out / "remediation" / "remediated" / "model")
