@@ -178,7 +178,7 @@ def scan(
 def _print_scan(result) -> None:
     stdout.print(result.summary, markup=False)
     for rule in result.rules:
-        stdout.print(f"  [{rule.status:>5}] {rule.id}: {rule.metric} {rule.message}", markup=False)
+        stdout.print(f"  [{rule.shown_status:>5}] {rule.id}: {rule.metric} {rule.message}", markup=False)
     for name, check in result.checks.items():
         if check.status == "error":
             stderr.print(f"memaudit: check {name} could not run: {check.message}", markup=False)

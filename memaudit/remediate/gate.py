@@ -43,7 +43,10 @@ def gate(
     out = Path(request.out)
     if checkpoint is None:
         checkpoint = load_checkpoint(
-            request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle, adapters=list(request.adapters)
+            request.model,
+            config_dir=request.config_dir,
+            allow_pickle=request.allow_pickle,
+            adapters=list(request.adapters),
         )
     check_base(request.base, checkpoint, allow_pickle=request.allow_pickle)  # before the scan, not after it
     finished = scan_model(request, request.model, progress=progress, checkpoint=checkpoint)

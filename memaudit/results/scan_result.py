@@ -172,6 +172,12 @@ class RuleOutcome(Frozen):
     samples: int | None = None  # rate rules: the sample size the verdict rests on
     p_value: float | None = None  # rate rules: one-sided binomial p-value of the excess over the threshold
 
+    @property
+    def shown_status(self) -> str:
+        """The status as a person reads it beside the rule: a pass on a metric nothing measured (its check
+        not applicable to this audit) is "n/a", never "pass"; the verdict counts it as status says."""
+        return "n/a" if self.status == "pass" and self.value is None else self.status
+
 
 class DatasetRecord(Frozen):
     source: str

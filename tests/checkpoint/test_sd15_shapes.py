@@ -1,6 +1,8 @@
 """A Stable Diffusion 1.5-shaped checkpoint (860M-parameter UNet, VAE, CLIP-L text encoder; random
-weights), saved as a diffusers folder and as one original-layout .safetensors: `memaudit inspect`
-and a minimal-budget `memaudit scan` at 512 px run on both (slow: ~4 GB per format on disk)."""
+weights), saved as a diffusers folder and as one original-layout .safetensors: `memaudit inspect` runs
+on both, the single file loads to the folder's very weights, and a minimal-budget `memaudit scan` at
+512 px runs on the folder (what a scan does after loading does not depend on the file's format; slow:
+~4 GB per format on disk)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from memaudit.cli import run
 from memaudit.errors import ExitCode
@@ -52,8 +55,8 @@ def sd15(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("form", ["diffusers folder", "single file"])
-def test_an_sd15_shaped_checkpoint_is_inspected_and_scanned_at_512_px(sd15, form, tmp_path, capsys):
-    root, models = sd15
+def test_an_sd15_shaped_checkpoint_is_inspected(sd15, form, capsys):
+    _, models = sd15
     model, extra = models[form]
     assert run(["inspect", str(model), *extra, "--json"]) == ExitCode.OK
     summary = json.loads(capsys.readouterr().out)
@@ -61,6 +64,26 @@ def test_an_sd15_shaped_checkpoint_is_inspected_and_scanned_at_512_px(sd15, form
     parameters = {c["name"]: c["parameters"] for c in summary["components"]}
     assert parameters == {"unet": UNET, "vae": VAE, "text_encoder": TEXT}
     assert len(summary["unet_transformer_blocks"]) == 16
+
+
+@pytest.mark.slow
+def test_the_single_file_loads_to_the_folders_weights(sd15):
+    from memaudit.checkpoint import load_checkpoint
+
+    _, models = sd15
+    (folder, _), (weights, extra) = models["diffusers folder"], models["single file"]
+    single = load_checkpoint(weights, config_dir=extra[1]).pipeline
+    whole = load_checkpoint(folder).pipeline
+    for name in ("unet", "vae", "text_encoder"):
+        mine, theirs = getattr(single, name).state_dict(), getattr(whole, name).state_dict()
+        assert mine.keys() == theirs.keys(), name
+        assert all(torch.equal(mine[key], theirs[key]) for key in mine), name
+
+
+@pytest.mark.slow
+def test_an_sd15_shaped_checkpoint_is_scanned_at_512_px(sd15, tmp_path, capsys):
+    root, models = sd15
+    model, extra = models["diffusers folder"]
     out = tmp_path / "out"
     code = run(
         ["scan", str(model), *extra, "--train", str(root / "train"), "--holdout", str(root / "holdout"),

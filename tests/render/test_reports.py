@@ -221,3 +221,27 @@ def test_a_rule_on_a_check_that_measured_nothing_does_not_read_as_a_pass(signed_
     expected = "No evidence either way: rule near-copy-rate is not breached, with nothing measured"
     assert finding.meaning.startswith(expected)
     assert "passed" not in finding.meaning
+
+
+def test_a_rule_judged_not_applicable_shows_n_a_in_the_rules_table_and_on_the_terminal(signed_scan):
+    """A not-applicable check's rule counts as passed for the verdict but reads "n/a", never "pass"."""
+    from memaudit.policy import load_policy
+    from memaudit.render.html import render_html
+    from memaudit.scan.judge import judge_rule
+
+    result = _failing(signed_scan)
+    skipped = result.checks["nearest_neighbour"].model_copy(
+        update={"status": "not_applicable", "required": False, "message": "no generated images to compare"}
+    )
+    checks = {**result.checks, "nearest_neighbour": skipped}
+    policy = load_policy(signed_scan[3][2]).policy
+    rule = next(r for r in result.rules if r.metric.startswith("nearest_neighbour."))
+    rule = judge_rule(rule.id, policy, checks)
+    assert (rule.status, rule.shown_status, rule.message) == (
+        "pass",
+        "n/a",
+        "not applicable: no generated images to compare",
+    )
+    rules = [rule if r.id == rule.id else r for r in result.rules]
+    html = " ".join(render_html(result.model_copy(update={"checks": checks, "rules": rules})).split())
+    assert '<span class="status pass">n/a</span>' in html
