@@ -44,7 +44,7 @@ def _ellipse(x, y, *, centre: tuple[float, float], radii: tuple[float, float], e
     return _soft(np.sqrt(((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2) - 1.0, edge)
 
 
-def _markings(size: int, rng: np.random.Generator) -> np.ndarray:
+def markings(size: int, rng: np.random.Generator) -> np.ndarray:
     """Smooth random texture in [-0.5, 0.5]: white noise blurred by a separable box filter, twice."""
     texture = rng.standard_normal((size, size))
     width = max(1, size // 24)
@@ -56,8 +56,9 @@ def _markings(size: int, rng: np.random.Generator) -> np.ndarray:
     return 0.5 * texture
 
 
-def draw(patient: Patient, size: int, rng: np.random.Generator) -> np.ndarray:
-    """The phantom at ``size`` x ``size``; ``rng`` draws the lung texture and the acquisition noise."""
+def draw(patient: Patient, size: int, rng: np.random.Generator, *, texture: np.ndarray | None = None) -> np.ndarray:
+    """The phantom at ``size`` x ``size``; ``rng`` draws the acquisition noise and, unless ``texture`` (a
+    patient's own vessel pattern, ``markings``) is given, the lung texture."""
     axis = np.linspace(-1.0, 1.0, size)
     x, y = np.meshgrid(axis, axis)  # y grows downwards, as image rows do
     x, y = x - patient.shift_x, y - patient.shift_y
@@ -76,7 +77,9 @@ def draw(patient: Patient, size: int, rng: np.random.Generator) -> np.ndarray:
     # posterior ribs: arcs rising towards the spine
     ribs = 0.5 + 0.5 * np.cos(2 * np.pi * (y - 0.45 * x**2 + 0.2 * np.abs(x)) / patient.rib_spacing + patient.rib_phase)
     image += 0.08 * _soft(0.80 - ribs, 0.03) * lungs
-    image += 0.10 * _markings(size, rng) * lungs  # vessels and interstitium: smooth, patient-specific texture
+    if texture is None:
+        texture = markings(size, rng)
+    image += 0.10 * texture * lungs  # vessels and interstitium: smooth, patient-specific texture
     image += 0.2 * _soft(np.abs(y + 0.6 + 0.1 * np.abs(x) - 0.3 * x**2) - 0.022, 0.008) * body  # clavicles
     heart_width = patient.heart_width * (1.35 if "cardiomegaly" in patient.findings else 1.0)
     heart = _ellipse(x, y, centre=(0.12, 0.30), radii=(heart_width, 0.30), edge=0.05)

@@ -1,0 +1,41 @@
+"""Phantom patients with several studies: one identity across studies, never one image."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from memaudit.metrics.roc import roc_auc
+from memaudit.phantoms.identity import identity_study, sample_identity, write_identity_cohort
+
+
+def test_a_study_is_drawn_from_its_seed_patient_and_index_alone():
+    first, again = identity_study(5, 3, 2, 32), identity_study(5, 3, 2, 32)
+    assert np.array_equal(first[0], again[0]) and first[1] == again[1]
+    assert not np.array_equal(first[0], identity_study(5, 3, 1, 32)[0])
+    assert sample_identity(5, 3) == sample_identity(5, 3) != sample_identity(5, 4)
+
+
+def test_studies_of_one_patient_share_anatomy_not_pixels():
+    """Two studies of a patient are never one image (the smallest pair differs far beyond 8-bit rounding),
+    and yet pixels alone tell same-patient pairs from different-patient pairs better than chance: the
+    identity is in the anatomy, which a verifier can learn and a copy detector should not call a copy."""
+    images = np.array([[identity_study(1, p, s, 64)[0] for s in range(3)] for p in range(12)])
+    same = [np.abs(images[p, a] - images[p, b]).mean() for p in range(12) for a in range(3) for b in range(a + 1, 3)]
+    other = [np.abs(images[p, 0] - images[q, 0]).mean() for p in range(12) for q in range(p + 1, 12)]
+    assert min(same) > 0.02  # 5 grey levels in 255 on average: never a copy
+    assert roc_auc(-torch.tensor(same), -torch.tensor(other)) > 0.55
+
+
+def test_the_cohort_lists_every_study_with_its_patient(tmp_path):
+    folder = write_identity_cohort(tmp_path / "a", patients=3, studies=2, seed=0, size=16, prefix="pt")
+    rows = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+    assert [row["id"] for row in rows] == [f"pt-{p:06d}-s{s:02d}" for p in range(3) for s in range(2)]
+    assert [row["patient_id"] for row in rows] == [f"pt-p{p:06d}" for p in range(3) for _ in range(2)]
+    assert all((folder / row["file_name"]).is_file() for row in rows) and (folder / "SYNTHETIC.txt").is_file()
+    later = write_identity_cohort(tmp_path / "b", patients=3, studies=1, seed=0, size=16, first_study=1, prefix="pt")
+    again = json.loads((later / "metadata.jsonl").read_text().splitlines()[0])
+    assert again["id"] == "pt-000000-s01" and again["text"] == rows[1]["text"]
+    assert (later / again["file_name"]).read_bytes() == (folder / rows[1]["file_name"]).read_bytes()
