@@ -50,6 +50,7 @@ def _register_commands() -> None:
         inspect_command,
         phantoms_command,
         policy_commands,
+        reid_commands,
         remediate_commands,
         report_commands,
         scan_command,
@@ -67,6 +68,7 @@ def _register_commands() -> None:
     app.add_typer(report_commands.app, name="report")
     app.add_typer(policy_commands.app, name="policy")
     app.add_typer(data_commands.app, name="data")
+    app.add_typer(reid_commands.app, name="reid")
 
 
 _register_commands()

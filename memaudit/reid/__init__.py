@@ -1,0 +1,1 @@
+"""Patient re-identification: a verification network, its training and its weights folder."""
