@@ -195,6 +195,23 @@ class RetriggerCheck(CheckSettings):
         return sorted(values)
 
 
+class ReidentificationCheck(CheckSettings):
+    """Could an image be linked to a training patient? A verification network (``memaudit reid train``)
+    compares each generated (or released) image with its nearest training images; calibrated on holdout
+    patients, a family test names the training patients an image re-identifies (by id only)."""
+
+    enabled: bool = False
+    weights: Path | None = Field(None, description="a verifier folder (config.json + model.safetensors)")
+    top_k: int = Field(5, ge=1, description="nearest training images (by the verifier's embedding) scored per image")
+    family_false_alarm: Probability = Field(
+        0.01,
+        description="an image counts as re-identifying its patient when the Benjamini-Hochberg step-up over all "
+        "scored images selects it on holdout p-values; if no image shows a training patient, the chance that "
+        "any patient is named is at most this",
+    )
+    batch_size: int = Field(64, ge=1, description="images per verifier batch")
+
+
 class Checks(StrictModel):
     noise_magnitude: NoiseMagnitudeCheck = NoiseMagnitudeCheck()
     extraction: ExtractionCheck = ExtractionCheck()
@@ -203,3 +220,4 @@ class Checks(StrictModel):
     alignment: AlignmentCheck = AlignmentCheck()
     membership: MembershipCheck = MembershipCheck()
     retrigger: RetriggerCheck = RetriggerCheck()
+    reidentification: ReidentificationCheck = ReidentificationCheck()

@@ -6,7 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-CheckName = Literal["noise_magnitude", "extraction", "nearest_neighbour", "fid", "alignment", "membership", "retrigger"]
+CheckName = Literal[
+    "noise_magnitude",
+    "extraction",
+    "nearest_neighbour",
+    "fid",
+    "alignment",
+    "membership",
+    "retrigger",
+    "reidentification",
+]
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,13 @@ METRICS: dict[str, MetricSpec] = {
             False,
             "formerly flagged or extracted prompts whose training image comes back under a small perturbation "
             "of their text embedding",
+        ),
+        MetricSpec(
+            "reidentification.reidentified_patients",
+            "reidentification",
+            False,
+            "training patients an image re-identifies: the verifier links the image to the patient beyond what "
+            "images of unseen patients reach, at the family test's level",
         ),
     )
 }

@@ -48,8 +48,9 @@ class Verifier(torch.nn.Module):
         return (images - self.config.mean) / self.config.std
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """``[N, C, side, side]`` in [0, 1] -> unit-length embeddings ``[N, embedding_dim]``."""
-        return torch.nn.functional.normalize(self.backbone(self.preprocess(images)), dim=1)
+        """``[N, C, side, side]`` in [0, 1] -> embeddings ``[N, embedding_dim]`` (not normalised: the head
+        weighs absolute differences, and their scale is what it learns from)."""
+        return self.backbone(self.preprocess(images))
 
     def pair_logits(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """Logits of P(same patient) for embedding pairs, row by row: ``[N]``."""
@@ -77,5 +78,7 @@ def _backbone(config: VerifierConfig) -> torch.nn.Module:
             torch.nn.ReLU(),
         ]
         channels = width
-    layers += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(channels, config.embedding_dim)]
+    # A coarse 4 x 4 layout survives the pooling: where a patient's anatomy lies is part of who they are
+    # (a global average would keep only which textures occur, not where).
+    layers += [torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(16 * channels, config.embedding_dim)]
     return torch.nn.Sequential(*layers)

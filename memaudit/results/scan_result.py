@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from memaudit.checkpoint.files import AdapterFile, WeightFile
 from memaudit.results.attack_evidence import MembershipEvidence, RetriggerEvidence
 from memaudit.results.frozen import Frozen
+from memaudit.results.identity_evidence import ReidentificationEvidence, TailRecord
 from memaudit.results.prompt_evidence import CaptionCount, PromptScore
 
-RESULT_SCHEMA_VERSION = "2.7"
+RESULT_SCHEMA_VERSION = "2.8"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -33,18 +34,6 @@ class CalibrationRecord(Frozen):
     confidence: float
     bound: float
     sufficient: bool
-
-
-class TailRecord(Frozen):
-    """The holdout's fitted lower tail (metrics/tail.py): p-values below ``anchor`` (the k-th smallest
-    of n holdout distances) extrapolate a power law with exponent ``dimension_low``."""
-
-    n: int
-    k: int
-    anchor: float
-    anchor_bound: float
-    dimension: float
-    dimension_low: float
 
 
 class NoiseMagnitudeEvidence(Frozen):
@@ -155,6 +144,7 @@ class CheckOutcome(Frozen):
     fid: FidEvidence | None = None
     membership: MembershipEvidence | None = None
     retrigger: RetriggerEvidence | None = None
+    reidentification: ReidentificationEvidence | None = None  # 2.8 on
     # Thumbnails of copies, when the scan was asked for them; the result gathers them in `evidence_images`.
     evidence_images: list[EvidenceImage] = Field(default=[], exclude=True)
 

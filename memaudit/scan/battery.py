@@ -30,6 +30,7 @@ from memaudit.scan.neighbour_check import (
 )
 from memaudit.scan.noise_check import run_noise_magnitude
 from memaudit.scan.preflight import check_holdout_size
+from memaudit.scan.reidentification_check import released_embeddings, run_reidentification
 from memaudit.scan.retrigger_check import run_retrigger
 
 
@@ -62,7 +63,7 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
         outcomes["extraction"] = _guarded(checks.extraction.required, lambda: run_extraction(context, chosen))
     if checks.membership.enabled:
         outcomes["membership"] = _guarded(checks.membership.required, lambda: run_membership(context))
-    if checks.nearest_neighbour.enabled or checks.alignment.enabled:
+    if checks.nearest_neighbour.enabled or checks.alignment.enabled or checks.reidentification.enabled:
         try:
             sample = generated_sample(context)
             outcomes |= sample_checks(
@@ -73,8 +74,12 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
                 feature_error=sample.feature_error,
                 alignment=sample.alignment,
             )
+            if checks.reidentification.enabled:
+                outcomes["reidentification"] = _reidentified(context, sample.reid, sample.reid_error)
         except (MemauditError, ValueError) as error:
             outcomes |= sample_checks(context, None, [], failure=f"could not generate images: {error}")
+            if checks.reidentification.enabled:
+                outcomes["reidentification"] = _reidentified(context, None, f"could not generate images: {error}")
     if checks.retrigger.enabled and before is None and checks.retrigger.when == "before":
         outcomes["retrigger"] = CheckOutcome(
             status="not_applicable", required=False, message="no previous scan to re-trigger (remediation runs it)"
@@ -83,6 +88,13 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
         found = dict(outcomes)
         outcomes["retrigger"] = _guarded(checks.retrigger.required, lambda: run_retrigger(context, found, before))
     return outcomes
+
+
+def _reidentified(context: ScanContext, embeddings: torch.Tensor | None, error: str | None) -> CheckOutcome:
+    required = context.policy.checks.reidentification.required
+    if embeddings is None:
+        return CheckOutcome(status="error", required=required, message=error or "no images were embedded")
+    return _guarded(required, lambda: run_reidentification(context, embeddings))
 
 
 def sample_checks(
@@ -156,4 +168,9 @@ def image_checks(context: ScanContext, released: ImageCaptionDataset) -> dict[st
         except (MemauditError, ValueError) as error:
             feature_error = str(error)
     images = ImageSet.from_dataset(released, side=context.image_side)
+    if checks.reidentification.enabled:
+        outcomes["reidentification"] = _guarded(
+            checks.reidentification.required,
+            lambda: run_reidentification(context, released_embeddings(context, images)),
+        )
     return outcomes | sample_checks(context, images, released.captions, features=features, feature_error=feature_error)

@@ -77,17 +77,7 @@ class Thresholds:
         )
 
     def tail_record(self) -> TailRecord | None:
-        tail = self.tail
-        if tail is None or tail.k == 0:
-            return None
-        return TailRecord(
-            n=tail.n,
-            k=tail.k,
-            anchor=tail.anchor,
-            anchor_bound=tail.anchor_bound,
-            dimension=tail.dimension,
-            dimension_low=tail.dimension_low,
-        )
+        return TailRecord.of(self.tail)
 
 
 def extraction_thresholds(context: ScanContext) -> Thresholds:

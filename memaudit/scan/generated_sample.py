@@ -16,7 +16,7 @@ import torch
 from memaudit.errors import MemauditError
 from memaudit.results.scan_result import CheckOutcome
 from memaudit.sampling.seeds import sample_seed
-from memaudit.scan import neighbour_check
+from memaudit.scan import neighbour_check, reidentification_check
 from memaudit.scan.alignment_check import ALIGNMENT_BATCH, AlignmentEmbedder, has_report_text, not_applicable
 from memaudit.scan.context import ScanContext
 from memaudit.scan.neighbour_check import generated_features
@@ -32,6 +32,8 @@ class GeneratedSample:
     features: torch.Tensor | None
     feature_error: str | None = None  # why no features were extracted (e.g. the extractor has no weights)
     alignment: CheckOutcome | None = None
+    reid: torch.Tensor | None = None  # verifier embeddings, when re-identification runs
+    reid_error: str | None = None  # why there are none (e.g. the verifier cannot be loaded)
 
 
 SAMPLE_CHUNK = 256  # images per unit of work a killed scan reads back
@@ -56,9 +58,13 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
             feature_error = str(error)
     alignment, embedder = _alignment_start(context, captions)  # embedded within the generation stage
     extract = settings.enabled and feature_error is None
-    if not extract and embedder is None:  # nothing would read the images
-        return GeneratedSample(captions=captions, features=None, feature_error=feature_error, alignment=alignment)
+    reid, reid_error = _reid_start(context)
+    if not extract and embedder is None and not reid:  # nothing would read the images
+        return GeneratedSample(
+            captions=captions, features=None, feature_error=feature_error, alignment=alignment, reid_error=reid_error
+        )
     batches = [(neighbour_check.FEATURE_BATCH, per_group)] + ([(ALIGNMENT_BATCH, per_group)] if embedder else [])
+    batches += [(context.policy.checks.reidentification.batch_size, per_group)] if reid else []
     unit = math.lcm(max(1, context.policy.sampling.batch_size), batch_unit(*batches))
     size = unit * max(1, SAMPLE_CHUNK // (unit * per_group))  # groups per chunk
     chunks = {f"sample-{first}-{size}": groups[first : first + size] for first in range(0, len(groups), size)}
@@ -67,7 +73,7 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
     done = {
         name: value
         for name, value in done.items()
-        if _complete(value, extract=extract, embedder=embedder, images=len(chunks[name]) * per_group)
+        if _complete(value, extract=extract, embedder=embedder, reid=reid, images=len(chunks[name]) * per_group)
     }
     todo = [name for name in mine if name not in done]
     stream = context.generate_groups(
@@ -76,7 +82,7 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
     )  # fmt: skip
     for name in todo:
         images = (images for _, images in islice(stream, len(chunks[name])))
-        done[name] = _chunk_value(context, images, extract=extract, embedder=embedder)
+        done[name] = _chunk_value(context, images, extract=extract, embedder=embedder, reid=reid)
         if context.work:
             context.work.put(name, done[name])
     values = [value for _, value in context.shard.gather([(name, done[name]) for name in mine])]
@@ -87,16 +93,30 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
         features=_stacked(values, "features") if extract else None,
         feature_error=feature_error,
         alignment=alignment,
+        reid=_stacked(values, "reid") if reid else None,
+        reid_error=reid_error,
     )
 
 
-def _complete(value: dict | None, *, extract: bool, embedder, images: int) -> bool:
+def _reid_start(context: ScanContext) -> tuple[bool, str | None]:
+    """(whether to embed the sample for re-identification, why not when it cannot be)."""
+    if not context.policy.checks.reidentification.enabled:
+        return False, None
+    try:
+        reidentification_check.verifier(context)
+    except (MemauditError, ValueError) as error:
+        return False, str(error)
+    return True, None
+
+
+def _complete(value: dict | None, *, extract: bool, embedder, reid: bool, images: int) -> bool:
     """A saved chunk holds what this run needs (a run without the extractor's or BioViL-T's weights, or
     whose alignment failed, saved none: the chunk is made again)."""
     if value is None:
         return False
     parts = [value["features"]] if extract else []
     parts += [value["alignment"]] if embedder is not None else []
+    parts += [value.get("reid")] if reid else []
     return all(part is not None and len(part["values"]) == images for part in parts)
 
 
@@ -121,23 +141,30 @@ def _sampled_groups(context: ScanContext):
     return groups
 
 
-def _chunk_value(context: ScanContext, groups_images, *, extract: bool, embedder) -> dict:
+def _chunk_value(context: ScanContext, groups_images, *, extract: bool, embedder, reid: bool) -> dict:
     """One chunk's features and alignment embeddings, as exact JSON (a chunk holds whole feature and
     alignment batches, so its images are batched as in the whole sample; memory holds one batch)."""
     features = _Batches(neighbour_check.FEATURE_BATCH, lambda images: generated_features(context, images))
     embeddings = _Batches(ALIGNMENT_BATCH, embedder.embed) if embedder is not None else None
+    size = context.policy.checks.reidentification.batch_size
+    identities = _Batches(size, lambda images: reidentification_check.embed(context, images)) if reid else None
     error = None
     for images in groups_images:
         if extract:
             features.add(images)
+        if identities is not None:
+            identities.add(images)
         if embeddings is not None and error is None:
             error = _guarded(embeddings.add, images)  # the alignment check fails, not the others
     if extract:
         features.add(None)
+    if identities is not None:
+        identities.add(None)
     if embeddings is not None and error is None:
         error = _guarded(embeddings.add, None)
     aligned = None if error or embeddings is None else _exact(embeddings.results)
-    return {"features": _exact(features.results), "alignment": aligned, "alignment_error": error}
+    value = {"features": _exact(features.results), "alignment": aligned, "alignment_error": error}
+    return value | ({"reid": _exact(identities.results)} if identities is not None else {})
 
 
 class _Batches:

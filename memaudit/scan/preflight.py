@@ -130,5 +130,9 @@ def check_datasets(
             "images (or set data.allow_train_holdout_overlap in the policy)"
         )
     check_holdout_size(holdout, policy=policy, with_model=with_model, tokenizer=tokenizer)
+    if policy.checks.reidentification.enabled:
+        from memaudit.scan.reidentification_check import check_inputs
+
+        check_inputs(train, holdout, policy)
     check_images(train, "training", progress)
     check_images(holdout, "holdout", progress)

@@ -20,7 +20,7 @@ def test_each_image_takes_its_best_pair_among_its_nearest():
     images = torch.tensor([[9.0, 0.0], [0.0, 0.5], [0.0, 7.0]])
     found = resemblance(images, train, _minus_distance, top_k=2)
     assert found.train_rows.tolist() == [1, 0, 2]
-    expected = [1 / (1 + math.exp(-(-d))) for d in (1.0, 0.5, 3.0)]  # sigmoid(logit) = P(same)
+    expected = [1 / (1 + math.exp(d)) for d in (1.0, 0.5, 3.0)]  # sigmoid(logit) = P(same), logit = -d
     assert torch.allclose(found.distances, 1 - torch.tensor(expected, dtype=torch.float64))
 
 

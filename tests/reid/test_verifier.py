@@ -39,12 +39,12 @@ def test_pairs_are_half_one_patient_and_half_two(cohorts):
     assert torch.equal(pairs, again)
 
 
-def test_embeddings_are_unit_length_and_the_pair_score_symmetric():
+def test_the_pair_score_is_symmetric_and_reads_the_embeddings_difference():
     torch.manual_seed(0)
     network = Verifier(SMALL).eval()
     images = torch.rand(5, 1, 16, 16)
     embeddings = network.embed(images)
-    assert embeddings.shape == (5, 8) and torch.allclose(embeddings.norm(dim=1), torch.ones(5), atol=1e-6)
+    assert embeddings.shape == (5, 8) and torch.isfinite(embeddings).all()
     forward, backward = network(images[:3], images[2:]), network(images[2:], images[:3])
     assert torch.allclose(forward, backward)
     assert torch.allclose(network(images, images), network.head.bias.expand(5))  # one image: |e - e| = 0

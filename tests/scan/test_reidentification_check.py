@@ -1,0 +1,94 @@
+"""The re-identification check, end to end through `memaudit scan --images`, on patients whose identity is
+unmistakable (tests/reid/strong_identities.py): a release of new studies of training patients names
+them, by id only; new studies of unseen patients name nobody; bad inputs are named before image work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from memaudit.cli import run
+from memaudit.data import ImageCaptionDataset
+from memaudit.errors import ExitCode
+from memaudit.reid.training import ReidTraining, train_verifier
+from tests.reid.strong_identities import SIDE, write_patients
+
+POLICY = """
+name: reid-test
+calibration: {{small_holdout: warn}}
+checks:
+  noise_magnitude: {{enabled: false}}
+  extraction: {{enabled: false}}
+  nearest_neighbour: {{enabled: false}}
+  fid: {{enabled: false}}
+  alignment: {{enabled: false}}
+  reidentification: {{enabled: true, weights: {weights}, family_false_alarm: 0.05}}
+rules:
+  no-reidentified-patients: {{metric: reidentification.reidentified_patients, at_most: 0}}
+"""
+KNOWN = range(12)  # training patients whose new studies are released
+
+
+@pytest.fixture(scope="module")
+def identities(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reid")
+    train = write_patients(root / "train", range(40), range(3))
+    holdout = write_patients(root / "holdout", range(500, 540), range(3))
+    settings = ReidTraining(input_side=SIDE, embedding_dim=16, width=8, steps=300, batch_size=32, evaluate_every=50)
+    train_verifier(ImageCaptionDataset(train), ImageCaptionDataset(holdout), settings, root / "verifier")
+    (root / "policy.yaml").write_text(POLICY.format(weights=root / "verifier"))
+    releases = {
+        "known": write_patients(root / "known", KNOWN, range(7, 8)),
+        "unseen": write_patients(root / "unseen", range(900, 912), range(7, 8)),
+    }
+    return root, train, holdout, releases
+
+
+def _audit(capsys, release, out, *, train, holdout, policy):
+    images = out.parent / f"{out.name}-images"
+    shutil.copytree(release / "images", images)  # a release is a folder of images, no manifest
+    argv = ["scan", "--images", str(images), "--train", str(train), "--holdout", str(holdout), "--out", str(out)]
+    code = run([*argv, "--policy", str(policy)])
+    return code, capsys.readouterr()
+
+
+def test_new_studies_of_training_patients_are_named_by_id(identities, tmp_path, capsys):
+    root, train, holdout, releases = identities
+    out = tmp_path / "known"
+    code, said = _audit(capsys, releases["known"], out, train=train, holdout=holdout, policy=root / "policy.yaml")
+    check = json.loads((out / "result.json").read_text())["checks"]["reidentification"]
+    evidence = check["reidentification"]
+    named = [patient["patient_id"] for patient in evidence["patients"]]
+    assert code == ExitCode.FINDING, said.err
+    assert len(named) >= len(KNOWN) // 2 and set(named) <= {f"p{p:04d}" for p in KNOWN}
+    assert check["metrics"]["reidentification.reidentified_patients"] == len(named)
+    assert (evidence["images_scored"], evidence["holdout_images"], evidence["training_patients"]) == (12, 120, 40)
+    assert all(patient["p_value"] <= 0.05 and patient["probability"] > 0.5 for patient in evidence["patients"])
+    assert named[0] in (out / "report.html").read_text()
+
+
+def test_new_studies_of_unseen_patients_name_nobody(identities, tmp_path, capsys):
+    root, train, holdout, releases = identities
+    out = tmp_path / "unseen"
+    code, said = _audit(capsys, releases["unseen"], out, train=train, holdout=holdout, policy=root / "policy.yaml")
+    assert code == ExitCode.OK, said.err
+    check = json.loads((out / "result.json").read_text())["checks"]["reidentification"]
+    assert check["reidentification"]["patients"] == []
+
+
+def test_no_verifier_and_a_holdout_of_training_patients_are_named_before_image_work(identities, tmp_path, capsys):
+    root, train, holdout, releases = identities
+    unverified = tmp_path / "unverified.yaml"
+    unverified.write_text(POLICY.format(weights="null"))
+    known_patients = write_patients(tmp_path / "other-studies", KNOWN, range(5, 6))  # no image shared, patients are
+    cases = [
+        (unverified, holdout, "checks.reidentification.weights names no verifier folder"),
+        (root / "policy.yaml", known_patients, "overlap: 12 patient(s) are in both"),
+    ]
+    for index, (policy, given_holdout, message) in enumerate(cases):
+        out = tmp_path / f"out{index}"
+        code, said = _audit(capsys, releases["unseen"], out, train=train, holdout=given_holdout, policy=policy)
+        assert code == ExitCode.ERROR and message in said.err, said.err
+        assert "checking training images" not in said.err and not out.exists()
