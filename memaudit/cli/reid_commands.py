@@ -49,7 +49,7 @@ def train(
 
     with progress_bar("training the verifier", total=steps) as advance:
         record = train_verifier(
-            train_data, holdout_data, settings, out, on_step=lambda _: advance(), on_evaluation=said
+            train_data, holdout_data, settings, out=out, on_step=lambda _: advance(), on_evaluation=said
         )
     stopped = " (early stop)" if record.stopped_early else ""
     stdout.print(

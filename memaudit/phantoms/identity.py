@@ -70,7 +70,7 @@ def patient_texture(identity: Identity, study: Patient, size: int) -> np.ndarray
     return canvas[top : top + size, left : left + size]
 
 
-def identity_study(seed: int, patient: int, study: int, size: int, *, indication_share: float = 0.0):
+def identity_study(seed: int, patient: int, study: int, *, size: int, indication_share: float = 0.0):
     """(image in [0, 1], caption) of study ``study`` of phantom patient ``patient``."""
     identity = sample_identity(seed, patient)
     rng = np.random.default_rng([seed, patient, study, 8])
@@ -105,7 +105,7 @@ def write_identity_cohort(
     rows = []
     for patient in range(first_patient, first_patient + patients):
         for study in range(first_study, first_study + studies):
-            image, text = identity_study(seed, patient, study, size, indication_share=indication_share)
+            image, text = identity_study(seed, patient, study, size=size, indication_share=indication_share)
             name = f"images/{prefix}-{patient:06d}-s{study:02d}.png"
             Image.fromarray((image * 255).round().astype(np.uint8)).save(out / name)
             row = {"id": f"{prefix}-{patient:06d}-s{study:02d}", "file_name": name, "text": text}

@@ -78,8 +78,8 @@ def train_verifier(
     train: ImageCaptionDataset,
     holdout: ImageCaptionDataset,
     settings: ReidTraining,
-    out: Path,
     *,
+    out: Path,
     on_step: Callable[[float], None] | None = None,
     on_evaluation: Callable[[dict], None] | None = None,
 ) -> TrainingRecord:
@@ -101,7 +101,7 @@ def train_verifier(
     optimizer = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate)
     digest = _digest(settings, train, holdout)
     record, best_state, start = TrainingRecord(), None, 0
-    resumed = _resume(out / CHECKPOINT, digest, network, optimizer)
+    resumed = _resume(out / CHECKPOINT, digest=digest, network=network, optimizer=optimizer)
     if resumed is not None:
         record, best_state, start = resumed
         for _ in range(start if on_step else 0):
@@ -120,14 +120,21 @@ def train_verifier(
         if on_step:
             on_step(float(loss.detach()))
         if (step + 1) % settings.evaluate_every == 0 or step + 1 == settings.steps:
-            auc = verification_auc(network, unseen, *validation)
+            auc = verification_auc(network, unseen, pairs=validation[0], labels=validation[1])
             evaluation = {"step": step + 1, "loss": float(loss.detach()), "auc": auc}
             record.evaluations.append(evaluation)
             if auc > record.best_auc or best_state is None:
                 record.best_auc, record.best_step = auc, step + 1
                 best_state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
             record.stopped_early = (step + 1 - record.best_step) >= settings.patience * settings.evaluate_every
-            _save(out / CHECKPOINT, digest, network, optimizer, record, best_state)
+            _save(
+                out / CHECKPOINT,
+                digest=digest,
+                network=network,
+                optimizer=optimizer,
+                record=record,
+                best_state=best_state,
+            )
             if on_evaluation:
                 on_evaluation(evaluation)
     network.load_state_dict(best_state)
@@ -138,7 +145,7 @@ def train_verifier(
 
 
 @torch.no_grad()
-def verification_auc(network: Verifier, data: PatientImages, pairs: torch.Tensor, labels: torch.Tensor) -> float:
+def verification_auc(network: Verifier, data: PatientImages, *, pairs: torch.Tensor, labels: torch.Tensor) -> float:
     """AUC of the pair scores: same-patient pairs against different-patient pairs."""
     network.eval()
     embeddings = torch.cat([network.embed(data.floats(slice(i, i + 256))) for i in range(0, len(data.patients), 256)])
@@ -151,7 +158,7 @@ def _digest(settings: ReidTraining, train: ImageCaptionDataset, holdout: ImageCa
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _save(path: Path, digest: str, network, optimizer, record: TrainingRecord, best_state) -> None:
+def _save(path: Path, *, digest: str, network, optimizer, record: TrainingRecord, best_state) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "digest": digest,
@@ -165,7 +172,7 @@ def _save(path: Path, digest: str, network, optimizer, record: TrainingRecord, b
     os.replace(temporary, path)
 
 
-def _resume(path: Path, digest: str, network, optimizer):
+def _resume(path: Path, *, digest: str, network, optimizer):
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)  # our own file, tensors and strings only

@@ -1,6 +1,6 @@
 """A verifier's folder: ``config.json`` (architecture, input side, normalisation, provenance) and
-``model.safetensors``. Pickled weights are never read here; ``memaudit weights convert`` turns a
-published checkpoint into such a folder once, with --allow-pickle, where the user vouches for it."""
+``model.safetensors``. Pickled weights are never read here (a pickle runs code when loaded); published
+verifiers are not converted yet, so a folder comes from ``memaudit reid train``."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def read_config(folder: Path) -> VerifierConfig:
 
 
 def load_verifier(folder: Path, *, device: str = "cpu") -> LoadedVerifier:
-    """The verifier in ``folder``, in eval mode; pickled weights are refused, naming the converter."""
+    """The verifier in ``folder``, in eval mode; pickled weights are refused, naming why."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -70,7 +70,7 @@ def load_verifier(folder: Path, *, device: str = "cpu") -> LoadedVerifier:
         if pickles:
             raise VerifierError(
                 f"{folder}: holds pickled weights ({', '.join(pickles)}), which memaudit does not load (a pickle "
-                "runs code); convert them once with `memaudit weights convert --allow-pickle FILE --out DIR`"
+                "runs code when loaded); a verifier folder holds model.safetensors, as `memaudit reid train` writes it"
             )
         raise VerifierError(f"{weights}: the verifier's weights are missing")
     network = Verifier(config)

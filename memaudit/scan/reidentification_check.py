@@ -31,7 +31,7 @@ from memaudit.scan.context import ScanContext
 METRIC = "reidentification.reidentified_patients"
 NO_VERIFIER = (
     "checks.reidentification.weights names no verifier folder; train one on the training set's own patients "
-    "with `memaudit reid train`, or convert a published one with `memaudit weights convert`"
+    "with `memaudit reid train --train T --holdout H --out DIR`"
 )
 
 
@@ -75,8 +75,8 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
     loaded = verifier(context)
     train_rows = context.train.first_rows("image")
     patients = [str(context.train.records[row].patient_id) for row in train_rows]
-    train = _embedded(context, context.train, train_rows, "training")
-    holdout = _embedded(context, context.holdout, context.holdout.first_rows("image"), "holdout")
+    train = _embedded(context, context.train, rows=train_rows, label="training")
+    holdout = _embedded(context, context.holdout, rows=context.holdout.first_rows("image"), label="holdout")
     head = loaded.network.pair_logits
     null = resemblance(holdout, train, head, top_k=settings.top_k)
     found = resemblance(embeddings, train, head, top_k=settings.top_k)
@@ -84,7 +84,7 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
     p_values = [tail.p_value(float(d)) for d in found.distances]
     power = identification_power(tail, candidates=len(p_values), alpha=settings.family_false_alarm)
     selected = benjamini_hochberg(p_values, settings.family_false_alarm) if p_values else []
-    named = _patients(found, p_values, selected, patients)
+    named = _patients(found, p_values=p_values, selected=selected, patients=patients)
     config = loaded.network.config
     evidence = ReidentificationEvidence(
         verifier=str(loaded.folder),
@@ -128,7 +128,7 @@ def released_embeddings(context: ScanContext, images) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.empty(0, verifier(context).network.config.embedding_dim)
 
 
-def _embedded(context: ScanContext, dataset: ImageCaptionDataset, rows: list[int], label: str) -> torch.Tensor:
+def _embedded(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[int], label: str) -> torch.Tensor:
     """Verifier embeddings of ``rows`` of ``dataset`` (computed once per scan, a batch in memory at a time)."""
     key = f"reid-{label}"
     if key not in context.memo:
@@ -147,7 +147,7 @@ def _embedded(context: ScanContext, dataset: ImageCaptionDataset, rows: list[int
     return context.memo[key]
 
 
-def _patients(found, p_values: list[float], selected: list[bool], patients: list[str]) -> list[ReidentifiedPatient]:
+def _patients(found, *, p_values: list[float], selected: list[bool], patients: list[str]) -> list[ReidentifiedPatient]:
     chosen = [i for i, keep in enumerate(selected) if keep]
     counts = Counter(patients[int(found.train_rows[i])] for i in chosen)
     named = []

@@ -12,9 +12,9 @@ from memaudit.phantoms.identity import identity_study, sample_identity, write_id
 
 
 def test_a_study_is_drawn_from_its_seed_patient_and_index_alone():
-    first, again = identity_study(5, 3, 2, 32), identity_study(5, 3, 2, 32)
+    first, again = identity_study(5, 3, 2, size=32), identity_study(5, 3, 2, size=32)
     assert np.array_equal(first[0], again[0]) and first[1] == again[1]
-    assert not np.array_equal(first[0], identity_study(5, 3, 1, 32)[0])
+    assert not np.array_equal(first[0], identity_study(5, 3, 1, size=32)[0])
     assert sample_identity(5, 3) == sample_identity(5, 3) != sample_identity(5, 4)
 
 
@@ -22,7 +22,7 @@ def test_studies_of_one_patient_share_anatomy_not_pixels():
     """Two studies of a patient are never one image (the smallest pair differs far beyond 8-bit rounding),
     and yet pixels alone tell same-patient pairs from different-patient pairs better than chance: the
     identity is in the anatomy, which a verifier can learn and a copy detector should not call a copy."""
-    images = np.array([[identity_study(1, p, s, 64)[0] for s in range(3)] for p in range(12)])
+    images = np.array([[identity_study(1, p, s, size=64)[0] for s in range(3)] for p in range(12)])
     same = [np.abs(images[p, a] - images[p, b]).mean() for p in range(12) for a in range(3) for b in range(a + 1, 3)]
     other = [np.abs(images[p, 0] - images[q, 0]).mean() for p in range(12) for q in range(p + 1, 12)]
     assert min(same) > 0.02  # 5 grey levels in 255 on average: never a copy

@@ -68,7 +68,7 @@ def test_the_weights_folder_round_trips_and_bad_folders_are_named(tmp_path):
     pickled.mkdir()
     (pickled / "config.json").write_text((folder / "config.json").read_text())
     torch.save(network.state_dict(), pickled / "model.pt")
-    with pytest.raises(VerifierError, match=r"pickled weights \(model.pt\).*memaudit weights convert"):
+    with pytest.raises(VerifierError, match=r"pickled weights \(model.pt\).*holds model.safetensors"):
         load_verifier(pickled)
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -82,7 +82,7 @@ def test_training_learns_identity_on_unseen_patients_and_resumes_to_the_same_wei
     these patients apart a little: their anatomy differs, tests/phantoms); the verifier must do far better."""
     settings = ReidTraining(input_side=32, embedding_dim=16, width=8, steps=200, batch_size=32, evaluate_every=50)
     settings = ReidTraining(**{**settings.__dict__, "validation_pairs": 400})
-    record = train_verifier(*cohorts, settings, tmp_path / "whole")
+    record = train_verifier(*cohorts, settings, out=tmp_path / "whole")
     unseen = patient_images(cohorts[1], side=32, channels=1)
     pairs, labels = sample_pairs(unseen, 400, torch.Generator().manual_seed(settings.seed + 1))  # the same pairs
     distance = (unseen.floats(pairs[:, 0]) - unseen.floats(pairs[:, 1])).abs().mean(dim=(1, 2, 3))
@@ -100,8 +100,8 @@ def test_training_learns_identity_on_unseen_patients_and_resumes_to_the_same_wei
             raise Stop
 
     with pytest.raises(Stop):
-        train_verifier(*cohorts, settings, tmp_path / "stopped", on_evaluation=stop_at_100)
-    resumed = train_verifier(*cohorts, settings, tmp_path / "stopped")
+        train_verifier(*cohorts, settings, out=tmp_path / "stopped", on_evaluation=stop_at_100)
+    resumed = train_verifier(*cohorts, settings, out=tmp_path / "stopped")
     assert resumed.evaluations == record.evaluations
     whole, again = (load_verifier(tmp_path / name).network.state_dict() for name in ("whole", "stopped"))
     assert all(torch.equal(whole[key], again[key]) for key in whole)
@@ -110,14 +110,14 @@ def test_training_learns_identity_on_unseen_patients_and_resumes_to_the_same_wei
 def test_training_refuses_shared_patients_and_rows_without_patients(cohorts, tmp_path):
     train, _ = cohorts
     with pytest.raises(MemauditError, match="shares 40 patient"):
-        train_verifier(train, train, ReidTraining(input_side=16), tmp_path / "a")
+        train_verifier(train, train, ReidTraining(input_side=16), out=tmp_path / "a")
     rows = [json.loads(line) for line in (train.source / "metadata.jsonl").read_text().splitlines()]
     anonymous = tmp_path / "anonymous"
     anonymous.mkdir()
     (anonymous / "images").symlink_to(train.source / "images")
     (anonymous / "metadata.jsonl").write_text("".join(json.dumps(row | {"patient_id": None}) + "\n" for row in rows))
     with pytest.raises(MemauditError, match="120 row\\(s\\) name no patient"):
-        train_verifier(ImageCaptionDataset(anonymous), cohorts[1], ReidTraining(input_side=16), tmp_path / "b")
+        train_verifier(ImageCaptionDataset(anonymous), cohorts[1], ReidTraining(input_side=16), out=tmp_path / "b")
 
 
 def test_reid_train_command_prints_the_holdout_auc_and_names_bad_input(cohorts, tmp_path, capsys):

@@ -37,7 +37,7 @@ def identities(tmp_path_factory):
     train = write_patients(root / "train", range(40), range(3))
     holdout = write_patients(root / "holdout", range(500, 540), range(3))
     settings = ReidTraining(input_side=SIDE, embedding_dim=16, width=8, steps=300, batch_size=32, evaluate_every=50)
-    train_verifier(ImageCaptionDataset(train), ImageCaptionDataset(holdout), settings, root / "verifier")
+    train_verifier(ImageCaptionDataset(train), ImageCaptionDataset(holdout), settings, out=root / "verifier")
     (root / "policy.yaml").write_text(POLICY.format(weights=root / "verifier"))
     releases = {
         "known": write_patients(root / "known", KNOWN, range(7, 8)),
