@@ -51,8 +51,18 @@ def init(
     name: str | None = typer.Option(None, "--name", help="The new policy's name (default: <from>-<holdout folder>)."),
     columns: str | None = COLUMNS,
     patient_from_path: str | None = PATIENT_FROM_PATH,
+    hours: float | None = typer.Option(
+        None,
+        "--hours",
+        min=1e-6,
+        help="Fit the sample sizes so that a scan of --model on --device takes at most this.",
+    ),
+    model: Path | None = typer.Option(None, "--model", help="With --hours: the model whose scan is planned."),
+    train_set: Path | None = typer.Option(None, "--train", help="With --hours: the training set the scan reads."),
+    device: str = typer.Option("cpu", "--device", help="With --hours: where the scan will run (timed there)."),
 ) -> None:
-    """Write a commented policy from a shipped one, its quantiles widened just enough for the holdout."""
+    """Write a commented policy from a shipped one, its quantiles widened just enough for the holdout
+    (and, with --hours, its sample sizes cut to what a scan on the device fits in that time)."""
     from memaudit.data import ImageCaptionDataset
     from memaudit.errors import MemauditError
     from memaudit.policy import load_policy
@@ -61,10 +71,27 @@ def init(
 
     if out.exists():
         raise MemauditError(f"--out {out}: the file exists; give a new path")
+    if hours is None and (model is not None or train_set is not None):
+        raise MemauditError("--model and --train are read to fit the budgets: give --hours too")
+    if hours is not None and (model is None or train_set is None):
+        raise MemauditError("--hours fits the budgets to a planned scan: give --model and --train too")
+    if hours is not None:
+        from memaudit.scan.preflight import check_device
+
+        check_device(device)
     base = load_policy(start)
-    holdout_set = ImageCaptionDataset(holdout, config=manifest_columns(columns, patient_from_path))
+    data = manifest_columns(columns, patient_from_path)
+    holdout_set = ImageCaptionDataset(holdout, config=data)
     name = name or f"{base.policy.name}-{holdout.stem if holdout.is_file() else holdout.name}"
     written = initial_policy(base, holdout_counts(holdout_set), name=name, source=str(holdout))
+    if hours is not None:
+        from memaudit.cli.progress import RichStages
+        from memaudit.scan import ScanRequest
+        from memaudit.scan.budget import fit_initial_policy
+
+        request = ScanRequest(train=train_set, holdout=holdout, policy=out, model=model, device=device, data=data)
+        with RichStages() as stages:
+            written = fit_initial_policy(written, request, hours=hours, progress=stages)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(written.text, encoding="utf-8")
     stdout.print(f"{out}: policy '{name}' from '{base.policy.name}'", markup=False)

@@ -33,9 +33,21 @@ def smallest_false_alarm(available: int, confidence: float) -> float:
 @dataclass(frozen=True)
 class InitialPolicy:
     policy: Policy
-    text: str  # the YAML file, comments first
+    header: list[str]  # the comment lines the YAML file opens with
     changes: list[str]  # one line per setting changed, with its reason
     unmet: list[str]  # needs no quantile can meet (patient-level metrics need more patients)
+
+    @property
+    def text(self) -> str:
+        """The YAML file, comments first."""
+        body = yaml.safe_dump(self.policy.model_dump(mode="json"), sort_keys=False, width=100)
+        return "".join(f"# {line}".rstrip() + "\n" for line in self.header) + body
+
+    def amended(self, policy: Policy, *, header: list[str], changes: list[str], unmet: list[str]) -> InitialPolicy:
+        """This policy changed again (e.g. its budgets fitted to a time), the reasons added to its comments."""
+        return InitialPolicy(
+            policy=policy, header=self.header + header, changes=self.changes + changes, unmet=self.unmet + unmet
+        )
 
 
 def initial_policy(base: LoadedPolicy, counts: HoldoutCounts, *, name: str, source: str) -> InitialPolicy:
@@ -79,6 +91,4 @@ def initial_policy(base: LoadedPolicy, counts: HoldoutCounts, *, name: str, sour
         header.append("The holdout supports every quantile of the shipped policy; nothing was changed.")
     if unmet:
         header += ["NOT met (a scan with this policy stops until they are):", *(f"  {line}" for line in unmet)]
-    body = yaml.safe_dump(policy.model_dump(mode="json"), sort_keys=False, width=100)
-    text = "".join(f"# {line}".rstrip() + "\n" for line in header) + body
-    return InitialPolicy(policy=policy, text=text, changes=changes, unmet=unmet)
+    return InitialPolicy(policy=policy, header=header, changes=changes, unmet=unmet)

@@ -31,7 +31,7 @@ DEFAULT_FEATURE_DIM = 1024  # the chest X-ray DenseNet's, when the extractor can
 ALIGNMENT_DIM = 128  # BioViL-T's projected image embedding, float64
 
 
-def _expected_attacked(policy: Policy, sizes: PlanSizes) -> tuple[int, int, str]:
+def expected_attacked(policy: Policy, sizes: PlanSizes) -> tuple[int, int, str]:
     """(prompts attacked on a model that memorizes nothing, at most, how they are chosen)."""
     extraction, triage = policy.checks.extraction, policy.checks.noise_magnitude
     prompts = sizes.train_prompts
@@ -67,7 +67,7 @@ def _generation_stages(
         stages.append(StagePlan(stage="triage", unet_evaluations=prompts * triage.generations * passes, note=note))
     if checks.extraction.enabled:
         generations = checks.extraction.generations
-        attacked, _, how = _expected_attacked(policy, sizes)
+        attacked, _, how = expected_attacked(policy, sizes)
         stages.append(
             StagePlan(
                 stage="extraction",

@@ -11,6 +11,7 @@ import pytest
 from memaudit.cli import run
 from memaudit.errors import ExitCode
 from memaudit.metrics.calibration import minimum_holdout
+from memaudit.paths import PROJECT_ROOT
 from memaudit.policy import load_policy
 from memaudit.policy.initial import smallest_false_alarm
 from tests.images import write_dataset
@@ -71,3 +72,42 @@ def test_init_with_an_unknown_base_policy_names_it(holdout, tmp_path, capsys):
     argv = ["policy", "init", "--holdout", str(holdout), "--from", "no-such", "--out", str(tmp_path / "p.yaml")]
     assert run(argv) == ExitCode.ERROR
     assert "no-such" in capsys.readouterr().err
+
+
+def test_hours_fit_the_budgets_to_a_planned_scan_of_the_model(holdout, tiny_folder, tmp_path, capsys):
+    images = list(np.random.default_rng(2).integers(0, 256, (40, 8, 8), dtype=np.uint8))
+    train = write_dataset(tmp_path / "train", images, [f"study {i}" for i in range(40)], prefix="t")
+    start = tmp_path / "ci-pixels.yaml"  # ci with an extractor that runs without downloaded weights
+    start.write_text((PROJECT_ROOT / "policies" / "ci.yaml").read_text().replace("xrv-densenet121", "pixels"))
+    argv = ["policy", "init", "--holdout", str(holdout), "--from", str(start), "--model", str(tiny_folder)]
+    argv += ["--train", str(train)]
+    roomy = tmp_path / "roomy.yaml"
+    assert run([*argv, "--out", str(roomy), "--hours", "100"]) == ExitCode.OK
+    text = roomy.read_text()
+    assert "# Budgets fitted to 100 h on cpu" in text and "the policy's budgets fit as written" in text
+    assert (
+        load_policy(roomy).policy.checks.extraction.max_prompts
+        == load_policy("ci").policy.checks.extraction.max_prompts
+    )
+    tight = tmp_path / "tight.yaml"
+    assert run([*argv, "--out", str(tight), "--hours", "0.000001"]) == ExitCode.OK  # 3.6 ms: no scan fits
+    assert "NOT met: even at the smallest budgets the scan plans" in tight.read_text()
+    assert "not met: even at the smallest budgets" in capsys.readouterr().err
+    assert run(["policy", "validate", str(tight)]) == ExitCode.OK
+    untimed = tmp_path / "untimed.yaml"  # the shipped ci's extractor has no weights here: no time to fit
+    assert run([*argv[:5], "ci", *argv[6:], "--out", str(untimed), "--hours", "1"]) == ExitCode.ERROR
+    assert "cannot be timed on cpu: no cost for sample checks" in capsys.readouterr().err and not untimed.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--hours", "2"], "--hours fits the budgets to a planned scan: give --model and --train too"),
+        (["--model", "m"], "--model and --train are read to fit the budgets: give --hours too"),
+        (["--hours", "2", "--model", "m", "--train", "t", "--device", "tpu"], "--device"),
+    ],
+)
+def test_budget_options_are_checked_before_any_work(holdout, tmp_path, capsys, extra, message):
+    out = tmp_path / "policy.yaml"
+    assert run(["policy", "init", "--holdout", str(holdout), "--out", str(out), *extra]) == ExitCode.ERROR
+    assert message in capsys.readouterr().err and not out.exists()
