@@ -7,7 +7,14 @@ and farther for unseen ones. The distance ``|| eps(x_t, t, c) - eps_0 ||_p`` is 
 (no random noise: two UNet passes per image); the membership score is its negative, so that, as for
 every score here, higher means "more likely a training image".
 
-Why PIA: it is deterministic (a rescan gives the same bytes), costs two conditional UNet passes per
+Two other attacks share the interface (``sampling.membership``), each a non-negative distance whose
+negative is the score: the *loss* attack (Matsumoto et al., 2023; Carlini et al.'s loss threshold):
+the denoising loss ``|| eps(x_t, t, c) - e ||^2`` at timestep t for seeded noise draws e, lower on
+trained images; and *SecMI* (Duan et al., ICML 2023, SecMI_stat): invert x0 deterministically (DDIM,
+step k) to x_t, step on to x_{t+k} and back, and measure ``|| x_t - x'_t ||^2``, the t-error, which a
+model reproduces better for images it was trained on.
+
+Why PIA by default: it is deterministic (a rescan gives the same bytes), costs two conditional UNet passes per
 image (SecMI needs tens), needs no shadow models (LiRA-style attacks need many fine-tunes, out of
 reach for a 860M-parameter UNet per audit), and was evaluated on fine-tuned Stable Diffusion.
 """
@@ -41,3 +48,10 @@ def reference_ratios(distances: torch.Tensor, reference: torch.Tensor) -> torch.
         raise ValueError("attack distances must be non-negative")
     tiny = torch.finfo(torch.float64).tiny
     return distances.double() / reference.double().clamp_min(tiny)
+
+
+def squared_errors(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """``[B]`` float64 mean squared difference per sample: the loss attack's and SecMI's statistic."""
+    if first.shape != second.shape or first.dim() < 2:
+        raise ValueError(f"tensors must share a [B, ...] shape, got {tuple(first.shape)}, {tuple(second.shape)}")
+    return (first.double() - second.double()).flatten(1).pow(2).mean(dim=1)

@@ -153,11 +153,19 @@ class AlignmentCheck(CheckSettings):
 
 
 class MembershipCheck(CheckSettings):
-    """PIA (Kong et al., ICLR 2024): can an attacker tell a training study from an unseen one?"""
+    """Can an attacker tell a training study from an unseen one? PIA (Kong et al., ICLR 2024) by default;
+    the loss attack and SecMI (Duan et al., ICML 2023) share the calibration and the family test."""
 
     enabled: bool = False
-    timestep: int = Field(200, ge=1, description="PIA's re-noising timestep on the training schedule (of 1000)")
-    p: float = Field(4.0, ge=1.0, description="the L_p distance between the two noise predictions")
+    attack: Literal["pia", "loss", "secmi"] = Field(
+        "pia",
+        description="pia: proximal initialization, 2 evaluations per study; loss: the denoising loss over `draws` "
+        "seeded noises; secmi: the t-error after a deterministic inversion, timestep / interval + 2 evaluations",
+    )
+    timestep: int = Field(200, ge=1, description="the attack's timestep on the training schedule (of 1000)")
+    p: float = Field(4.0, ge=1.0, description="pia: the L_p distance between the two noise predictions")
+    draws: int = Field(4, ge=1, description="loss: seeded noise draws averaged per study")
+    interval: int = Field(10, ge=1, description="secmi: the inversion's step; timestep must be a multiple of it")
     max_train: int | None = Field(None, ge=2, description="a seeded sample of distinct training items (default all)")
     max_holdout: int | None = Field(None, ge=2, description="a seeded sample of holdout items (default all)")
     reference: Literal["base", "none"] = Field(
@@ -172,6 +180,12 @@ class MembershipCheck(CheckSettings):
         "training studies selects it on holdout p-values; if the model leaks no membership, the chance that any "
         "study is identified is at most this",
     )
+
+    @model_validator(mode="after")
+    def _secmi_steps(self) -> MembershipCheck:
+        if self.attack == "secmi" and self.timestep % self.interval:
+            raise ValueError(f"secmi: timestep ({self.timestep}) must be a multiple of interval ({self.interval})")
+        return self
 
 
 class RetriggerCheck(CheckSettings):

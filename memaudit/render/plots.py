@@ -140,7 +140,7 @@ def membership_plot(result: ScanResult) -> str | None:
     bins = _bins(train, holdout, [])
     axes.hist(holdout, bins=bins, alpha=0.6, color=COLOURS["holdout"], label="holdout studies", density=True)
     axes.hist(train, bins=bins, alpha=0.6, color=COLOURS["train"], label="training studies", density=True)
-    axes.set_xlabel("membership score (PIA; higher: looks like a training study)")
+    axes.set_xlabel("membership score (higher: looks like a training study)")
     axes.set_ylabel("share of studies")
     axes.legend(fontsize=8, framealpha=0.92, edgecolor="#dddddd")
     return _data_uri(plt, figure)

@@ -16,7 +16,7 @@ class ItemScore(Frozen):
 
 
 class MembershipEvidence(Frozen):
-    attack: Literal["pia"] = "pia"
+    attack: Literal["pia", "loss", "secmi"] = "pia"  # loss and secmi: 2.8 on
     timestep: int
     p: float
     train: list[ItemScore]  # by id only: a study's score says how exposed that patient is

@@ -19,13 +19,14 @@ from memaudit.policy.holdout_needs import PATIENT_FALSE_ALARM, PATIENT_METRICS
 from memaudit.results.attack_evidence import ItemScore, MembershipEvidence
 from memaudit.results.scan_result import CheckOutcome
 from memaudit.sampling.encode import encode_latents
-from memaudit.sampling.membership import membership_scores
+from memaudit.sampling.membership import loss_scores, membership_scores, secmi_scores
 from memaudit.sampling.seeds import sample_seed
 from memaudit.sampling.text import encode_prompts
 from memaudit.scan.chunks import chunked_scores
 from memaudit.scan.context import ScanContext
 
 ENCODE_BATCH = 16  # studies VAE-encoded at once
+ATTACK_NAMES = {"pia": "PIA", "loss": "The loss attack", "secmi": "SecMI"}
 
 
 def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int, stream: str) -> list[int]:
@@ -53,10 +54,13 @@ def _scores(
             pipeline, dataset, image_size=context.image_side, rows=mine, batch_size=ENCODE_BATCH, progress=advance
         )
         embeddings = encode_prompts(pipeline, [dataset.records[row].text for row in mine], batch_size=batch)
-        return membership_scores(
-            pipeline, latents, embeddings, timestep=settings.timestep, p=settings.p, batch_size=batch,
-            progress=advance,
-        )  # fmt: skip
+        common = {"timestep": settings.timestep, "batch_size": batch, "progress": advance}
+        if settings.attack == "loss":
+            seeds = [sample_seed(context.policy.sampling.seed, "membership-loss", row) for row in mine]
+            return loss_scores(pipeline, latents, embeddings, seeds=seeds, draws=settings.draws, **common)
+        if settings.attack == "secmi":
+            return secmi_scores(pipeline, latents, embeddings, interval=settings.interval, **common)
+        return membership_scores(pipeline, latents, embeddings, p=settings.p, **common)
 
     return chunked_scores(
         context,
@@ -179,7 +183,8 @@ def run_membership(context: ScanContext) -> CheckOutcome:
     train_ids = [context.train.records[r].id for r in train_rows]
     identified_ids = [item for item, chosen in zip(train_ids, identified, strict=True) if chosen]
     patients = _patient_metrics(context, rows=(train_rows, holdout_rows), scores=(train, holdout))
-    attack = "PIA, calibrated against the base (distance ratio)," if calibrated else "PIA (uncalibrated)"
+    name = ATTACK_NAMES[settings.attack]
+    attack = f"{name}, calibrated against the base (distance ratio)," if calibrated else f"{name} (uncalibrated)"
     caveat = _caveat(context)
     metrics = {"membership.identified_count": float(len(identified_ids))} if power.can_identify else {}
     return CheckOutcome(
@@ -204,6 +209,7 @@ def run_membership(context: ScanContext) -> CheckOutcome:
         sample_sizes={"membership.tpr_at_1pct_fpr": len(train_rows), "membership.tpr_at_01pct_fpr": len(train_rows)}
         | patients.sample_sizes,
         membership=MembershipEvidence(
+            attack=settings.attack,
             timestep=settings.timestep,
             p=settings.p,
             train=[

@@ -52,6 +52,15 @@ def expected_attacked(policy: Policy, sizes: PlanSizes) -> tuple[int, int, str]:
     return expected, most, how
 
 
+def membership_evaluations(settings) -> int:
+    """Denoiser evaluations per study of the policy's membership attack."""
+    if settings.attack == "loss":
+        return settings.draws
+    if settings.attack == "secmi":
+        return settings.timestep // settings.interval + 2
+    return 2  # pia
+
+
 def _generation_stages(
     policy: Policy, sizes: PlanSizes, *, with_before: bool, with_reference: bool = False
 ) -> list[StagePlan]:
@@ -84,9 +93,10 @@ def _generation_stages(
         studies += min(sizes.holdout_items, checks.membership.max_holdout or sizes.holdout_items)
         models = 2 if with_reference else 1  # calibrated: every study scored by the base as well
         note = f"{studies:,} studies" + (", scored by the model and by its base" if with_reference else "")
+        each = membership_evaluations(checks.membership)
         stages.append(
             StagePlan(
-                stage="membership", unet_evaluations=2 * studies * models, vae_encodes=studies * models, note=note
+                stage="membership", unet_evaluations=each * studies * models, vae_encodes=studies * models, note=note
             )
         )
     if checks.nearest_neighbour.enabled or checks.alignment.enabled:
