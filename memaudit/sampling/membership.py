@@ -57,14 +57,14 @@ def _coefficients(denoiser, timestep: int, like: torch.Tensor) -> tuple[float, f
     return a, b
 
 
-def _ddim_move(denoiser, x: torch.Tensor, eps: torch.Tensor, start: int, end: int) -> torch.Tensor:
+def _ddim_move(denoiser, x: torch.Tensor, eps: torch.Tensor, *, start: int, end: int) -> torch.Tensor:
     """A deterministic (DDIM) move of ``x`` from ``start`` to ``end`` along the predicted noise ``eps``."""
     a_start, b_start = _coefficients(denoiser, start, x)
     a_end, b_end = _coefficients(denoiser, end, x)
     return a_end * (x - b_start * eps) / a_start + b_end * eps
 
 
-def _noise(denoiser, x, timestep: int, cond: Conditioning) -> torch.Tensor:
+def _noise(denoiser, x, *, timestep: int, cond: Conditioning) -> torch.Tensor:
     return denoiser.epsilon_at(denoiser.forward(x, timestep, cond), x, timestep)
 
 
@@ -93,10 +93,11 @@ def secmi_scores(
         x = latents[start : start + batch_size].to(denoiser.device, denoiser.dtype)
         cond = embeddings[start : start + batch_size].to(denoiser.device, denoiser.dtype)
         for t in range(0, timestep, interval):  # deterministic inversion x0 -> x_t
-            x = _ddim_move(denoiser, x, _noise(denoiser, x, t, cond), t, t + interval)
-        ahead = _ddim_move(denoiser, x, _noise(denoiser, x, timestep, cond), timestep, timestep + interval)
+            x = _ddim_move(denoiser, x, _noise(denoiser, x, timestep=t, cond=cond), start=t, end=t + interval)
+        later = timestep + interval
+        ahead = _ddim_move(denoiser, x, _noise(denoiser, x, timestep=timestep, cond=cond), start=timestep, end=later)
         back = _ddim_move(
-            denoiser, ahead, _noise(denoiser, ahead, timestep + interval, cond), timestep + interval, timestep
+            denoiser, ahead, _noise(denoiser, ahead, timestep=later, cond=cond), start=later, end=timestep
         )
         scores.append(-squared_errors(x, back).cpu())
         if progress:
@@ -135,7 +136,7 @@ def loss_scores(
             noise = torch.stack([_draw(seed, draw, x0.shape[1:]) for seed in seeds[start : start + batch_size]])
             noise = noise.to(x0.device, x0.dtype)
             noisy = denoiser.add_noise(x0, noise, timestep)
-            total += squared_errors(_noise(denoiser, noisy, timestep, cond), noise).cpu()
+            total += squared_errors(_noise(denoiser, noisy, timestep=timestep, cond=cond), noise).cpu()
         scores.append(-total / draws)
         if progress:
             progress(x0.shape[0])
