@@ -7,6 +7,7 @@ import json
 import numpy as np
 import torch
 
+from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.roc import roc_auc
 from memaudit.phantoms.identity import identity_study, sample_identity, write_identity_cohort
 
@@ -39,3 +40,14 @@ def test_the_cohort_lists_every_study_with_its_patient(tmp_path):
     again = json.loads((later / "metadata.jsonl").read_text().splitlines()[0])
     assert again["id"] == "pt-000000-s01" and again["text"] == rows[1]["text"]
     assert (later / again["file_name"]).read_bytes() == (folder / rows[1]["file_name"]).read_bytes()
+
+
+def test_the_phantoms_command_writes_several_studies_per_patient(tmp_path, capsys):
+    from memaudit.cli import run
+
+    out = tmp_path / "patients"
+    argv = ["phantoms", "--out", str(out), "--count", "5", "--studies", "3", "--size", "16", "--first-index", "10"]
+    assert run(argv) == 0
+    dataset = ImageCaptionDataset(out)
+    assert len(dataset) == 15 and len({record.patient_id for record in dataset.records}) == 5
+    assert dataset.records[0].id == "patient-000010-s00" and "15 synthetic phantoms" in capsys.readouterr().out
