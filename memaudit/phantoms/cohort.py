@@ -170,11 +170,14 @@ def phantom(seed: int, index: int, size: int, *, indication_share: float = 0.0) 
     """
     rng = patient_rng(seed, index)
     patient = sample_patient(rng)
-    image, text = draw(patient, size, rng), caption(patient)
-    words = np.random.default_rng([seed, index, 1])
-    if words.random() < indication_share:
-        text = f"{indication(words)} {text}"
-    return image, text
+    return draw(patient, size, rng), with_indication(caption(patient), [seed, index, 1], share=indication_share)
+
+
+def with_indication(text: str, stream: list[int], *, share: float) -> str:
+    """``text`` opened by an indication sentence with probability ``share``, drawn from its own ``stream`` of
+    seeds (so that the image never changes with it)."""
+    words = np.random.default_rng(stream)
+    return f"{indication(words)} {text}" if words.random() < share else text
 
 
 def write_cohort(

@@ -20,7 +20,7 @@ from PIL import Image
 
 from memaudit.atomic_files import write_atomic
 from memaudit.phantoms.anatomy import Patient, draw, markings
-from memaudit.phantoms.cohort import SYNTHETIC_NOTICE, caption, indication, sample_patient
+from memaudit.phantoms.cohort import SYNTHETIC_NOTICE, caption, sample_patient, with_indication
 
 POSE_SHIFT = 0.04  # sd of a study's position against the patient's own (normalised units; the grid is -1..1)
 INSPIRATION = 0.04  # relative sd of the lung height and diaphragm level from breath to breath
@@ -76,11 +76,7 @@ def identity_study(seed: int, patient: int, study: int, *, size: int, indication
     rng = np.random.default_rng([seed, patient, study, 8])
     scanned = study_patient(identity, rng)
     image = draw(scanned, size, rng, texture=patient_texture(identity, scanned, size))
-    text = caption(scanned)
-    words = np.random.default_rng([seed, patient, study, 9])
-    if words.random() < indication_share:
-        text = f"{indication(words)} {text}"
-    return image, text
+    return image, with_indication(caption(scanned), [seed, patient, study, 9], share=indication_share)
 
 
 def write_identity_cohort(

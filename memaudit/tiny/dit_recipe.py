@@ -16,7 +16,6 @@ from pathlib import Path
 
 from memaudit.atomic_files import write_atomic
 from memaudit.checkpoint.saving import save_diffusers_folder
-from memaudit.finetune.config import TrainConfig
 from memaudit.tiny.recipe import RECIPE_NAME, train_network, write_base_data
 
 
@@ -77,15 +76,10 @@ def train_dit_base(recipe: DitRecipe, vae_folder: Path, out: Path, *, on_stage=N
     dataset, words = write_base_data(recipe, out / "data" / "base")
     pipeline = build_dit_pipeline(recipe, words, Path(vae_folder))
     say("transformer")
-    config = TrainConfig(
-        method="full",
-        steps=recipe.steps,
-        batch_size=recipe.batch_size,
-        learning_rate=recipe.learning_rate,
-        seed=recipe.model_seed,
-        checkpoint_every=max(1, recipe.steps // 10),
-    )
-    log = train_network(pipeline, dataset, config, image_size=recipe.image_size, out=out, on_step=on_step)
+    log = train_network(
+        pipeline, dataset, steps=recipe.steps, batch_size=recipe.batch_size, learning_rate=recipe.learning_rate,
+        seed=recipe.model_seed, image_size=recipe.image_size, out=out, on_step=on_step,
+    )  # fmt: skip
     folder = save_diffusers_folder(pipeline, out / "base")
     record = {"recipe": asdict(recipe), "data_digest": dataset.digest, "vae_from": str(vae_folder)}
     record["transformer_loss"] = {"first": log.losses[0], "last": log.losses[-1]} if log.losses else None

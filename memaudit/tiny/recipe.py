@@ -75,9 +75,21 @@ def write_base_data(recipe, folder: Path) -> tuple[ImageCaptionDataset, list[str
     return dataset, sorted(set(report_words()) | set(caption_words(dataset.captions)))
 
 
-def train_network(pipeline, dataset: ImageCaptionDataset, config: TrainConfig, *, image_size: int, out: Path, on_step):
+def train_network(
+    pipeline, dataset: ImageCaptionDataset, *, steps: int, batch_size: int, learning_rate: float, seed: int,
+    image_size: int, out: Path, on_step,
+):  # fmt: skip
     """Train every parameter of the pipeline's denoising network (UNet or transformer) on ``dataset`` with
-    the fine-tuning engine (resumable from ``out/checkpoints/base-<network>``), and put the result back."""
+    the fine-tuning engine (resumable from ``out/checkpoints/base-<network>``, a checkpoint every tenth of
+    the steps), and put the result back."""
+    config = TrainConfig(
+        method="full",
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        checkpoint_every=max(1, steps // 10),
+    )
     module = family_of_pipeline(pipeline).module
     network = getattr(pipeline, module)
     method = apply_method("full", network, parse_mask("all", network))
@@ -119,15 +131,11 @@ def train_base(
     )
     say("UNet")
     pipeline.vae.requires_grad_(False)
-    config = TrainConfig(
-        method="full",
-        steps=recipe.unet_steps,
-        batch_size=recipe.unet_batch_size,
-        learning_rate=recipe.unet_learning_rate,
-        seed=recipe.model_seed,
-        checkpoint_every=max(1, recipe.unet_steps // 10),
-    )
-    log = train_network(pipeline, dataset, config, image_size=recipe.image_size, out=out, on_step=on_step)
+    log = train_network(
+        pipeline, dataset, steps=recipe.unet_steps, batch_size=recipe.unet_batch_size,
+        learning_rate=recipe.unet_learning_rate, seed=recipe.model_seed, image_size=recipe.image_size, out=out,
+        on_step=on_step,
+    )  # fmt: skip
     folder = save_diffusers_folder(pipeline, out / "base")
     record = {
         "recipe": asdict(recipe),
