@@ -77,7 +77,12 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
     patients = [str(context.train.records[row].patient_id) for row in train_rows]
     train = _embedded(context, context.train, rows=train_rows, label="training")
     holdout = _embedded(context, context.holdout, rows=context.holdout.first_rows("image"), label="holdout")
-    head = loaded.network.pair_logits
+    device = next(loaded.network.parameters()).device
+
+    def head(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:  # embeddings live on the CPU
+        with torch.no_grad():
+            return loaded.network.pair_logits(first.to(device), second.to(device)).float().cpu()
+
     null = resemblance(holdout, train, head, top_k=settings.top_k)
     found = resemblance(embeddings, train, head, top_k=settings.top_k)
     tail = fit_lower_tail(null.distances, confidence=context.policy.calibration.confidence)
