@@ -24,8 +24,8 @@ from memaudit.tiny.hospital import HospitalRecipe, train_hospital
 from memaudit.tiny.recipe import BaseRecipe, train_base
 
 # The transformer's hospital fine-tune is shorter than the UNet's 8000 steps (CPU time: a step of the
-# PixArt-layout model costs about the UNet's); its planted studies are still seen ~4000 times each.
-DIT_HOSPITAL_STEPS = 4000
+# PixArt-layout model costs about the UNet's); its planted studies are still seen ~3000 times each.
+DIT_HOSPITAL_STEPS = 3000
 
 
 class Progress:
