@@ -23,6 +23,8 @@ checks:
   nearest_neighbour: {extractor: pixels, generations_per_prompt: 1, near_copy_quantile: 0.05}
   membership: {enabled: true, reference: none}
   fid: {required: true}
+  retrigger: {enabled: true, when: always, max_prompts: 1, scales: [0.05], ascent_radius: 0.1, ascent_steps: 1,
+              generations: 2}
 rules:
   no-extracted-images: {metric: extraction.extracted_count, at_most: 0, severity: fail}
   near-copy-rate: {metric: nearest_neighbour.near_copy_rate, at_most: 1.0, severity: warn}
@@ -67,7 +69,7 @@ def test_every_family_is_inspected_and_scanned(name, data, tmp_path, capsys):
     result = json.loads((out / "result.json").read_text())
     assert (result["model"]["family"], result["model"]["guidance_scale"]) == (family, guidance)
     checks = result["checks"]
-    assert {"noise_magnitude", "extraction", "nearest_neighbour", "membership", "fid"} <= set(checks)
+    assert {"noise_magnitude", "extraction", "nearest_neighbour", "membership", "fid", "retrigger"} <= set(checks)
     assert all(checks[name]["status"] != "error" for name in checks), {n: c.get("message") for n, c in checks.items()}
     assert len(checks["noise_magnitude"]["noise_magnitude"]["train"]) > 0
 
