@@ -6,11 +6,13 @@ from collections.abc import Callable
 
 from memaudit.features.base import ExtractorOptions, ExtractorUnavailable, FeatureExtractor
 from memaudit.features.pixels import PixelFeatures
+from memaudit.features.rad_dino import RadDinoFeatures
 from memaudit.features.xrv_densenet import XrvDenseNetFeatures
 
 EXTRACTORS: dict[str, Callable[[ExtractorOptions], FeatureExtractor]] = {
     "pixels": lambda options: PixelFeatures(),
     "xrv-densenet121": XrvDenseNetFeatures,
+    "rad-dino": RadDinoFeatures,
 }
 
 
