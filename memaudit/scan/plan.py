@@ -99,7 +99,7 @@ def _generation_stages(
                 stage="membership", unet_evaluations=each * studies * models, vae_encodes=studies * models, note=note
             )
         )
-    if checks.nearest_neighbour.enabled or checks.alignment.enabled:
+    if _samples(policy):
         stages.append(_sample_stage(policy, sizes, images=_sample_size(policy, sizes), per_image=per_image))
     if checks.retrigger.enabled and (with_before or checks.retrigger.when == "always"):
         retrigger = checks.retrigger
@@ -119,6 +119,12 @@ def _generation_stages(
     return stages
 
 
+def _samples(policy: Policy) -> bool:
+    """Whether any check reads a sample of images (generated, or the release)."""
+    checks = policy.checks
+    return checks.nearest_neighbour.enabled or checks.alignment.enabled or checks.reidentification.enabled
+
+
 def _sample_size(policy: Policy, sizes: PlanSizes) -> int:
     settings = policy.checks.nearest_neighbour
     prompts = min(sizes.train_prompts, settings.max_prompts or sizes.train_prompts)
@@ -131,11 +137,13 @@ def _sample_stage(policy: Policy, sizes: PlanSizes, *, images: int, per_image: i
     generated = sizes.released_images == 0
     features = sizes.train_rows + sizes.holdout_rows + images if checks.nearest_neighbour.enabled else 0
     alignment = 2 * images if checks.alignment.enabled else 0  # BioViL-T: image and report embeddings
+    # the verifier embeds the sample, the training and the holdout images (timed as a feature extraction)
+    verifier = sizes.train_rows + sizes.holdout_rows + images if checks.reidentification.enabled else 0
     return StagePlan(
         stage="sample checks",
         unet_evaluations=images * per_image if generated else 0,
         vae_decodes=images if generated else 0,
-        feature_extractions=features + alignment,
+        feature_extractions=features + alignment + verifier,
         image_loads=sizes.train_rows + sizes.holdout_rows if checks.nearest_neighbour.enabled else 0,
         note=f"{images:,} {'generated' if generated else 'released'} images; features of every training and "
         "holdout image (cached ones are read, not recomputed)",
@@ -148,7 +156,7 @@ def _release_stages(policy: Policy, sizes: PlanSizes) -> list[StagePlan]:
         comparisons = (sizes.holdout_rows + sizes.released_images) * sizes.train_images
         loads = sizes.train_images + sizes.holdout_rows + sizes.released_images
         stages.append(StagePlan(stage="extraction", tiled_l2_comparisons=comparisons, image_loads=loads))
-    if policy.checks.nearest_neighbour.enabled or policy.checks.alignment.enabled:
+    if _samples(policy):
         stages.append(_sample_stage(policy, sizes, images=sizes.released_images, per_image=0))
     return stages
 

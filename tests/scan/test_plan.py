@@ -127,6 +127,26 @@ def test_a_release_audit_generates_nothing():
     assert stages["sample checks"].feature_extractions == 12 + 8 + 30
 
 
+def test_membership_attacks_and_reidentification_count_their_own_work():
+    membership = {"enabled": True, "max_train": 5, "max_holdout": 4}
+    evaluations = {
+        attack: _stages(plan_scan(_policy(**{"checks.membership": membership | extra}), SIZES, costs=None))[
+            "membership"
+        ].unet_evaluations
+        for attack, extra in (
+            ("pia", {}), ("loss", {"attack": "loss", "draws": 3}),
+            ("secmi", {"attack": "secmi", "timestep": 100, "interval": 20}),
+        )
+    }  # fmt: skip
+    assert evaluations == {"pia": 2 * 9, "loss": 3 * 9, "secmi": (100 // 20 + 2) * 9}
+    alone = {name: {"enabled": False} for name in ("nearest_neighbour", "alignment", "fid")}
+    only_reid = _policy(**{f"checks.{name}": value for name, value in alone.items()},
+                        **{"checks.reidentification": {"enabled": True, "weights": "v"}})  # fmt: skip
+    sample = _stages(plan_scan(only_reid, SIZES, costs=None))["sample checks"]
+    images = sample.vae_decodes  # the generated sample, each embedded by the verifier
+    assert images > 0 and sample.feature_extractions == 12 + 8 + images
+
+
 def test_time_is_the_counts_times_the_unit_costs():
     costs = UnitCosts(
         device="test",
