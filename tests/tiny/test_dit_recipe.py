@@ -25,3 +25,15 @@ def test_a_dit_base_trains_on_the_phantoms_and_takes_the_hospital_fine_tune(tmp_
         HospitalRecipe(generic=8, planted=2, repeats=2, holdout=4, steps=2, batch_size=4), base, tmp_path
     )
     assert load_checkpoint(hospital).family == "pixart"
+
+
+def test_the_shipped_transformer_twin_is_a_pixart_pair_on_the_demo_hospital_data(tmp_path):
+    from memaudit.paths import MODELS_DIR
+    from memaudit.tiny.hospital import data_for_model
+
+    shipped = MODELS_DIR / "dit-demo"
+    assert [load_checkpoint(shipped / name).family for name in ("base", "hospital")] == ["pixart", "pixart"]
+    data = data_for_model(shipped / "hospital", tmp_path / "data")  # checks the recorded data digest
+    assert len(data.planted_captions) == 12
+    recorded = json.loads((DEMO_MODELS_DIR / "hospital" / "recipe.json").read_text())["data_digest"]
+    assert json.loads((shipped / "hospital" / "recipe.json").read_text())["data_digest"] == recorded
