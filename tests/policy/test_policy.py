@@ -109,7 +109,8 @@ def test_every_metric_belongs_to_a_check_of_the_policy():
 
 def test_unknown_extractor_is_refused_with_the_registry_names(tmp_path):
     path = _write(tmp_path, MINIMAL + "checks:\n  nearest_neighbour:\n    extractor: inception\n")
-    with pytest.raises(PolicyError, match="unknown extractor 'inception'; available: pixels, xrv-densenet121"):
+    names = "pixels, rad-dino, xrv-densenet121"
+    with pytest.raises(PolicyError, match=f"unknown extractor 'inception'; available: {names}"):
         load_policy(path)
 
 
