@@ -87,7 +87,7 @@ def load_verifier(folder: Path, *, device: str = "cpu") -> LoadedVerifier:
 
 @torch.no_grad()
 def embed_images(network: Verifier, images: torch.Tensor, *, batch_size: int = 64) -> torch.Tensor:
-    """Unit embeddings of ``[N, C, H, W]`` images in [0, 1], resized to the verifier's input first."""
+    """Embeddings of ``[N, C, H, W]`` images in [0, 1], resized to the verifier's input first."""
     from memaudit.data import conform
 
     config, device = network.config, next(network.parameters()).device
