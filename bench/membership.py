@@ -1,17 +1,21 @@
-"""Membership inference (PIA) on models whose training set is known (DESIGN 3.8).
+"""Membership inference attacks on models whose training set is known (DESIGN 3.8).
 
     .venv/bin/python bench/membership.py [--models models/demo] [--extra NAME=PATH ...] \
-        [--timestep 200] [--p 4] [--out bench/results/membership.json]
+        [--attacks pia,loss,secmi] [--timestep 200] [--p 4] [--draws 4] [--interval 10] \
+        [--generic N] [--out bench/results/membership.json]
 
 Scores every distinct training study of the hospital data (planted studies, each seen 50 times in
 training, and generic ones, seen a few times) and every holdout study with its own caption, on the
 shipped hospital model, the base model (never saw the data: AUC near 0.5 is the right answer) and any
-extra model given (e.g. a remediated one). Prints AUC and TPR at 1% FPR of planted vs holdout and of
-generic vs holdout, how many studies of each kind the scan's family test (Benjamini-Hochberg at 1% on
-holdout p-values) singles out as members, and the seconds taken; for every model but the base, both
-uncalibrated (the PIA distance) and calibrated against the base (the distance over the base's, as
-`checks.membership.reference: base` scores). The base row is uncalibrated (against itself every ratio is
-1); its AUC's 95% interval (Hanley-McNeil) says what chance looks like at these sizes.
+extra model given (e.g. a remediated one), by each attack the policy can name
+(`checks.membership.attack`, scored by the scan's own function with the settings given here). Prints
+AUC and TPR at 1% FPR of planted vs holdout and of generic vs holdout, how many studies of each kind
+the scan's family test (Benjamini-Hochberg at 1% on holdout p-values) singles out as members, and the
+seconds taken; for every model but the base, both uncalibrated (the attack's distance) and calibrated
+against the base (the distance over the base's, as `checks.membership.reference: base` scores). The
+base row is uncalibrated (against itself every ratio is 1); its AUC's 95% interval (Hanley-McNeil)
+says what chance looks like at these sizes. `--generic N` scores a seeded sample of N generic studies
+instead of all (planted and holdout studies are always all scored).
 """
 
 from __future__ import annotations
@@ -21,25 +25,31 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.checkpoint import load_checkpoint
 from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.membership import reference_ratios
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
+from memaudit.policy.checks import MembershipCheck
 from memaudit.sampling.encode import encode_latents
-from memaudit.sampling.membership import membership_scores
+from memaudit.sampling.seeds import sample_seed
 from memaudit.sampling.text import encode_prompts
+from memaudit.scan.membership_check import attack_scores
 from memaudit.tiny.assets import DEMO_MODELS_DIR
 from memaudit.tiny.hospital import data_for_model
 
 HERE = Path(__file__).resolve().parent
 
 
-def scores(pipeline, dataset: ImageCaptionDataset, rows: list[int], *, image_size: int, timestep: int, p: float):
+def scores(pipeline, dataset: ImageCaptionDataset, rows: list[int], *, image_size: int, settings: MembershipCheck):
+    """The attack's scores of ``rows`` (higher for likelier members), seeded as the scan seeds them."""
     latents = encode_latents(pipeline, dataset, image_size=image_size, rows=rows, batch_size=64)
     embeddings = encode_prompts(pipeline, [dataset.records[row].text for row in rows])
-    return membership_scores(pipeline, latents, embeddings, timestep=timestep, p=p, batch_size=64)
+    seeds = [sample_seed(0, "membership-loss", row) for row in rows]
+    return attack_scores(pipeline, latents, embeddings, settings, seeds=seeds, batch_size=64)
 
 
 def _auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, float]:
@@ -70,48 +80,68 @@ def _row(member, unseen, *, planted: list[int], generic: list[int]) -> dict:
     }
 
 
+def _generic_sample(generic: list[int], count: int | None) -> list[int]:
+    if count is None or count >= len(generic):
+        return generic
+    chosen = torch.randperm(len(generic), generator=torch.Generator().manual_seed(0))[:count]
+    return sorted(generic[i] for i in chosen.tolist())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=DEMO_MODELS_DIR, help="Folder with base/ and hospital/.")
     parser.add_argument("--extra", action="append", default=[], help="NAME=PATH of another model to score.")
+    parser.add_argument("--attacks", default="pia", help="Comma-separated: pia, loss, secmi.")
     parser.add_argument("--timestep", type=int, default=200)
-    parser.add_argument("--p", type=float, default=4.0)
+    parser.add_argument("--p", type=float, default=4.0, help="pia: the L_p distance")
+    parser.add_argument("--draws", type=int, default=4, help="loss: noise draws per study")
+    parser.add_argument("--interval", type=int, default=10, help="secmi: the inversion's step")
+    parser.add_argument("--generic", type=int, default=None, help="Score a seeded sample of this many generic studies.")
     parser.add_argument("--data", type=Path, default=Path("build/membership"), help="Where data is regenerated.")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "membership.json")
     args = parser.parse_args()
+    attacks = {
+        name: MembershipCheck(
+            attack=name, timestep=args.timestep, p=args.p, draws=args.draws, interval=args.interval, reference="none"
+        )
+        for name in args.attacks.split(",")
+    }  # the policy's own validation: an unknown attack or a bad interval fails here, before model work
     data = data_for_model(args.models / "hospital", args.data)
     train, holdout = ImageCaptionDataset(data.train), ImageCaptionDataset(data.holdout)
-    train_rows, holdout_rows = train.first_rows("item"), holdout.first_rows("item")
+    all_rows, holdout_rows = train.first_rows("item"), holdout.first_rows("item")
     planted_ids = set(data.planted_ids)
-    planted = [i for i, row in enumerate(train_rows) if train.records[row].id in planted_ids]
-    generic = [i for i, row in enumerate(train_rows) if train.records[row].id not in planted_ids]
+    planted_rows = [row for row in all_rows if train.records[row].id in planted_ids]
+    generic_rows = _generic_sample([row for row in all_rows if train.records[row].id not in planted_ids], args.generic)
+    train_rows = planted_rows + generic_rows
+    planted, generic = list(range(len(planted_rows))), list(range(len(planted_rows), len(train_rows)))
     models = {"hospital": args.models / "hospital", "base": args.models / "base"}
     models |= dict(item.split("=", 1) for item in args.extra)
-    figures = {"timestep": args.timestep, "p": args.p, "planted": len(planted), "generic": len(generic),
-               "holdout": len(holdout_rows), "models": {}}  # fmt: skip
-    distances = {}
-    for name, path in {"base": models.pop("base"), **models}.items():
-        started = time.perf_counter()
-        pipeline = load_checkpoint(Path(path)).pipeline
-        common = dict(image_size=data.recipe.image_size, timestep=args.timestep, p=args.p)
-        sides = ((train, train_rows), (holdout, holdout_rows))
-        distances[name] = tuple(-scores(pipeline, dataset, rows, **common) for dataset, rows in sides)
-        seconds = round(time.perf_counter() - started, 1)
-        ways = {"uncalibrated": distances[name]}
-        if name != "base":
-            pairs = zip(distances[name], distances["base"], strict=True)
-            ways["calibrated"] = tuple(reference_ratios(mine, base) for mine, base in pairs)
-        for way, (member, unseen) in ways.items():
-            row = _row(-member, -unseen, planted=planted, generic=generic) | {"seconds": seconds}
-            figures["models"][f"{name} {way}"] = row
-            print(
-                f"{name:<10} {way:<12} planted vs holdout AUC {row['auc_planted']:.3f} "
-                f"[{row['auc_planted_low']:.3f}, {row['auc_planted_high']:.3f}] TPR@1%FPR {row['tpr1_planted']:.3f}  "
-                f"generic AUC {row['auc_generic']:.3f} TPR@1%FPR {row['tpr1_generic']:.3f}  identified "
-                f"{row['identified_planted']}/{len(planted)} planted, {row['identified_generic']}/{len(generic)} "
-                f"generic ({seconds} s)",
-                flush=True,
-            )
+    figures = {"timestep": args.timestep, "p": args.p, "draws": args.draws, "interval": args.interval}
+    figures |= {"planted": len(planted), "generic": len(generic), "holdout": len(holdout_rows), "models": {}}
+    pipelines = {name: load_checkpoint(Path(path)).pipeline for name, path in models.items()}
+    for attack, settings in attacks.items():
+        distances = {}
+        for name in ("base", *[name for name in pipelines if name != "base"]):
+            started = time.perf_counter()
+            common = dict(image_size=data.recipe.image_size, settings=settings)
+            sides = ((train, train_rows), (holdout, holdout_rows))
+            distances[name] = tuple(-scores(pipelines[name], dataset, rows, **common) for dataset, rows in sides)
+            seconds = round(time.perf_counter() - started, 1)
+            ways = {"uncalibrated": distances[name]}
+            if name != "base":
+                pairs = zip(distances[name], distances["base"], strict=True)
+                ways["calibrated"] = tuple(reference_ratios(mine, base) for mine, base in pairs)
+            for way, (member, unseen) in ways.items():
+                row = _row(-member, -unseen, planted=planted, generic=generic) | {"seconds": seconds}
+                figures["models"][f"{attack} {name} {way}"] = row
+                print(
+                    f"{attack:<6} {name:<10} {way:<12} planted vs holdout AUC {row['auc_planted']:.3f} "
+                    f"[{row['auc_planted_low']:.3f}, {row['auc_planted_high']:.3f}] TPR@1%FPR "
+                    f"{row['tpr1_planted']:.3f}  generic AUC {row['auc_generic']:.3f} TPR@1%FPR "
+                    f"{row['tpr1_generic']:.3f}  identified {row['identified_planted']}/{len(planted)} planted, "
+                    f"{row['identified_generic']}/{len(generic)} generic ({seconds} s)",
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures in {args.out}")

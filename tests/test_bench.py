@@ -218,3 +218,28 @@ def test_triage_combination_script_cross_fits_on_holdout_halves(tmp_path, monkey
     assert combine("minp", wen, other, fit).tolist() == [-0.25, -0.25]
     # Standardised by the reference's mean 2 and deviation 1: (4 - 2) + (3 - 2) and (1 - 2) + (2 - 2).
     assert combine("zsum", torch.tensor([4.0, 1.0]), torch.tensor([3.0, 2.0]), fit).tolist() == [3.0, -1.0]
+
+
+@pytest.mark.slow
+def test_membership_benchmark_scores_every_attack_with_and_without_the_base(tmp_path):
+    models = _tiny_hospital_pair(tmp_path)
+    out = tmp_path / "membership.json"
+    command = [sys.executable, str(BENCH / "membership.py"), "--models", str(models), "--out", str(out)]
+    command += ["--attacks", "pia,loss,secmi", "--timestep", "20", "--interval", "10", "--draws", "2"]
+    command += ["--generic", "5", "--data", str(tmp_path / "data")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert (figures["planted"], figures["generic"], figures["holdout"]) == (2, 5, 6)
+    expected = {f"{attack} {row}" for attack in ("pia", "loss", "secmi") for row in ("base uncalibrated",
+                "hospital uncalibrated", "hospital calibrated")}  # fmt: skip
+    assert set(figures["models"]) == expected
+    for row in figures["models"].values():
+        assert 0.0 <= row["auc_planted_low"] <= row["auc_planted"] <= row["auc_planted_high"] <= 1.0
+        assert 0 <= row["identified_planted"] <= 2 and 0 <= row["identified_generic"] <= 5
+
+
+def test_membership_benchmark_refuses_an_unknown_attack_before_model_work(tmp_path):
+    command = [sys.executable, str(BENCH / "membership.py"), "--models", str(tmp_path / "none"), "--attacks", "lira"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "attack" in result.stderr and "lira" in result.stderr

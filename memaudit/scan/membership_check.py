@@ -38,6 +38,17 @@ def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int
     return sorted(rows[i] for i in torch.randperm(len(rows), generator=generator)[:limit].tolist())
 
 
+def attack_scores(pipeline, latents, embeddings, settings, *, seeds: list[int], batch_size: int, progress=None):
+    """``[N]`` scores of the policy's attack (``settings``: checks.membership), higher for likelier members;
+    ``seeds`` (one per study) seed the loss attack's noises, the other attacks are deterministic."""
+    common = {"timestep": settings.timestep, "batch_size": batch_size, "progress": progress}
+    if settings.attack == "loss":
+        return loss_scores(pipeline, latents, embeddings, seeds=seeds, draws=settings.draws, **common)
+    if settings.attack == "secmi":
+        return secmi_scores(pipeline, latents, embeddings, interval=settings.interval, **common)
+    return membership_scores(pipeline, latents, embeddings, p=settings.p, **common)
+
+
 def _scores(
     context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[int], label: str, pipeline=None
 ) -> torch.Tensor:
@@ -54,13 +65,8 @@ def _scores(
             pipeline, dataset, image_size=context.image_side, rows=mine, batch_size=ENCODE_BATCH, progress=advance
         )
         embeddings = encode_prompts(pipeline, [dataset.records[row].text for row in mine], batch_size=batch)
-        common = {"timestep": settings.timestep, "batch_size": batch, "progress": advance}
-        if settings.attack == "loss":
-            seeds = [sample_seed(context.policy.sampling.seed, "membership-loss", row) for row in mine]
-            return loss_scores(pipeline, latents, embeddings, seeds=seeds, draws=settings.draws, **common)
-        if settings.attack == "secmi":
-            return secmi_scores(pipeline, latents, embeddings, interval=settings.interval, **common)
-        return membership_scores(pipeline, latents, embeddings, p=settings.p, **common)
+        seeds = [sample_seed(context.policy.sampling.seed, "membership-loss", row) for row in mine]
+        return attack_scores(pipeline, latents, embeddings, settings, seeds=seeds, batch_size=batch, progress=advance)
 
     return chunked_scores(
         context,
