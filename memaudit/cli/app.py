@@ -54,6 +54,7 @@ def _register_commands() -> None:
         remediate_commands,
         report_commands,
         scan_command,
+        weights_commands,
     )
 
     app.command("demo")(demo_command.demo)
@@ -69,6 +70,7 @@ def _register_commands() -> None:
     app.add_typer(policy_commands.app, name="policy")
     app.add_typer(data_commands.app, name="data")
     app.add_typer(reid_commands.app, name="reid")
+    app.add_typer(weights_commands.app, name="weights")
 
 
 _register_commands()

@@ -8,7 +8,9 @@ the closest pairs.
 
 Architectures: ``small-cnn`` (four strided convolutions, for phantom-sized images, trained here in
 minutes on a CPU) and ``resnet50`` (torchvision's, the published verifiers' backbone, for real
-radiographs; its weights come from a local file, never downloaded).
+radiographs; its weights come from a local file, never downloaded). The published verifiers squash
+their embedding with a sigmoid before the difference (``embedding_activation``) and read inputs with
+ImageNet's per-channel normalisation; both are recorded in the config (memaudit/reid/convert.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Architecture = Literal["small-cnn", "resnet50"]
 
@@ -29,11 +31,27 @@ class VerifierConfig(BaseModel):
     architecture: Architecture
     input_side: int = Field(ge=8, description="images are resized to this square side (pixels)")
     channels: Literal[1, 3] = 1
-    mean: float = Field(0.5, description="input normalisation: (x - mean) / std, x in [0, 1]")
-    std: float = Field(0.25, gt=0)
+    mean: float | tuple[float, ...] = Field(
+        0.5, description="input normalisation: (x - mean) / std, x in [0, 1]; one value or one per channel"
+    )
+    std: float | tuple[float, ...] = 0.25
     embedding_dim: int = Field(64, ge=2)
+    embedding_activation: Literal["none", "sigmoid"] = Field(
+        "none", description="applied to the embedding before the pair head (the published verifiers: sigmoid)"
+    )
     width: int = Field(16, ge=4, description="small-cnn: channels of the first convolution (doubling, to 4x)")
     trained_on: str | None = Field(None, description="where the weights came from, for the report")
+
+    @model_validator(mode="after")
+    def _normalisation_fits_the_channels(self) -> VerifierConfig:
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if isinstance(value, tuple) and len(value) != self.channels:
+                raise ValueError(f"{name} has {len(value)} values for {self.channels} input channel(s)")
+        stds = self.std if isinstance(self.std, tuple) else (self.std,)
+        if min(stds) <= 0:
+            raise ValueError(f"std must be positive, got {self.std}")
+        return self
 
 
 class Verifier(torch.nn.Module):
@@ -45,12 +63,16 @@ class Verifier(torch.nn.Module):
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """``[N, C, H, W]`` in [0, 1], already at the input side and channels -> the network's input."""
-        return (images - self.config.mean) / self.config.std
+        shape = (1, -1, 1, 1)
+        mean = torch.tensor(self.config.mean, dtype=images.dtype, device=images.device).reshape(shape)
+        std = torch.tensor(self.config.std, dtype=images.dtype, device=images.device).reshape(shape)
+        return (images - mean) / std
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """``[N, C, side, side]`` in [0, 1] -> embeddings ``[N, embedding_dim]`` (not normalised: the head
         weighs absolute differences, and their scale is what it learns from)."""
-        return self.backbone(self.preprocess(images))
+        embedding = self.backbone(self.preprocess(images))
+        return torch.sigmoid(embedding) if self.config.embedding_activation == "sigmoid" else embedding
 
     def pair_logits(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """Logits of P(same patient) for embedding pairs, row by row: ``[N]``."""

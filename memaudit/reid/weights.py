@@ -1,6 +1,7 @@
 """A verifier's folder: ``config.json`` (architecture, input side, normalisation, provenance) and
-``model.safetensors``. Pickled weights are never read here (a pickle runs code when loaded); published
-verifiers are not converted yet, so a folder comes from ``memaudit reid train``."""
+``model.safetensors``. Pickled weights are never read here (a pickle runs code when loaded): a folder
+comes from ``memaudit reid train``, or from ``memaudit weights convert --allow-pickle`` for a published
+verifier (memaudit/reid/convert.py)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ def read_config(folder: Path) -> VerifierConfig:
     """The folder's config, or an error naming the folder and what is wrong (before any weights are read)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise VerifierError(f"{folder}: no verifier folder there (make one with `memaudit reid train`)")
+        raise VerifierError(
+            f"{folder}: no verifier folder there (make one with `memaudit reid train`, or convert a published "
+            "verifier with `memaudit weights convert`)"
+        )
     path = folder / CONFIG_FILE
     try:
         return VerifierConfig.model_validate_json(path.read_text(encoding="utf-8"))
@@ -70,7 +74,8 @@ def load_verifier(folder: Path, *, device: str = "cpu") -> LoadedVerifier:
         if pickles:
             raise VerifierError(
                 f"{folder}: holds pickled weights ({', '.join(pickles)}), which memaudit does not load (a pickle "
-                "runs code when loaded); a verifier folder holds model.safetensors, as `memaudit reid train` writes it"
+                "runs code when loaded); a verifier folder holds model.safetensors, as `memaudit reid train` writes "
+                "it, or `memaudit weights convert --allow-pickle FILE --out DIR` makes from a published verifier"
             )
         raise VerifierError(f"{weights}: the verifier's weights are missing")
     network = Verifier(config)
