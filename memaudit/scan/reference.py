@@ -25,7 +25,11 @@ def load_reference(
         progress.note(f"membership reference: {request.model} without its adapters")
         base = load_checkpoint(request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle)
     elif not wanted:
-        progress.note(f"note: --base {request.base} is not used: this policy's membership check has no base reference")
+        # Said, not refused: the same --base may serve a remediation (the gate), which is not this scan's concern.
+        progress.note(
+            f"note: --base {request.base} is not this scan's membership reference: the policy's membership check "
+            "does not calibrate against a base"
+        )
         return None
     else:
         base = check_base(request.base, checkpoint, allow_pickle=request.allow_pickle)

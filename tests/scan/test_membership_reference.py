@@ -221,3 +221,19 @@ def test_the_plan_counts_the_base_scoring_every_study_again():
     plain, calibrated = ({s.stage: s for s in plans[r].stages}["membership"] for r in (False, True))
     assert plain.unet_evaluations == 2 * 1300 and plain.vae_encodes == 1300
     assert calibrated.unet_evaluations == 2 * 2 * 1300 and "by its base" in calibrated.note
+
+
+def test_a_base_the_policy_does_not_calibrate_against_is_said_and_not_loaded(tmp_path, monkeypatch):
+    from memaudit.scan.reference import load_reference
+
+    monkeypatch.setattr("memaudit.scan.reference.check_base", lambda *a, **k: pytest.fail("the base was loaded"))
+    notes = []
+    progress = SimpleNamespace(note=notes.append)
+    path = tmp_path / "policy.yaml"
+    path.write_text(CLI_POLICY.replace("membership: {enabled: true, reference: base}", "membership: {enabled: true}"))
+    request = SimpleNamespace(base=tmp_path / "base", adapters=(), model=tmp_path / "model")
+    assert load_reference(request, object(), policy=load_policy(path).policy, progress=progress) is None
+    assert notes == [
+        f"note: --base {tmp_path / 'base'} is not this scan's membership reference: the policy's membership check "
+        "does not calibrate against a base"
+    ]
