@@ -191,9 +191,7 @@ def _name_others(published) -> None:
         stderr.print(f"memaudit: note: {folder} also holds what this run did not write: {names}", markup=False)
 
 
-def _check_gate_options(
-    *, base, images, seed, batch_size, include_evidence_images, before=None
-) -> None:
+def _check_gate_options(*, base, images, seed, batch_size, include_evidence_images, before=None) -> None:
     if base is None:
         raise MemauditError("--remediate-on-fail needs --base: the model MODEL was fine-tuned from")
     refused = {"--images": images is not None, "--seed": seed is not None, "--batch-size": batch_size is not None}
