@@ -224,7 +224,8 @@ def test_a_rule_on_a_check_that_measured_nothing_does_not_read_as_a_pass(signed_
 
 
 def test_a_rule_judged_not_applicable_shows_n_a_in_the_rules_table_and_on_the_terminal(signed_scan):
-    """A not-applicable check's rule counts as passed for the verdict but reads "n/a", never "pass"."""
+    """A not-applicable check's rule counts as passed for the verdict but reads "n/a", never "pass" (nor in
+    the pass colour)."""
     from memaudit.policy import load_policy
     from memaudit.render.html import render_html
     from memaudit.scan.judge import judge_rule
@@ -244,4 +245,4 @@ def test_a_rule_judged_not_applicable_shows_n_a_in_the_rules_table_and_on_the_te
     )
     rules = [rule if r.id == rule.id else r for r in result.rules]
     html = " ".join(render_html(result.model_copy(update={"checks": checks, "rules": rules})).split())
-    assert '<span class="status pass">n/a</span>' in html
+    assert '<span class="status na">n/a</span>' in html  # grey: neither the pass colour nor the fail one
