@@ -153,12 +153,13 @@ class AlignmentCheck(CheckSettings):
 
 
 class MembershipCheck(CheckSettings):
-    """Can an attacker tell a training study from an unseen one? PIA (Kong et al., ICLR 2024) by default;
-    the loss attack and SecMI (Duan et al., ICML 2023) share the calibration and the family test."""
+    """Can an attacker tell a training study from an unseen one? The loss attack by default (chosen on the
+    bench: the one attack that ranked trained memorizers' planted studies first in both domains); PIA (Kong et
+    al., ICLR 2024) and SecMI (Duan et al., ICML 2023) share the calibration and the family test."""
 
     enabled: bool = False
     attack: Literal["pia", "loss", "secmi"] = Field(
-        "pia",
+        "loss",
         description="pia: proximal initialization, 2 evaluations per study; loss: the denoising loss over `draws` "
         "seeded noises; secmi: the t-error after a deterministic inversion, timestep / interval + 2 evaluations",
     )

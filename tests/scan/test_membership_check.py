@@ -62,7 +62,7 @@ def test_every_distinct_training_and_holdout_study_is_scored_by_id(memorizer):
     # The memorizer's training set lists "no acute cardiopulmonary process" three times, with three images.
     assert [item.id for item in evidence.train] == context.train.ids
     assert [item.id for item in evidence.holdout] == context.holdout.ids
-    assert (evidence.attack, evidence.timestep, evidence.p) == ("pia", 200, 4.0)
+    assert (evidence.attack, evidence.timestep) == ("loss", 200)  # the default attack
     train = [item.score for item in evidence.train]
     holdout = [item.score for item in evidence.holdout]
     assert outcome.metrics == {

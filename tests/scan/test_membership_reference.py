@@ -219,8 +219,10 @@ def test_the_plan_counts_the_base_scoring_every_study_again():
                       holdout_items=300, holdout_prompts=300, comparison_side=128)  # fmt: skip
     plans = {reference: plan_scan(policy, sizes, costs=None, with_reference=reference) for reference in (False, True)}
     plain, calibrated = ({s.stage: s for s in plans[r].stages}["membership"] for r in (False, True))
-    assert plain.unet_evaluations == 2 * 1300 and plain.vae_encodes == 1300
-    assert calibrated.unet_evaluations == 2 * 2 * 1300 and "by its base" in calibrated.note
+    draws = policy.checks.membership.draws  # the loss attack: one evaluation per seeded noise and study
+    assert policy.checks.membership.attack == "loss" and draws == 4
+    assert plain.unet_evaluations == draws * 1300 and plain.vae_encodes == 1300
+    assert calibrated.unet_evaluations == 2 * draws * 1300 and "by its base" in calibrated.note
 
 
 def test_a_base_the_policy_does_not_calibrate_against_is_said_and_not_loaded(tmp_path, monkeypatch):

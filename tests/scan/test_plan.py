@@ -67,8 +67,8 @@ def test_counts_worked_by_hand():
     assert (extraction.unet_evaluations, extraction.vae_decodes) == (10 * 6 * 4 * 2, 60)
     assert extraction.tiled_l2_comparisons == 8 * 11 + 10 * (36 + 11)
     assert extraction.image_loads == 11 + 8
-    # Membership: 12 + 8 studies, each encoded and evaluated twice (t = 0 and the re-noised t).
-    assert (stages["membership"].unet_evaluations, stages["membership"].vae_encodes) == (40, 20)
+    # Membership (the default loss attack): 12 + 8 studies, each encoded and evaluated at 4 seeded noises.
+    assert (stages["membership"].unet_evaluations, stages["membership"].vae_encodes) == (80, 20)
     assert stages["preflight"].image_loads == 12 + 8  # every image decoded once before any model work
     # Sample checks: 10 prompts x 2 images x 4 steps x 2; features of 12 + 8 real and 20 generated images.
     sample = stages["sample checks"]
@@ -134,7 +134,7 @@ def test_membership_attacks_and_reidentification_count_their_own_work():
             "membership"
         ].unet_evaluations
         for attack, extra in (
-            ("pia", {}), ("loss", {"attack": "loss", "draws": 3}),
+            ("pia", {"attack": "pia"}), ("loss", {"attack": "loss", "draws": 3}),
             ("secmi", {"attack": "secmi", "timestep": 100, "interval": 20}),
         )
     }  # fmt: skip
