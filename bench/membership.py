@@ -53,7 +53,7 @@ def scores(pipeline, dataset: ImageCaptionDataset, rows: list[int], *, image_siz
     latents = encode_latents(pipeline, dataset, image_size=image_size, rows=rows, batch_size=64)
     embeddings = encode_prompts(pipeline, [dataset.records[row].text for row in rows])
     seeds = [sample_seed(0, "membership-loss", row) for row in rows]
-    return attack_scores(pipeline, latents, embeddings, settings, seeds=seeds, batch_size=64)
+    return attack_scores(pipeline, latents, embeddings, settings=settings, seeds=seeds, batch_size=64)
 
 
 def _auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, float]:

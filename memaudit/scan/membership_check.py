@@ -38,7 +38,7 @@ def _distinct_rows(dataset: ImageCaptionDataset, limit: int | None, *, seed: int
     return sorted(rows[i] for i in torch.randperm(len(rows), generator=generator)[:limit].tolist())
 
 
-def attack_scores(pipeline, latents, embeddings, settings, *, seeds: list[int], batch_size: int, progress=None):
+def attack_scores(pipeline, latents, embeddings, *, settings, seeds: list[int], batch_size: int, progress=None):
     """``[N]`` scores of the policy's attack (``settings``: checks.membership), higher for likelier members;
     ``seeds`` (one per study) seed the loss attack's noises, the other attacks are deterministic."""
     common = {"timestep": settings.timestep, "batch_size": batch_size, "progress": progress}
@@ -66,7 +66,8 @@ def _scores(
         )
         embeddings = encode_prompts(pipeline, [dataset.records[row].text for row in mine], batch_size=batch)
         seeds = [sample_seed(context.policy.sampling.seed, "membership-loss", row) for row in mine]
-        return attack_scores(pipeline, latents, embeddings, settings, seeds=seeds, batch_size=batch, progress=advance)
+        common = {"settings": settings, "seeds": seeds, "batch_size": batch, "progress": advance}
+        return attack_scores(pipeline, latents, embeddings, **common)
 
     return chunked_scores(
         context,
