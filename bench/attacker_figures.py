@@ -1,6 +1,7 @@
 """The ground-truth bench's attacker columns (DESIGN 3.8), for one model whose planted studies are known:
-membership inference (PIA) of planted and of generic training studies against the holdout, and
-re-triggering of the planted captions (does a perturbed planted caption bring its own study back?).
+membership inference (PIA, uncalibrated: the column's attack since the table began; the attacks compared,
+calibrated against the base, are bench/membership.py's) of planted and of generic training studies
+against the holdout, and re-triggering of the planted captions (does a perturbed planted caption bring its own study back?).
 Used by bench/ground_truth.py; the re-trigger settings come from the bench policy's `retrigger` block.
 """
 
@@ -13,6 +14,7 @@ from membership import scores  # this folder is on sys.path when a bench script 
 from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.roc import roc_auc, tpr_at_fpr
 from memaudit.policy import load_policy
+from memaudit.policy.checks import MembershipCheck
 from memaudit.scan.context import ScanContext
 from memaudit.scan.progress import SilentProgress
 from memaudit.scan.retrigger_check import retrigger
@@ -25,7 +27,7 @@ def membership_figures(pipeline, data: HospitalData) -> dict:
     planted_ids = set(data.planted_ids)
     planted = [i for i, row in enumerate(train_rows) if train.records[row].id in planted_ids]
     generic = [i for i, row in enumerate(train_rows) if train.records[row].id not in planted_ids]
-    common = dict(image_size=data.recipe.image_size, timestep=200, p=4.0)
+    common = dict(image_size=data.recipe.image_size, settings=MembershipCheck(attack="pia", timestep=200, p=4.0))
     member = scores(pipeline, train, train_rows, **common)
     unseen = scores(pipeline, holdout, holdout.first_rows("item"), **common)
     return {
