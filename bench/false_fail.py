@@ -2,12 +2,13 @@
 training distribution, never trained on, audited with `memaudit scan --images` (DESIGN 3.5).
 
     .venv/bin/python bench/false_fail.py [--releases 100] [--release-size 24] [--train 2000] [--holdout 300]
-        [--policies ci,hospital-release] [--out bench/results/false-fail.json]
+        [--policies ci,hospital-release] [--criterion separate|combined] [--out bench/results/false-fail.json]
 
 Training, holdout and every release are phantom chest X-rays (64 px) of distinct patients from the
 same generator. Each release is audited with shipped policies (default `ci` and `hospital-release`;
 `demo --holdout 100` tries the small-holdout case the family's count test is for), with one change:
-the `pixels` extractor instead of xrv-densenet121, whose weights cannot be fetched here.
+the `pixels` extractor instead of xrv-densenet121, whose weights cannot be fetched here; `--criterion
+combined` also judges distance and specificity together (`checks.extraction.criterion`).
 Prints, per policy, the share of releases that fail and which rules failed them; a release of
 unseen patients should fail at most 1% of the time.
 """
@@ -33,10 +34,12 @@ SEED = 7
 POLICIES = ("ci", "hospital-release")
 
 
-def _pixels_policy(name: str, folder: Path) -> Path:
+def _pixels_policy(name: str, folder: Path, *, criterion: str | None = None) -> Path:
     data = yaml.safe_load((POLICIES_DIR / f"{name}.yaml").read_text())
     data["checks"]["nearest_neighbour"]["extractor"] = "pixels"
     data["checks"]["nearest_neighbour"].pop("extractor_weights", None)
+    if criterion is not None:
+        data["checks"].setdefault("extraction", {})["criterion"] = criterion
     path = folder / f"{name}-pixels.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--holdout", type=int, default=300)
     parser.add_argument("--policies", default=",".join(POLICIES), help="Shipped policies, comma-separated.")
+    parser.add_argument("--criterion", choices=("separate", "combined"), default=None, help="Override the policies'.")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "false-fail.json")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -66,9 +70,9 @@ def main() -> None:
         train = write_cohort(root / "train", count=args.train, seed=SEED, prefix="train")
         holdout = write_cohort(root / "holdout", count=args.holdout, seed=SEED, first_index=10**6, prefix="holdout")
         figures = {"releases": args.releases, "release_size": args.release_size, "train": args.train,
-                   "holdout": args.holdout, "policies": {}}  # fmt: skip
+                   "holdout": args.holdout, "criterion": args.criterion, "policies": {}}  # fmt: skip
         for name in args.policies.split(","):
-            policy = _pixels_policy(name, root)
+            policy = _pixels_policy(name, root, criterion=args.criterion)
             failed, rules = 0, Counter()
             for release in range(args.releases):
                 folder = write_cohort(

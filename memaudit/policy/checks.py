@@ -78,6 +78,12 @@ class ExtractionCheck(CheckSettings):
         description="a candidate is a copy only if its nearest/second-nearest distinct training image distance "
         "ratio is below this quantile of the holdout images' ratios (DESIGN 3.6); null: off",
     )
+    criterion: Literal["separate", "combined"] = Field(
+        "separate",
+        description="separate: closer than the verify threshold AND below the specificity one; combined: distance x "
+        "distance ratio below the verify_quantile of the holdout's same product (a blurred but specific copy counts; "
+        "the family test reads the product). Needs specificity_quantile",
+    )
     family_false_alarm: Probability | None = Field(
         0.01,
         description="the chance that a model or release copying nothing shows any extracted image: candidates "
@@ -97,6 +103,12 @@ class ExtractionCheck(CheckSettings):
     def _tiles_fit(self) -> ExtractionCheck:
         if self.comparison_side is not None and self.comparison_side < self.tiles:
             raise ValueError(f"comparison_side {self.comparison_side} is smaller than the {self.tiles} tiles per side")
+        return self
+
+    @model_validator(mode="after")
+    def _combined_needs_ratios(self) -> ExtractionCheck:
+        if self.criterion == "combined" and self.specificity_quantile is None:
+            raise ValueError("criterion 'combined' multiplies the distance by its ratio; set specificity_quantile")
         return self
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ from memaudit.results.frozen import Frozen
 from memaudit.results.identity_evidence import ReidentificationEvidence, TailRecord
 from memaudit.results.prompt_evidence import CaptionCount, PromptScore
 
-RESULT_SCHEMA_VERSION = "2.8"
+RESULT_SCHEMA_VERSION = "2.9"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]
@@ -88,6 +88,9 @@ class ExtractionEvidence(Frozen):
     ratio_threshold: float | None = None  # a copy is specific: its distance ratio is below this
     specificity_quantile: float | None = None
     ratio_calibration: CalibrationRecord | None = None
+    criterion: Literal["separate", "combined"] = "separate"  # 2.9 on; combined: distance x ratio decides
+    combined_threshold: float | None = None
+    combined_calibration: CalibrationRecord | None = None
     family_false_alarm: float | None = None  # family level over all candidates: half BH, half the count test
     tail: TailRecord | None = None  # None: conformal p-values only
     count_test: CountTestRecord | None = None  # None: family test off (or a result before schema 2.4)

@@ -83,6 +83,9 @@ def _outcome(
             ratio_threshold=ratio.threshold if ratio else None,
             specificity_quantile=settings.specificity_quantile if ratio else None,
             ratio_calibration=ratio.record if ratio else None,
+            criterion=settings.criterion if thresholds.combined else "separate",
+            combined_threshold=thresholds.combined.threshold if thresholds.combined else None,
+            combined_calibration=thresholds.combined.record if thresholds.combined else None,
             family_false_alarm=thresholds.family_false_alarm,
             tail=thresholds.tail_record(),
             count_test=count,
@@ -108,6 +111,8 @@ def attack_candidate(context: ScanContext, images: torch.Tensor, *, thresholds: 
         device=context.compare_device,
     )
     row = context.distinct_train_rows[attack.nearest_train] if attack.nearest_train is not None else None
+    # The thresholds decide, as for a released image (attack_prompt's own verdict is the separate criterion's).
+    meets = attack.distance is not None and thresholds.candidate(attack.distance, attack.distance_ratio)
     record = AttackedPrompt(
         item_ids=item_ids,
         reason=reason,
@@ -115,7 +120,7 @@ def attack_candidate(context: ScanContext, images: torch.Tensor, *, thresholds: 
         clique_exact=attack.clique_exact,
         nearest_train_id=context.train.records[row].id if row is not None else None,
         distance=attack.distance,
-        extracted=attack.extracted,
+        extracted=meets,
         distance_ratio=attack.distance_ratio,
     )
     return record, attack, row
@@ -141,7 +146,7 @@ def run_extraction(context: ScanContext, chosen: list[tuple[PromptGroup, str]]) 
         records[group.index] = record
         if context.work:
             context.work.put(f"attack-{group.index}", record.model_dump(mode="json"))
-        if attack.extracted and context.include_evidence_images:
+        if record.extracted and context.include_evidence_images:
             pending[group.index] = evidence_image(
                 f"prompt of {context.ids(group.rows)[0]}: clique medoid vs {record.nearest_train_id}",
                 record.nearest_train_id,

@@ -1,5 +1,7 @@
 """What an extraction candidate must meet to count as a copy: close (the verify threshold), specific (the
-distance ratio) and significant among all candidates (the family test), all calibrated on the holdout."""
+distance ratio) and significant among all candidates (the family test), all calibrated on the holdout.
+With ``criterion: combined`` close and specific are one statistic, the distance times its ratio (the
+nearest distance squared over the second nearest), calibrated and tested like the distance alone."""
 
 from __future__ import annotations
 
@@ -23,13 +25,29 @@ class Thresholds:
     ratio: Calibrated | None  # and specific to it: nearest/second-nearest distance ratio below this
     tail: LowerTail | None  # and significant among all candidates (None: the family test is off)
     family_false_alarm: float | None
+    combined: Calibrated | None = None  # criterion combined: distance x ratio below this, in place of both
+
+    def statistic(self, distance: float | None, ratio: float | None) -> float | None:
+        """What the thresholds and the family test read: the distance, or with the combined criterion the
+        distance times its ratio (None when either is missing)."""
+        if self.combined is None or distance is None:
+            return distance
+        return distance * ratio if ratio is not None else None
+
+    @property
+    def primary(self) -> Calibrated:
+        """The calibrated threshold the statistic is compared with (the count test's order statistic)."""
+        return self.combined or self.verify
 
     @property
     def warnings(self) -> list[str]:
-        return self.verify.warnings + (self.ratio.warnings if self.ratio else [])
+        return self.primary.warnings + (self.ratio.warnings if self.ratio and not self.combined else [])
 
     def candidate(self, distance: float, ratio: float | None) -> bool:
         """Meets the per-candidate thresholds (the family test comes on top, over all candidates)."""
+        if self.combined is not None:
+            statistic = self.statistic(distance, ratio)
+            return statistic is not None and statistic < self.combined.threshold
         specific = self.ratio is None or (ratio is not None and ratio < self.ratio.threshold)
         return distance < self.verify.threshold and specific
 
@@ -42,11 +60,12 @@ class Thresholds:
         another: ``count=False`` (e.g. several perturbations of one prompt) leaves BH the whole level."""
         if self.tail is None:
             return attacked
-        p_values = [self.tail.p_value(a.distance) if a.distance is not None else 1.0 for a in attacked]
+        statistics = [self.statistic(a.distance, a.distance_ratio) for a in attacked]
+        p_values = [self.tail.p_value(value) if value is not None else 1.0 for value in statistics]
         level = self.family_false_alarm - (self.count_level if count else 0.0)
         selected = benjamini_hochberg(p_values, level) if attacked else []
         record = self.count_test(attacked) if count else None
-        meeting = sorted((a.distance, i) for i, a in enumerate(attacked) if a.extracted)
+        meeting = sorted((statistics[i], i) for i, a in enumerate(attacked) if a.extracted)
         closest = {i for _, i in meeting[: record.copies_at_least if record else 0]}
         return [
             a.model_copy(
@@ -66,10 +85,10 @@ class Thresholds:
     def count_test(self, attacked: list[AttackedPrompt]) -> CountTestRecord | None:
         """The count test over candidates as they come from the attack, before the family test: how
         many of those that meet the per-candidate thresholds (all below the verify threshold, the k-th
-        smallest holdout distance) are copies at least (metrics/copy_count.py)."""
+        smallest holdout distance, or the combined one) are copies at least (metrics/copy_count.py)."""
         if self.tail is None or not attacked:
             return None
-        record, level = self.verify.record, self.count_level
+        record, level = self.primary.record, self.count_level
         below = sum(a.extracted for a in attacked)
         copies = copies_lower_bound(below, candidates=len(attacked), holdout=record.n, rank=record.k, alpha=level)
         return CountTestRecord(
@@ -102,9 +121,20 @@ def _thresholds(context: ScanContext) -> Thresholds:
             tail="lower",
             what="the extraction specificity (distance ratio) threshold",
         )
+    combined = None
+    if settings.criterion == "combined" and second is not None:
+        products = distances * distance_ratio(distances, second)
+        combined = calibrated_threshold(
+            context,
+            products,
+            false_alarm=settings.verify_quantile,
+            tail="lower",
+            what="the extraction combined (distance x ratio) threshold",
+        )
     family = settings.family_false_alarm
-    tail = fit_lower_tail(distances, confidence=context.policy.calibration.confidence) if family else None
-    return Thresholds(verify=verify, ratio=ratio, tail=tail, family_false_alarm=family)
+    statistic = products if combined is not None else distances
+    tail = fit_lower_tail(statistic, confidence=context.policy.calibration.confidence) if family else None
+    return Thresholds(verify=verify, ratio=ratio, tail=tail, family_false_alarm=family, combined=combined)
 
 
 def holdout_nearest(context: ScanContext) -> tuple[torch.Tensor, torch.Tensor | None]:
