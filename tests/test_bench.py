@@ -140,6 +140,21 @@ def test_false_fail_benchmark_runs_small(tmp_path):
 
 
 @pytest.mark.slow
+def test_false_fail_benchmark_runs_with_reidentification_and_the_combined_criterion(tmp_path):
+    out = tmp_path / "false-fail.json"
+    argv = [sys.executable, str(BENCH / "false_fail.py"), "--releases", "2", "--release-size", "6", "--train", "200"]
+    argv += ["--holdout", "100", "--policies", "demo", "--reid-studies", "4", "--reid-steps", "50"]
+    argv += ["--criterion", "combined", "--out", str(out)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert (figures["criterion"], figures["reid_studies"]) == ("combined", 4)
+    ran = figures["policies"]["demo"]["checks_ran"]
+    assert ran["reidentification"] == ran["extraction"] == 2  # both examined every release
+    assert "verifier: holdout pair AUC" in result.stdout
+
+
+@pytest.mark.slow
 def test_triage_recall_benchmark_runs_the_scans_triage_on_a_tiny_hospital_pair(tmp_path):
     models = _tiny_hospital_pair(tmp_path)
     out = tmp_path / "recall.json"
