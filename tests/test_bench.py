@@ -258,3 +258,17 @@ def test_membership_benchmark_refuses_an_unknown_attack_before_model_work(tmp_pa
     command = [sys.executable, str(BENCH / "membership.py"), "--models", str(tmp_path / "none"), "--attacks", "lira"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "attack" in result.stderr and "lira" in result.stderr
+
+
+@pytest.mark.slow
+def test_combined_recall_judges_the_stored_candidates_again_and_gives_the_stored_verdicts_back(tmp_path):
+    out = tmp_path / "combined.json"
+    argv = [sys.executable, str(BENCH / "combined_recall.py"), "--data", str(tmp_path / "data"), "--out", str(out)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr  # the separate criterion reproduced every stored verdict
+    figures = json.loads(out.read_text())
+    stored = json.loads((BENCH / "results" / "criterion-recall.json").read_text())
+    for name, row in figures.items():
+        assert row["separate"]["planted_extracted_own"] == stored[name]["planted_extracted_own"]
+        assert set(row) == {"separate", "combined"}
+    assert figures["base"]["combined"]["planted_extracted_own"] == 0
