@@ -1,7 +1,7 @@
 """Train memaudit's demo models from nothing: the base, then the hospital model (seeded, CPU).
 
     python scripts/train_demo_models.py --out build/demo-models [--stage base|hospital|ship|all]
-    python scripts/train_demo_models.py --denoiser dit --out build/dit-models [--stage ...]
+    python scripts/train_demo_models.py --denoiser dit --out build/dit-models [--stage ...] [--hospital-steps N]
 
 Writes OUT/base and OUT/hospital-finetune/model (diffusers folders, recipe.json in each) and the
 phantom data they were trained on; `ship` (part of `all`) exports both at float16 to models/demo/,
@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--stage", choices=("base", "hospital", "ship", "all"), default="all")
     parser.add_argument("--denoiser", choices=("unet", "dit"), default="unet")
+    parser.add_argument(
+        "--hospital-steps", type=int, default=None, help="The hospital fine-tune's steps (default: the shipped one's)."
+    )
     args = parser.parse_args()
     progress = Progress()
     dit = args.denoiser == "dit"
@@ -60,7 +63,8 @@ def main() -> None:
             train_base(BaseRecipe(), args.out, on_stage=progress.on_stage, on_step=progress.on_step)
     if args.stage in ("hospital", "all"):
         progress.on_stage("hospital")
-        recipe = HospitalRecipe(steps=DIT_HOSPITAL_STEPS) if dit else HospitalRecipe()
+        steps = args.hospital_steps or (DIT_HOSPITAL_STEPS if dit else HospitalRecipe().steps)
+        recipe = HospitalRecipe(steps=steps)
         train_hospital(recipe, args.out / "base", args.out, on_step=progress.on_step)
     if args.stage in ("ship", "all"):
         shipped = PROJECT_ROOT / "models" / ("dit-demo" if dit else "demo")
