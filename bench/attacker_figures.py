@@ -1,8 +1,9 @@
 """The ground-truth bench's attacker columns (DESIGN 3.8), for one model whose planted studies are known:
 membership inference (PIA, uncalibrated: the column's attack since the table began; the attacks compared,
 calibrated against the base, are bench/membership.py's) of planted and of generic training studies
-against the holdout, and re-triggering of the planted captions (does a perturbed planted caption bring its own study back?).
-Used by bench/ground_truth.py; the re-trigger settings come from the bench policy's `retrigger` block.
+against the holdout, and re-triggering of the planted captions (does a perturbed planted caption bring
+its own study back?). Used by bench/ground_truth.py; the re-trigger settings come from the bench
+policy's `retrigger` block.
 """
 
 from __future__ import annotations
