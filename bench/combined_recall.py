@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import yaml
+from criterion_recall import holdout_of  # this folder is on sys.path when a bench script runs
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.data import ImageCaptionDataset
@@ -29,7 +30,7 @@ from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_thresholds import extraction_thresholds
 from memaudit.scan.progress import SilentProgress
 from memaudit.tiny.assets import DEMO_MODELS_DIR
-from memaudit.tiny.hospital import data_for_model, write_holdout
+from memaudit.tiny.hospital import data_for_model
 
 HERE = Path(__file__).resolve().parent
 
@@ -71,12 +72,7 @@ def main() -> None:
     print("|---|---:|---|---|---:|---:|")
     for name, row in rows.items():
         size = int(name.split("@holdout")[1]) if "@holdout" in name else None
-        holdout_path = data.holdout
-        if size is not None:
-            holdout_path = args.data / f"holdout-{size}"
-            if not (holdout_path / "metadata.jsonl").is_file():
-                write_holdout(data.recipe, holdout_path, count=size)
-        holdout = ImageCaptionDataset(holdout_path)
+        holdout = ImageCaptionDataset(holdout_of(data, size, args.data))  # the holdout criterion_recall.py used
         prompts = row["prompts"]
         figures[name] = {}
         for criterion in ("separate", "combined"):
