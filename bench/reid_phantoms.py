@@ -2,13 +2,16 @@
 then asked to re-identify new studies of training patients against new studies of unseen ones.
 
     .venv/bin/python bench/reid_phantoms.py [--side 32] [--patients 200] [--studies 4] [--steps 1500] \
-        [--out build/reid-phantoms]
+        [--frequent 0 --frequent-studies 200] [--hard-neighbours 0] [--out build/reid-phantoms]
 
 Prints and writes (OUT/figures.json): the verifier's pair AUC on unseen patients (two studies of one patient
 against two patients), rank-1 identification (is the training image nearest to a new study, by the
 verifier's embedding, one of that study's own patient?), and the re-identification distance 1 - P(same
 patient) that the scan's check reads, for new studies of 40 training patients and for 40 unseen patients'
 studies (its null): the check can name a patient only where the first sit below the second.
+`--frequent F` adds F longitudinal patients with `--frequent-studies` studies each to the training set (the
+patients a generative model would learn) and asks about new studies of those instead; `--hard-neighbours K`
+trains the verifier with look-alike pairs (`memaudit reid train --hard-neighbours`).
 """
 
 from __future__ import annotations
@@ -38,23 +41,28 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=4)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--frequent", type=int, default=0, help="Longitudinal training patients (0: none).")
+    parser.add_argument("--frequent-studies", type=int, default=200)
+    parser.add_argument("--hard-neighbours", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("build/reid-phantoms"))
     args = parser.parse_args()
     side, out = args.side, args.out
     common = {"seed": 0, "size": side}
-    train = ImageCaptionDataset(
-        write_identity_cohort(out / "train", patients=args.patients, studies=args.studies, **common)
-    )
+    train = ImageCaptionDataset(_training_set(out / "train", args, common))
     holdout = ImageCaptionDataset(
         write_identity_cohort(out / "holdout", patients=KNOWN, studies=3, first_patient=5000, **common)
     )
-    new = ImageCaptionDataset(write_identity_cohort(out / "new", patients=KNOWN, studies=1, first_study=9, **common))
+    known = {"patients": KNOWN, "studies": 1, "first_study": 9}  # one new study of each of the first patients
+    if args.frequent:  # new studies of the longitudinal patients, KNOWN in all
+        known = {"patients": args.frequent, "studies": -(-KNOWN // args.frequent), "first_study": args.frequent_studies}
+    new = ImageCaptionDataset(write_identity_cohort(out / "new", **known, **common))
     unseen = ImageCaptionDataset(
         write_identity_cohort(out / "unseen", patients=KNOWN, studies=1, first_patient=9000, first_study=9, **common)
     )
     settings = ReidTraining(
-        input_side=side, embedding_dim=32, width=16, steps=args.steps, evaluate_every=100, patience=10
-    )
+        input_side=side, embedding_dim=32, width=16, steps=args.steps, evaluate_every=100, patience=10,
+        hard_neighbours=args.hard_neighbours,
+    )  # fmt: skip
     started = time.monotonic()
     record = train_verifier(train, holdout, settings, out=out / "verifier", on_evaluation=print)
     seconds = time.monotonic() - started
@@ -72,10 +80,13 @@ def main() -> None:
         "side": side,
         "training_patients": args.patients,
         "studies_per_patient": args.studies,
+        "frequent_patients": args.frequent,
+        "frequent_studies": args.frequent_studies if args.frequent else 0,
+        "hard_neighbours": args.hard_neighbours,
         "steps_trained": record.evaluations[-1]["step"] if record.evaluations else 0,
         "seconds": round(seconds, 1),
         "pair_auc_unseen_patients": record.best_auc,
-        "rank1_identified": f"{right}/{KNOWN}",
+        "rank1_identified": f"{right}/{len(new.records)}",
         "distance_new_studies_median": float(found.distances.median()),
         "distance_unseen_median": float(null.distances.median()),
         "distance_unseen_min": float(null.distances.min()),
@@ -85,6 +96,26 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
+
+
+def _training_set(folder: Path, args, common: dict) -> Path:
+    """``args.patients`` patients with ``args.studies`` studies each, after ``args.frequent`` with
+    ``args.frequent_studies`` each (patients 0 .. frequent - 1), in one manifest."""
+    if not args.frequent:
+        return write_identity_cohort(folder, patients=args.patients, studies=args.studies, **common)
+    parts = [
+        write_identity_cohort(folder / "frequent", patients=args.frequent, studies=args.frequent_studies, **common),
+        write_identity_cohort(
+            folder / "generic", patients=args.patients, studies=args.studies, first_patient=args.frequent, **common
+        ),
+    ]
+    rows = [
+        json.dumps(json.loads(line) | {"file_name": f"{part.name}/{json.loads(line)['file_name']}"}) + "\n"
+        for part in parts
+        for line in (part / "metadata.jsonl").read_text().splitlines()
+    ]
+    (folder / "metadata.jsonl").write_text("".join(rows))
+    return folder
 
 
 if __name__ == "__main__":

@@ -24,6 +24,13 @@ def train(
     input_side: int = typer.Option(64, "--input-side", min=8, help="Images are resized to this square side."),
     steps: int = typer.Option(3000, "--steps", min=1, help="Most training steps (early stopping may end sooner)."),
     batch_size: int = typer.Option(64, "--batch-size", min=2, help="Pairs per step, half of one patient."),
+    hard_neighbours: int = typer.Option(
+        0,
+        "--hard-neighbours",
+        min=0,
+        help="K > 0: a quarter of the pairs pair an image with one of its K nearest images of another patient "
+        "(look-alikes, redrawn at each evaluation); 0 draws random pairs only.",
+    ),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train a Siamese verifier (P(same patient) for a pair of images), early-stopped on holdout patients,
@@ -36,7 +43,12 @@ def train(
         raise MemauditError(f"--architecture {architecture!r}: choose small-cnn or resnet50")
     config = manifest_columns(columns, patient_from_path)
     settings = ReidTraining(
-        architecture=architecture, input_side=input_side, steps=steps, batch_size=batch_size, seed=seed
+        architecture=architecture,
+        input_side=input_side,
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        hard_neighbours=hard_neighbours,
     )
     train_data, holdout_data = (ImageCaptionDataset(path, config=config) for path in (train_set, holdout))
 

@@ -47,9 +47,12 @@ def patient_images(dataset: ImageCaptionDataset, *, side: int, channels: int) ->
     return PatientImages((stacked * 255).round().to(torch.uint8), patients, by_patient)
 
 
-def sample_pairs(data: PatientImages, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_pairs(
+    data: PatientImages, count: int, generator: torch.Generator, *, hard: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` pairs (rows ``[count, 2]``, same-patient labels ``[count]``): the first half of one patient
-    (two different images of a patient drawn uniformly), the rest of two different patients."""
+    (two different images of a patient drawn uniformly), the rest of two different patients. With ``hard``
+    (``hard_partners``), half of those are an image and one of its nearest images of another patient."""
     repeated, everyone = data.repeated, list(data.by_patient)
     if not repeated or len(everyone) < 2:
         raise MemauditError("pairs need a patient with two images and two patients at least")
@@ -59,7 +62,11 @@ def sample_pairs(data: PatientImages, count: int, generator: torch.Generator) ->
         rows = data.by_patient[repeated[int(torch.randint(len(repeated), (1,), generator=generator))]]
         first, second = torch.randperm(len(rows), generator=generator)[:2].tolist()
         pairs.append((rows[first], rows[second]))
-    for _ in range(count - same):
+    hard_count = (count - same) // 2 if hard is not None else 0
+    for _ in range(hard_count):
+        anchor = int(torch.randint(len(hard), (1,), generator=generator))
+        pairs.append((anchor, int(hard[anchor, int(torch.randint(hard.shape[1], (1,), generator=generator))])))
+    for _ in range(count - same - hard_count):
         one, other = torch.randperm(len(everyone), generator=generator)[:2].tolist()
         pairs.append((_any(data, everyone[one], generator), _any(data, everyone[other], generator)))
     labels = torch.cat([torch.ones(same), torch.zeros(count - same)])
@@ -69,3 +76,17 @@ def sample_pairs(data: PatientImages, count: int, generator: torch.Generator) ->
 def _any(data: PatientImages, patient: str, generator: torch.Generator) -> int:
     rows = data.by_patient[patient]
     return rows[int(torch.randint(len(rows), (1,), generator=generator))]
+
+
+def hard_partners(embeddings: torch.Tensor, patients: list[str], *, neighbours: int, chunk: int = 1024) -> torch.Tensor:
+    """``[N, neighbours]``: each image's nearest images (Euclidean, by ``embeddings``) of another patient,
+    the look-alikes an identification among many patients must tell apart (random pairs rarely are)."""
+    codes = {patient: code for code, patient in enumerate(dict.fromkeys(patients))}
+    patient = torch.tensor([codes[p] for p in patients])
+    k = min(neighbours, len(patients) - 1)
+    parts = []
+    for start in range(0, len(patients), chunk):
+        distances = torch.cdist(embeddings[start : start + chunk].float(), embeddings.float())
+        distances[patient[start : start + chunk, None] == patient[None, :]] = float("inf")
+        parts.append(distances.topk(k, dim=1, largest=False).indices)
+    return torch.cat(parts)

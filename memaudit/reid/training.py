@@ -23,7 +23,7 @@ from memaudit.data import ImageCaptionDataset
 from memaudit.errors import MemauditError
 from memaudit.metrics.roc import roc_auc
 from memaudit.reid.network import Architecture, Verifier, VerifierConfig
-from memaudit.reid.pairs import PatientImages, patient_images, sample_pairs
+from memaudit.reid.pairs import PatientImages, hard_partners, patient_images, sample_pairs
 from memaudit.reid.weights import save_verifier
 
 TRAINING_FILE = "training.json"
@@ -44,6 +44,7 @@ class ReidTraining:
     evaluate_every: int = 100
     patience: int = 5
     validation_pairs: int = 2000
+    hard_neighbours: int = 0  # > 0: after each evaluation, a quarter of the pairs are look-alikes (hard_partners)
 
     def verifier_config(self, trained_on: str) -> VerifierConfig:
         return VerifierConfig(
@@ -100,10 +101,11 @@ def train_verifier(
     network = Verifier(settings.verifier_config(trained_on=f"{train.source} (sha256 {train.digest[:12]})"))
     optimizer = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate)
     digest = _digest(settings, train, holdout)
-    record, best_state, start = TrainingRecord(), None, 0
+    record, best_state, start, hard = TrainingRecord(), None, 0, None
     resumed = _resume(out / CHECKPOINT, digest=digest, network=network, optimizer=optimizer)
     if resumed is not None:
         record, best_state, start = resumed
+        hard = _look_alikes(network, data, settings) if start else None
         for _ in range(start if on_step else 0):
             on_step(float("nan"))  # a resumed run's progress starts where it stopped (no loss to show)
     for step in range(start, settings.steps):
@@ -111,7 +113,7 @@ def train_verifier(
             break
         network.train()
         generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-        pairs, labels = sample_pairs(data, settings.batch_size, generator)
+        pairs, labels = sample_pairs(data, settings.batch_size, generator, hard=hard)
         logits = network(data.floats(pairs[:, 0]), data.floats(pairs[:, 1]))
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
         optimizer.zero_grad(set_to_none=True)
@@ -137,6 +139,7 @@ def train_verifier(
             )
             if on_evaluation:
                 on_evaluation(evaluation)
+            hard = _look_alikes(network, data, settings)
     network.load_state_dict(best_state)
     save_verifier(network.eval(), out)
     summary = {"settings": asdict(settings), **asdict(record), "train": train.digest, "holdout": holdout.digest}
@@ -145,10 +148,22 @@ def train_verifier(
 
 
 @torch.no_grad()
+def _embeddings(network: Verifier, data: PatientImages) -> torch.Tensor:
+    network.eval()
+    return torch.cat([network.embed(data.floats(slice(i, i + 256))) for i in range(0, len(data.patients), 256)])
+
+
+def _look_alikes(network: Verifier, data: PatientImages, settings: ReidTraining) -> torch.Tensor | None:
+    """The hard partners of the network as it is now (None when the settings draw random pairs only)."""
+    if settings.hard_neighbours < 1:
+        return None
+    return hard_partners(_embeddings(network, data), data.patients, neighbours=settings.hard_neighbours)
+
+
+@torch.no_grad()
 def verification_auc(network: Verifier, data: PatientImages, *, pairs: torch.Tensor, labels: torch.Tensor) -> float:
     """AUC of the pair scores: same-patient pairs against different-patient pairs."""
-    network.eval()
-    embeddings = torch.cat([network.embed(data.floats(slice(i, i + 256))) for i in range(0, len(data.patients), 256)])
+    embeddings = _embeddings(network, data)
     scores = network.pair_logits(embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
     return roc_auc(scores[labels == 1], scores[labels == 0])
 

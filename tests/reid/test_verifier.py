@@ -12,7 +12,7 @@ from memaudit.errors import MemauditError
 from memaudit.metrics.roc import roc_auc
 from memaudit.phantoms.identity import write_identity_cohort
 from memaudit.reid.network import Verifier, VerifierConfig
-from memaudit.reid.pairs import patient_images, sample_pairs
+from memaudit.reid.pairs import hard_partners, patient_images, sample_pairs
 from memaudit.reid.training import ReidTraining, train_verifier
 from memaudit.reid.weights import VerifierError, load_verifier, save_verifier
 
@@ -37,6 +37,23 @@ def test_pairs_are_half_one_patient_and_half_two(cohorts):
         assert (data.patients[first] == data.patients[second]) == bool(same)
     again, _ = sample_pairs(data, 40, torch.Generator().manual_seed(0))
     assert torch.equal(pairs, again)
+
+
+def test_hard_partners_are_the_nearest_images_of_other_patients():
+    # on a line: a a b b c at 0, 1, 1.5, 4, 4.2 (patients a, a, b, b, c)
+    embeddings = torch.tensor([[0.0], [1.0], [1.5], [4.0], [4.2]])
+    partners = hard_partners(embeddings, ["a", "a", "b", "b", "c"], neighbours=2, chunk=2)
+    assert partners.tolist() == [[2, 3], [2, 3], [1, 0], [4, 1], [3, 2]]
+
+
+def test_a_quarter_of_the_pairs_are_look_alikes_when_hard_partners_are_given(cohorts):
+    data = patient_images(cohorts[0], side=16, channels=1)
+    hard = hard_partners(data.floats(slice(None)).flatten(1), data.patients, neighbours=3)
+    pairs, labels = sample_pairs(data, 40, torch.Generator().manual_seed(0), hard=hard)
+    assert labels.tolist() == [1.0] * 20 + [0.0] * 20
+    look_alikes = pairs[20:30].tolist()
+    assert all(second in hard[first].tolist() for first, second in look_alikes)
+    assert all(data.patients[first] != data.patients[second] for first, second in pairs[20:].tolist())
 
 
 def test_the_pair_score_is_symmetric_and_reads_the_embeddings_difference():
@@ -77,11 +94,15 @@ def test_the_weights_folder_round_trips_and_bad_folders_are_named(tmp_path):
         load_verifier(bad)
 
 
-def test_training_learns_identity_on_unseen_patients_and_resumes_to_the_same_weights(cohorts, tmp_path):
+@pytest.mark.parametrize("hard_neighbours", [0, 5], ids=["random-pairs", "look-alikes"])
+def test_training_learns_identity_on_unseen_patients_and_resumes_to_the_same_weights(
+    cohorts, tmp_path, hard_neighbours
+):
     """Against the plain baseline on the same holdout pairs: the mean absolute pixel difference (pixels tell
-    these patients apart a little: their anatomy differs, tests/phantoms); the verifier must do far better."""
+    these patients apart a little: their anatomy differs, tests/phantoms); the verifier must do far better.
+    With look-alike pairs, a resumed run redraws them from the network it resumed: the same weights again."""
     settings = ReidTraining(input_side=32, embedding_dim=16, width=8, steps=200, batch_size=32, evaluate_every=50)
-    settings = ReidTraining(**{**settings.__dict__, "validation_pairs": 400})
+    settings = ReidTraining(**{**settings.__dict__, "validation_pairs": 400, "hard_neighbours": hard_neighbours})
     record = train_verifier(*cohorts, settings, out=tmp_path / "whole")
     unseen = patient_images(cohorts[1], side=32, channels=1)
     pairs, labels = sample_pairs(unseen, 400, torch.Generator().manual_seed(settings.seed + 1))  # the same pairs
@@ -127,8 +148,9 @@ def test_reid_train_command_prints_the_holdout_auc_and_names_bad_input(cohorts, 
     train, holdout = (str(data.source) for data in cohorts)
     out = tmp_path / "verifier"
     argv = ["reid", "train", "--train", train, "--holdout", holdout, "--out", str(out), "--input-side", "16"]
-    assert run([*argv, "--steps", "20", "--batch-size", "8"]) == ExitCode.OK
+    assert run([*argv, "--steps", "20", "--batch-size", "8", "--hard-neighbours", "3"]) == ExitCode.OK
     said = capsys.readouterr()
+    assert json.loads((out / "training.json").read_text())["settings"]["hard_neighbours"] == 3
     assert f"verifier in {out}: holdout verification AUC" in said.out and "step 20: loss" in said.err
     assert load_verifier(out).network.config.input_side == 16
     shared = ["reid", "train", "--train", train, "--holdout", train, "--out", str(tmp_path / "x")]
