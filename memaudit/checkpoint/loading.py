@@ -27,6 +27,7 @@ from memaudit.checkpoint.files import (
     is_pickle,
     refuse_pickle,
 )
+from memaudit.checkpoint.single_file import denoiser_from_file, read_errors
 from memaudit.errors import CheckpointError
 
 CheckpointFormat = Literal["diffusers", "single-file"]
@@ -106,9 +107,16 @@ def _without_safety_checker(family: Family) -> dict:
     return {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
 
 
-def _load_diffusers_folder(root: Path, *, allow_pickle: bool, dtype: torch.dtype):
+def _load_diffusers_folder(root: Path, *, allow_pickle: bool, dtype: torch.dtype, given: dict | None = None):
+    """The folder's pipeline and the weight files it loaded; ``given`` components (name -> module) are taken
+    as they are, their folders' weights neither read nor counted."""
     family = family_of_folder(root)
-    files = _check_folder_weights(root, family, allow_pickle=allow_pickle)
+    given = given or {}
+    files = [
+        path
+        for path in _check_folder_weights(root, family, allow_pickle=allow_pickle)
+        if path.relative_to(root).parts[0] not in given
+    ]
     if not files:
         raise CheckpointError(f"{root}: no weight files found in the folder's components")
     index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
@@ -119,12 +127,13 @@ def _load_diffusers_folder(root: Path, *, allow_pickle: bool, dtype: torch.dtype
         local_files_only=True,
         use_safetensors=None if allow_pickle else True,
         dtype=dtype,
-        **(absent | _without_safety_checker(family)),
+        **(absent | _without_safety_checker(family) | given),
     )
     return pipeline, files, family
 
 
 def _load_single_file(path: Path, config_dir: Path | None, *, allow_pickle: bool, dtype: torch.dtype):
+    """A whole pipeline in one file, or its denoiser alone (``single_file.denoiser_from_file``)."""
     refuse_pickle(path, allow_pickle=allow_pickle)
     if config_dir is None:
         raise CheckpointError(
@@ -134,10 +143,27 @@ def _load_single_file(path: Path, config_dir: Path | None, *, allow_pickle: bool
     family = family_of_folder(config_dir)
     extra = _without_safety_checker(family)
     extra.pop("feature_extractor", None)
-    pipeline = _pipeline_class(family, family.pipeline_class).from_single_file(
-        str(path), config=str(config_dir), local_files_only=True, dtype=dtype, **extra
-    )
+    try:
+        pipeline = _pipeline_class(family, family.pipeline_class).from_single_file(
+            str(path), config=str(config_dir), local_files_only=True, dtype=dtype, **extra
+        )
+    except read_errors() as whole:  # the file lacks a component (a denoiser shared on its own) or is no pipeline
+        denoiser = denoiser_from_file(path, config_dir, family, dtype=dtype, whole=whole)
+        pipeline, files, _ = _load_diffusers_folder(
+            config_dir, allow_pickle=allow_pickle, dtype=dtype, given={family.module: denoiser}
+        )
+        return pipeline, [path, *files], family
     return pipeline, [path], family
+
+
+def _weight_records(path: Path, config: Path | None, files: list[Path]) -> list[WeightFile]:
+    """Digests of the loaded weight files: the checkpoint's by their names in it, a --config folder's (a
+    single file's other components) as ``config/<path in the folder>``, as verify finds them."""
+    own = [file for file in files if config is None or not file.is_relative_to(config)]
+    records = digest_weight_files(path, own)
+    beside = [file for file in files if file not in own]
+    named = digest_weight_files(config, beside) if beside else []
+    return records + [record.model_copy(update={"path": CONFIG_PREFIX + record.path}) for record in named]
 
 
 def _refuse_missing_tensors(path: Path, component: str, module: torch.nn.Module) -> None:
@@ -211,7 +237,7 @@ def load_checkpoint(
         source=path,
         format=checkpoint_format,
         pipeline=pipeline,
-        weight_files=digest_weight_files(path, files),
+        weight_files=_weight_records(path, config, files),
         config_dir=config,
         config_files=digest_config_files(path) if path.is_dir() else digest_config_files(config, prefix=CONFIG_PREFIX),
         family=family.name,

@@ -132,3 +132,42 @@ def test_the_attention_detector_on_joint_attention_is_refused_before_model_work(
     assert run([*arguments, "--out", str(tmp_path / "out")]) == ExitCode.ERROR
     assert "this sd3 model attends to text jointly (no attn2 layers)" in capsys.readouterr().err
     assert not (tmp_path / "out" / "result.json").exists()
+
+
+def test_a_signed_scan_of_a_flux_transformer_file_attests_the_config_weights_it_loaded(data, tmp_path, capsys):
+    """Flux.1 is shared as its transformer alone: the scan reads the rest from --config, and the attestation
+    names those weights too, so verify notices a text encoder swapped in the config folder after signing."""
+    import torch
+    from safetensors.torch import save_file
+
+    from memaudit.checkpoint import load_checkpoint
+
+    root, train, holdout = data
+    config = save_tiny_family("flux", tmp_path / "flux", seed=0)
+    state = load_checkpoint(config).pipeline.transformer.state_dict()
+    weights = tmp_path / "flux1-tiny.safetensors"
+    save_file({key: value.contiguous() for key, value in state.items()}, weights)
+    assert run(["keygen", "--out", str(tmp_path / "keys")]) == ExitCode.OK
+    out, model = tmp_path / "out", ("--config", str(config))
+    code = run(
+        [
+            *("scan", str(weights), *model, "--train", str(train), "--holdout", str(holdout)),
+            *("--policy", str(root / "policy.yaml"), "--out", str(out)),
+            *("--sign-key", str(tmp_path / "keys" / "memaudit-signing.key")),
+        ]
+    )
+    assert code in (ExitCode.OK, ExitCode.FINDING), capsys.readouterr().err
+    names = [item["path"] for item in json.loads((out / "result.json").read_text())["model"]["weight_files"]]
+    assert names[0] == weights.name and "config/text_encoder/model.safetensors" in names
+    verify = ["verify", str(out / "attestation.dsse.json"), "--key", str(tmp_path / "keys" / "memaudit-signing.pub")]
+    assert run([*verify, "--model", str(weights), *model]) == ExitCode.OK
+    capsys.readouterr()
+    encoder = config / "text_encoder" / "model.safetensors"
+    torch.manual_seed(1)
+    swapped = {
+        key: torch.randn_like(value)
+        for key, value in load_checkpoint(config).pipeline.text_encoder.state_dict().items()
+    }
+    save_file(swapped, encoder)
+    assert run([*verify, "--model", str(weights), *model]) != ExitCode.OK
+    assert "subject config/text_encoder/model.safetensors: sha256 differs" in capsys.readouterr().err
