@@ -93,9 +93,12 @@ def fuse_adapters(pipeline, adapters: list[tuple[Path, float]], *, allow_pickle:
             raise CheckpointError(f"--adapter {path}: does not fit this base ({_first_line(error)})") from error
         found = _injected(pipeline, name)
         if found < len(expected):
+            why = "unknown keys; an adapter for another model?"
+            if layout == "kohya":  # diffusers converts kohya-ss names for some families only (not SD 3.x)
+                why = f"kohya-ss keys that the {type(pipeline).__name__} loader of diffusers does not convert"
             raise CheckpointError(
                 f"--adapter {path}: {len(expected) - found} of its {len(expected)} adapted layers match no module "
-                "of this base (unknown keys; an adapter for another model?); nothing would be scanned for them"
+                f"of this base ({why}); nothing would be scanned for them"
             )
         names.append(name)
         records.append(

@@ -106,6 +106,57 @@ def test_an_sdxl_adapter_in_either_layout_fuses_the_same(tmp_path):
     assert [checkpoint.adapters[0].layout for checkpoint in fused] == ["diffusers", "kohya"]
 
 
+# kohya-ss module -> the diffusers modules it becomes (a fused qkv projection is three, its up matrix split)
+FLUX_KOHYA = {
+    "double_blocks_0_img_attn_proj": ["transformer_blocks.0.attn.to_out.0"],
+    "double_blocks_0_img_attn_qkv": [f"transformer_blocks.0.attn.to_{part}" for part in "qkv"],
+    "double_blocks_0_txt_attn_proj": ["transformer_blocks.0.attn.to_add_out"],
+    "single_blocks_0_linear2": ["single_transformer_blocks.0.proj_out"],
+}
+
+
+def test_a_flux_adapter_in_the_kohya_layout_fuses_to_its_known_answer(tmp_path):
+    """kohya-ss names Flux.1's modules in Black Forest Labs' layout (fused qkv): W + (alpha / rank) up_i down
+    for each part i of the split up matrix, computed here by hand."""
+    from memaudit.tiny.families import save_tiny_family
+
+    folder = save_tiny_family("flux", tmp_path / "model")
+    base = load_checkpoint(folder).pipeline.transformer.state_dict()
+    generator, rank, alpha = torch.Generator().manual_seed(0), 2, 1.0
+    kohya, expected = {}, {}
+    for name, targets in FLUX_KOHYA.items():
+        shape = base[targets[0] + ".weight"].shape
+        down = torch.randn(rank, shape[1], generator=generator) * 0.1
+        up = torch.randn(shape[0] * len(targets), rank, generator=generator) * 0.1
+        kohya |= {f"lora_unet_{name}.lora_down.weight": down, f"lora_unet_{name}.lora_up.weight": up}
+        kohya[f"lora_unet_{name}.alpha"] = torch.tensor(alpha)
+        for target, part in zip(targets, up.chunk(len(targets)), strict=True):
+            expected[target + ".weight"] = base[target + ".weight"] + (alpha / rank) * part @ down
+    save_file(kohya, tmp_path / "kohya.safetensors")
+    fused = load_checkpoint(folder, adapters=[(tmp_path / "kohya.safetensors", 1.0)])
+    state = fused.pipeline.transformer.state_dict()
+    assert {key for key in base if not torch.equal(base[key], state[key])} == set(expected)
+    assert all(torch.allclose(state[key], value, atol=1e-6) for key, value in expected.items())
+    assert fused.adapters[0].layout == "kohya"
+
+
+def test_an_sd3_adapter_in_the_kohya_layout_is_named_not_dropped(tmp_path):
+    """diffusers converts no kohya-ss SD 3.x names: refused as the model loads, never fused as nothing."""
+    from memaudit.tiny.families import save_tiny_family
+
+    folder = save_tiny_family("sd3", tmp_path / "model")
+    width = load_checkpoint(folder).pipeline.transformer.state_dict()["transformer_blocks.0.attn.to_out.0.weight"]
+    name = "lora_unet_joint_blocks_0_x_block_attn_proj"
+    adapter = tmp_path / "kohya-sd3.safetensors"
+    save_file({f"{name}.lora_down.weight": torch.ones(2, width.shape[1]), f"{name}.lora_up.weight": torch.ones(
+        width.shape[0], 2), f"{name}.alpha": torch.tensor(2.0)}, adapter)  # fmt: skip
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(folder, adapters=[(adapter, 1.0)])
+    said = str(refused.value)
+    assert f"--adapter {adapter}: 1 of its 1 adapted layers match no module of this base" in said
+    assert "kohya-ss keys that the StableDiffusion3Pipeline loader of diffusers does not convert" in said
+
+
 def test_a_family_whose_pipeline_loads_no_lora_is_named(tiny_pipeline, lora, tmp_path):
     from memaudit.tiny.families import save_tiny_family
 
