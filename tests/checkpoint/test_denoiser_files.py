@@ -67,7 +67,8 @@ def test_a_file_with_neither_the_pipeline_nor_its_denoiser_is_named(denoiser_fil
     name, folder, _, _ = denoiser_file
     stranger = tmp_path / "stranger.safetensors"
     save_file({"some.other.weight": torch.zeros(3, 3)}, stranger)
-    with pytest.raises(CheckpointError, match=rf"{stranger}: neither a whole .* nor its {MODULE[name]} alone .* in a layout diffusers reads"):
+    said = rf"{stranger}: neither a whole .* nor its {MODULE[name]} alone .* in a layout diffusers reads"
+    with pytest.raises(CheckpointError, match=said):
         load_checkpoint(stranger, config_dir=folder)
 
 
