@@ -121,5 +121,7 @@ def test_a_release_audit_with_the_combined_criterion_finds_the_leaked_image_and_
     evidence = json.loads((tmp_path / "out" / "result.json").read_text())["checks"]["extraction"]["extraction"]
     assert evidence["criterion"] == "combined" and evidence["combined_calibration"]["n"] > 0
     assert evidence["extracted_train_ids"] == planted_ids[:1]
-    assert "judges closeness and specificity together" in (tmp_path / "out" / "report.html").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "judges closeness and specificity together" in html
+    assert "smallest holdout product" in html and "smallest holdout distance" not in html  # what the tail reads
     capsys.readouterr()
