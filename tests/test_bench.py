@@ -272,3 +272,28 @@ def test_combined_recall_judges_the_stored_candidates_again_and_gives_the_stored
         assert row["separate"]["planted_extracted_own"] == stored[name]["planted_extracted_own"]
         assert set(row) == {"separate", "combined"}
     assert figures["base"]["combined"]["planted_extracted_own"] == 0
+
+
+def test_fit_speed_scores_a_base_and_its_fine_tune(tmp_path):
+    from memaudit.checkpoint.saving import save_diffusers_folder
+    from memaudit.tiny.pipeline import build_tiny_pipeline
+
+    save_diffusers_folder(build_tiny_pipeline(seed=0), tmp_path / "base")
+    out = tmp_path / "fit.json"
+    command = [sys.executable, str(BENCH / "fit_speed.py"), "--model", f"tiny={tmp_path / 'base'}", "--steps", "2"]
+    result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(out.read_text())["models"]["tiny"]
+    assert row["training_loss"]["first"] > 0 and row["base"]["loss_trained"] > 0
+    assert all(0.0 <= row[label]["auc"] <= 1.0 for label in ("base", "fine-tuned"))
+    assert "tiny   base AUC" in result.stdout
+
+
+def test_reid_phantoms_measures_longitudinal_patients(tmp_path):
+    command = [sys.executable, str(BENCH / "reid_phantoms.py"), "--patients", "12", "--studies", "2", "--steps", "4"]
+    command += ["--frequent", "2", "--frequent-studies", "5", "--hard-neighbours", "3", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert (figures["frequent_patients"], figures["hard_neighbours"]) == (2, 3)
+    assert figures["rank1_identified"].endswith("/40") and 0.0 <= figures["separation_auc"] <= 1.0
