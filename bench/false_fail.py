@@ -3,7 +3,7 @@ training distribution, never trained on, audited with `memaudit scan --images` (
 
     .venv/bin/python bench/false_fail.py [--releases 100] [--release-size 24] [--train 2000] [--holdout 300]
         [--policies ci,hospital-release] [--criterion separate|combined] [--reid-studies N]
-        [--out bench/results/false-fail.json]
+        [--reid-hard-neighbours K] [--out bench/results/false-fail.json]
 
 Training, holdout and every release are phantom chest X-rays (64 px) of distinct patients from the
 same generator. Each release is audited with shipped policies (default `ci` and `hospital-release`;
@@ -13,7 +13,8 @@ combined` also judges distance and specificity together (`checks.extraction.crit
 `--reid-studies N` turns re-identification on: training patients get N studies each (phantom patients
 with a shared anatomy, memaudit/phantoms/identity.py), the holdout 2 each, every release is one new
 study of each of its unseen patients, and a verifier trained here on the training patients (early-stopped
-on the holdout's) judges them with the policy's rule `reidentification.reidentified_patients` at most 0.
+on the holdout's) judges them with the policy's rule `reidentification.reidentified_patients` at most 0;
+`--reid-hard-neighbours K` trains it with look-alike pairs (`memaudit reid train --hard-neighbours`).
 Prints, per policy, the share of releases that fail and which rules failed them; a release of
 unseen patients should fail at most 1% of the time.
 """
@@ -74,7 +75,7 @@ def _identity_data(root: Path, args) -> tuple[Path, Path, Path]:
                                   prefix="train")  # fmt: skip
     holdout = write_identity_cohort(root / "holdout", patients=args.holdout // 2, studies=2, seed=SEED,
                                     first_patient=10**6, prefix="holdout")  # fmt: skip
-    settings = ReidTraining(input_side=32, steps=args.reid_steps, seed=SEED)
+    settings = ReidTraining(input_side=32, steps=args.reid_steps, seed=SEED, hard_neighbours=args.reid_hard_neighbours)
     record = train_verifier(ImageCaptionDataset(train), ImageCaptionDataset(holdout), settings, out=root / "verifier")
     print(f"verifier: holdout pair AUC {record.best_auc:.3f} at step {record.best_step}", flush=True)
     return train, holdout, root / "verifier"
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--criterion", choices=("separate", "combined"), default=None, help="Override the policies'.")
     parser.add_argument("--reid-studies", type=int, default=0, help="Re-identification on, N studies a patient.")
     parser.add_argument("--reid-steps", type=int, default=1500, help="The verifier's most training steps.")
+    parser.add_argument("--reid-hard-neighbours", type=int, default=0, help="Look-alike pairs (reid train's option).")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "false-fail.json")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -103,6 +105,7 @@ def main() -> None:
             holdout = write_cohort(root / "holdout", count=args.holdout, seed=SEED, first_index=10**6, prefix="holdout")
         figures = {"releases": args.releases, "release_size": args.release_size, "train": args.train,
                    "holdout": args.holdout, "criterion": args.criterion, "reid_studies": args.reid_studies,
+                   "reid_hard_neighbours": args.reid_hard_neighbours,
                    "policies": {}}  # fmt: skip
         for name in args.policies.split(","):
             policy = _pixels_policy(name, root, criterion=args.criterion, verifier=verifier)

@@ -144,11 +144,11 @@ def test_false_fail_benchmark_runs_with_reidentification_and_the_combined_criter
     out = tmp_path / "false-fail.json"
     argv = [sys.executable, str(BENCH / "false_fail.py"), "--releases", "2", "--release-size", "6", "--train", "200"]
     argv += ["--holdout", "100", "--policies", "demo", "--reid-studies", "4", "--reid-steps", "50"]
-    argv += ["--criterion", "combined", "--out", str(out)]
+    argv += ["--criterion", "combined", "--reid-hard-neighbours", "3", "--out", str(out)]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
-    assert (figures["criterion"], figures["reid_studies"]) == ("combined", 4)
+    assert (figures["criterion"], figures["reid_studies"], figures["reid_hard_neighbours"]) == ("combined", 4, 3)
     ran = figures["policies"]["demo"]["checks_ran"]
     assert ran["reidentification"] == ran["extraction"] == 2  # both examined every release
     assert "verifier: holdout pair AUC" in result.stdout
