@@ -159,7 +159,7 @@ def _load_single_file(path: Path, config_dir: Path | None, *, allow_pickle: bool
 def _weight_records(path: Path, config: Path | None, files: list[Path]) -> list[WeightFile]:
     """Digests of the loaded weight files: the checkpoint's by their names in it, a --config folder's (a
     single file's other components) as ``config/<path in the folder>``, as verify finds them."""
-    own = [file for file in files if config is None or not file.is_relative_to(config)]
+    own = [file for file in files if file == path or config is None or not file.is_relative_to(config)]
     records = digest_weight_files(path, own)
     beside = [file for file in files if file not in own]
     named = digest_weight_files(config, beside) if beside else []
