@@ -91,7 +91,8 @@ def main() -> None:
     parser.add_argument("--criterion", choices=("separate", "combined"), default=None, help="Override the policies'.")
     parser.add_argument("--reid-studies", type=int, default=0, help="Re-identification on, N studies a patient.")
     parser.add_argument("--reid-steps", type=int, default=1500, help="The verifier's most training steps.")
-    parser.add_argument("--reid-hard-neighbours", type=int, default=0, help="Look-alike pairs (reid train's option).")
+    parser.add_argument("--reid-hard-neighbours", type=int, default=ReidTraining.hard_neighbours,
+                        help="Look-alike pairs (reid train's option; 0: random pairs only).")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "false-fail.json")
     args = parser.parse_args()
     started = time.perf_counter()

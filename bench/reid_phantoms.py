@@ -2,7 +2,7 @@
 then asked to re-identify new studies of training patients against new studies of unseen ones.
 
     .venv/bin/python bench/reid_phantoms.py [--side 32] [--patients 200] [--studies 4] [--steps 1500] \
-        [--frequent 0 --frequent-studies 200] [--hard-neighbours 0] [--out build/reid-phantoms]
+        [--frequent 0 --frequent-studies 200] [--hard-neighbours 10] [--out build/reid-phantoms]
 
 Prints and writes (OUT/figures.json): the verifier's pair AUC on unseen patients (two studies of one patient
 against two patients), rank-1 identification (is the training image nearest to a new study, by the
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--frequent", type=int, default=0, help="Longitudinal training patients (0: none).")
     parser.add_argument("--frequent-studies", type=int, default=200)
-    parser.add_argument("--hard-neighbours", type=int, default=0)
+    parser.add_argument("--hard-neighbours", type=int, default=ReidTraining.hard_neighbours)
     parser.add_argument("--out", type=Path, default=Path("build/reid-phantoms"))
     args = parser.parse_args()
     side, out = args.side, args.out

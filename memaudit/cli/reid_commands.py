@@ -25,7 +25,7 @@ def train(
     steps: int = typer.Option(3000, "--steps", min=1, help="Most training steps (early stopping may end sooner)."),
     batch_size: int = typer.Option(64, "--batch-size", min=2, help="Pairs per step, half of one patient."),
     hard_neighbours: int = typer.Option(
-        0,
+        10,
         "--hard-neighbours",
         min=0,
         help="K > 0: a quarter of the pairs pair an image with one of its K nearest images of another patient "

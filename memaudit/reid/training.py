@@ -44,7 +44,9 @@ class ReidTraining:
     evaluate_every: int = 100
     patience: int = 5
     validation_pairs: int = 2000
-    hard_neighbours: int = 0  # > 0: after each evaluation, a quarter of the pairs are look-alikes (hard_partners)
+    # After each evaluation a quarter of the pairs are look-alikes (hard_partners), what the check's 1:N comparisons
+    # meet; 0: random pairs only. bench/results/README.md, "Re-identifying longitudinal patients".
+    hard_neighbours: int = 10
 
     def verifier_config(self, trained_on: str) -> VerifierConfig:
         return VerifierConfig(
