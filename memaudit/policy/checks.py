@@ -232,9 +232,9 @@ class ReidentificationCheck(CheckSettings):
     top_k: int = Field(5, ge=1, description="nearest training images (by the verifier's embedding) scored per image")
     family_false_alarm: Probability = Field(
         0.01,
-        description="an image counts as re-identifying its patient when the Benjamini-Hochberg step-up over all "
-        "scored images selects it on holdout p-values; if no image shows a training patient, the chance that "
-        "any patient is named is at most this",
+        description="half for the per-image test (Benjamini-Hochberg over all scored images on holdout p-values), "
+        "half for the patient count test (a patient drawing more images than the holdout gives them); if no "
+        "image shows a training patient, the chance that any patient is named is at most this",
     )
     batch_size: int = Field(64, ge=1, description="images per verifier batch")
 

@@ -29,9 +29,12 @@ class TailRecord(Frozen):
 
 class ReidentifiedPatient(Frozen):
     patient_id: str
-    images: int  # scored images selected for this patient
-    probability: float  # the verifier's highest P(same patient) among them
-    p_value: float  # the smallest p-value among them: how often an unseen patient's image comes that close
+    images: int  # scored images the per-image test selected for this patient (0: named by the count test)
+    probability: float  # the verifier's highest P(same patient) among the images attributed to the patient
+    p_value: float  # the smallest per-image p-value among them: how often an unseen patient's image comes that close
+    attributed: int | None = None  # 2.10 on: scored images whose most likely training patient this is
+    count_p_value: float | None = None  # 2.10 on: the count test's p-value, when it named the patient
+    holdout_attributed: int | None = None  # 2.10 on: holdout images attributed to the patient (its null)
 
 
 class ReidentificationEvidence(Frozen):

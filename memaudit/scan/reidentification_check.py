@@ -5,20 +5,24 @@ A verification network (``memaudit reid train``, or a converted published one) e
 is paired with its ``top_k`` nearest training images and takes the verifier's highest P(same patient),
 as the distance 1 - P. The holdout's images are of patients the model never saw: their distances to the
 training patients are the null, a lower tail is fitted to them as for copies (``metrics.tail``), and the
-Benjamini-Hochberg step-up at ``family_false_alarm`` over all scored images names the training patients
-the selected images are linked to, by id only. It does not prove that a patient can be recognised by a
+Benjamini-Hochberg step-up over all scored images names the training patients the selected images are
+linked to, by id only. Beside it, the patient count test (``metrics.patient_counts``) names a patient who
+draws more of the scored images than unseen patients' images give them: a model that learned a patient
+generates them again and again, each image no surer than a look-alike. Each test has half of
+``family_false_alarm``, as extraction's two. It does not prove that a patient can be recognised by a
 person, nor that an unselected image is safe: it states what the verifier sees beyond unseen patients.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import math
 
 import torch
 
 from memaudit.data import ImageCaptionDataset, conform
 from memaudit.errors import MemauditError
 from memaudit.metrics.identification import identification_power
+from memaudit.metrics.patient_counts import PatientCount, patient_counts
 from memaudit.metrics.reidentification import resemblance
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
 from memaudit.policy import Policy
@@ -86,9 +90,16 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
     found = resemblance(embeddings, train, head, top_k=settings.top_k)
     tail = fit_lower_tail(null.distances, confidence=context.policy.calibration.confidence)
     p_values = [tail.p_value(float(d)) for d in found.distances]
-    power = identification_power(tail, candidates=len(p_values), alpha=settings.family_false_alarm)
-    selected = benjamini_hochberg(p_values, settings.family_false_alarm) if p_values else []
-    named = _patients(found, p_values=p_values, selected=selected, patients=patients)
+    level = settings.family_false_alarm / 2  # the per-image test and the patient count test, half each
+    power = identification_power(tail, candidates=len(p_values), alpha=level)
+    selected = benjamini_hochberg(p_values, level) if p_values else []
+    drawn = [patients[int(row)] for row in found.train_rows]
+    counts = patient_counts(drawn, [patients[int(row)] for row in null.train_rows])
+    counted = benjamini_hochberg([count.p_value for count in counts], level) if counts else []
+    named_by_count = [count for count, keep in zip(counts, counted, strict=True) if keep]
+    # the count test can name someone when all m scored images drawn by one patient would be significant
+    count_power = bool(p_values) and 1 / math.comb(len(p_values) + len(null.distances), len(p_values)) <= level
+    named = _patients(found, p_values=p_values, selected=selected, drawn=drawn, counts=named_by_count)
     config = loaded.network.config
     evidence = ReidentificationEvidence(
         verifier=str(loaded.folder),
@@ -115,8 +126,8 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
         status="ok",
         required=settings.required,
         message=message,
-        metrics={METRIC: float(len(named))} if power.can_identify else {},
-        not_applicable={} if power.can_identify else {METRIC: power.statement()},
+        metrics={METRIC: float(len(named))} if power.can_identify or count_power else {},
+        not_applicable={} if power.can_identify or count_power else {METRIC: power.statement()},
         reidentification=evidence,
     )
 
@@ -151,18 +162,26 @@ def _embedded(context: ScanContext, dataset: ImageCaptionDataset, *, rows: list[
     return context.memo[key]
 
 
-def _patients(found, *, p_values: list[float], selected: list[bool], patients: list[str]) -> list[ReidentifiedPatient]:
-    chosen = [i for i, keep in enumerate(selected) if keep]
-    counts = Counter(patients[int(found.train_rows[i])] for i in chosen)
+def _patients(
+    found, *, p_values: list[float], selected: list[bool], drawn: list[str], counts: list[PatientCount]
+) -> list[ReidentifiedPatient]:
+    """The patients the per-image test selected an image of, or the count test named (``counts``), with
+    the patient's attributed images (``drawn``: each scored image's patient) and both tests' p-values."""
+    counted = {count.patient: count for count in counts}
+    by_image = {drawn[i] for i, keep in enumerate(selected) if keep}
     named = []
-    for patient in sorted(counts):
-        mine = [i for i in chosen if patients[int(found.train_rows[i])] == patient]
+    for patient in sorted(by_image | set(counted)):
+        mine = [i for i, who in enumerate(drawn) if who == patient]
+        count = counted.get(patient)
         named.append(
             ReidentifiedPatient(
                 patient_id=patient,
-                images=counts[patient],
+                images=sum(1 for i in mine if selected[i]),
                 probability=float(1.0 - min(found.distances[i] for i in mine)),
                 p_value=min(p_values[i] for i in mine),
+                attributed=len(mine),
+                count_p_value=count.p_value if count else None,
+                holdout_attributed=count.holdout if count else None,
             )
         )
     return named

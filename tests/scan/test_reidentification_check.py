@@ -92,3 +92,35 @@ def test_no_verifier_and_a_holdout_of_training_patients_are_named_before_image_w
         code, said = _audit(capsys, releases["unseen"], out, train=train, holdout=given_holdout, policy=policy)
         assert code == ExitCode.ERROR and message in said.err, said.err
         assert "checking training images" not in said.err and not out.exists()
+
+
+def test_a_patient_drawn_by_many_images_is_named_by_the_count_test_too(identities, tmp_path, capsys):
+    """Ten new studies of one training patient: the patient draws them, unseen patients' images less often."""
+    root, train, holdout, _ = identities
+    release = write_patients(tmp_path / "many", [0], range(7, 17))
+    out = tmp_path / "many-out"
+    code, said = _audit(capsys, release, out, train=train, holdout=holdout, policy=root / "policy.yaml")
+    assert code == ExitCode.FINDING, said.err
+    patients = json.loads((out / "result.json").read_text())["checks"]["reidentification"]["reidentification"]
+    named = {patient["patient_id"]: patient for patient in patients["patients"]}
+    assert set(named) == {"p0000"}
+    assert named["p0000"]["attributed"] >= 8 and named["p0000"]["count_p_value"] <= 0.025
+    assert 0 <= named["p0000"]["holdout_attributed"] < 12  # of 120 holdout images: below its share in the release
+
+
+def test_the_count_test_names_a_patient_no_single_image_singles_out():
+    """Known answer of the combination: no image selected, one patient named by its count alone."""
+    import torch
+
+    from memaudit.metrics.patient_counts import PatientCount
+    from memaudit.metrics.reidentification import Resemblance
+    from memaudit.scan.reidentification_check import _patients
+
+    found = Resemblance(torch.tensor([0.3, 0.2, 0.4, 0.9], dtype=torch.float64), torch.tensor([0, 1, 0, 2]))
+    drawn = ["a", "a", "a", "b"]
+    count = PatientCount(patient="a", scored=3, holdout=0, p_value=0.001)
+    named = _patients(found, p_values=[0.2, 0.1, 0.3, 0.9], selected=[False] * 4, drawn=drawn, counts=[count])
+    assert [(p.patient_id, p.images, p.attributed, p.count_p_value, p.holdout_attributed) for p in named] == [
+        ("a", 0, 3, 0.001, 0)
+    ]
+    assert named[0].probability == pytest.approx(0.8) and named[0].p_value == 0.1
