@@ -11,7 +11,9 @@ patient) that the scan's check reads, for new studies of 40 training patients an
 studies (its null): the check can name a patient only where the first sit below the second.
 `--frequent F` adds F longitudinal patients with `--frequent-studies` studies each to the training set (the
 patients a generative model would learn) and asks about new studies of those instead; `--hard-neighbours K`
-trains the verifier with look-alike pairs (`memaudit reid train --hard-neighbours`).
+trains the verifier with look-alike pairs (`memaudit reid train --hard-neighbours`). The scan's patient count
+test (`memaudit/metrics/patient_counts.py`, at 0.005) is run on the new studies and on the unseen ones, its null
+`--null` images of further unseen patients; `--new-studies S` new studies per longitudinal patient.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ import torch
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.data import ImageCaptionDataset
+from memaudit.metrics.patient_counts import patient_counts
 from memaudit.metrics.reidentification import resemblance
 from memaudit.metrics.roc import roc_auc
+from memaudit.metrics.tail import benjamini_hochberg
 from memaudit.phantoms.identity import write_identity_cohort
 from memaudit.reid.training import ReidTraining, train_verifier
 from memaudit.reid.weights import embed_images, load_verifier
 
+COUNT_LEVEL = 0.005  # the count test's half of the shipped policies' family level 0.01
 KNOWN = 40  # training patients with a new study, and unseen patients scored as the null
 
 
@@ -44,6 +49,8 @@ def main() -> None:
     parser.add_argument("--frequent", type=int, default=0, help="Longitudinal training patients (0: none).")
     parser.add_argument("--frequent-studies", type=int, default=200)
     parser.add_argument("--hard-neighbours", type=int, default=ReidTraining.hard_neighbours)
+    parser.add_argument("--new-studies", type=int, default=0, help="New studies per longitudinal patient.")
+    parser.add_argument("--null", type=int, default=300, help="Images of further unseen patients: the count's null.")
     parser.add_argument("--out", type=Path, default=Path("build/reid-phantoms"))
     args = parser.parse_args()
     side, out = args.side, args.out
@@ -54,10 +61,14 @@ def main() -> None:
     )
     known = {"patients": KNOWN, "studies": 1, "first_study": 9}  # one new study of each of the first patients
     if args.frequent:  # new studies of the longitudinal patients, KNOWN in all
-        known = {"patients": args.frequent, "studies": -(-KNOWN // args.frequent), "first_study": args.frequent_studies}
+        studies = args.new_studies or -(-KNOWN // args.frequent)
+        known = {"patients": args.frequent, "studies": studies, "first_study": args.frequent_studies}
     new = ImageCaptionDataset(write_identity_cohort(out / "new", **known, **common))
-    unseen = ImageCaptionDataset(
-        write_identity_cohort(out / "unseen", patients=KNOWN, studies=1, first_patient=9000, first_study=9, **common)
+    unseen = ImageCaptionDataset(write_identity_cohort(
+        out / "unseen", patients=len(new.records), studies=1, first_patient=9000, first_study=9, **common
+    ))  # fmt: skip
+    count_null = ImageCaptionDataset(
+        write_identity_cohort(out / "null", patients=args.null // 3, studies=3, first_patient=6000, **common)
     )
     settings = ReidTraining(
         input_side=side, embedding_dim=32, width=16, steps=args.steps, evaluate_every=100, patience=10,
@@ -76,6 +87,15 @@ def main() -> None:
     found = resemblance(embedded(new), training, network.pair_logits, top_k=args.top_k)
     null = resemblance(embedded(unseen), training, network.pair_logits, top_k=args.top_k)
     right = sum(patients[int(row)] == own.patient_id for row, own in zip(found.train_rows, new.records, strict=True))
+    drawn_null = [patients[int(row)] for row in resemblance(embedded(count_null), training, network.pair_logits,
+                                                          top_k=args.top_k).train_rows]  # fmt: skip
+
+    def counted(scored) -> list[str]:  # the patients the count test names, at the check's half of 1%
+        counts = patient_counts([patients[int(row)] for row in scored.train_rows], drawn_null)
+        keep = benjamini_hochberg([count.p_value for count in counts], COUNT_LEVEL) if counts else []
+        return [count.patient for count, kept in zip(counts, keep, strict=True) if kept]
+
+    learned = {record.patient_id for record in new.records}
     figures = {
         "side": side,
         "training_patients": args.patients,
@@ -92,6 +112,10 @@ def main() -> None:
         "distance_unseen_min": float(null.distances.min()),
         "new_studies_below_every_unseen": int((found.distances < null.distances.min()).sum()),
         "separation_auc": roc_auc(-found.distances, -null.distances),
+        "count_test_null_images": len(drawn_null),
+        "count_test_named_learned": f"{len(set(counted(found)) & learned)}/{len(learned)}",
+        "count_test_named_other": len(set(counted(found)) - learned),
+        "count_test_named_from_unseen": len(counted(null)),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")

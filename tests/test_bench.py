@@ -291,9 +291,11 @@ def test_fit_speed_scores_a_base_and_its_fine_tune(tmp_path):
 
 def test_reid_phantoms_measures_longitudinal_patients(tmp_path):
     command = [sys.executable, str(BENCH / "reid_phantoms.py"), "--patients", "12", "--studies", "2", "--steps", "4"]
-    command += ["--frequent", "2", "--frequent-studies", "5", "--hard-neighbours", "3", "--out", str(tmp_path)]
+    command += ["--frequent", "2", "--frequent-studies", "5", "--hard-neighbours", "3", "--null", "30"]
+    command += ["--new-studies", "4", "--out", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert (figures["frequent_patients"], figures["hard_neighbours"]) == (2, 3)
-    assert figures["rank1_identified"].endswith("/40") and 0.0 <= figures["separation_auc"] <= 1.0
+    assert figures["rank1_identified"].endswith("/8") and 0.0 <= figures["separation_auc"] <= 1.0
+    assert figures["count_test_null_images"] == 30 and figures["count_test_named_learned"].endswith("/2")
