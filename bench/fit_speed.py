@@ -35,8 +35,7 @@ STUDIES = 12
 SIDE = 32  # the demo models' image side
 
 
-def _loss_scores(model: Path, data: Path) -> list[float]:
-    pipeline = load_checkpoint(model).pipeline
+def _loss_scores(pipeline, data: Path) -> list[float]:
     dataset = ImageCaptionDataset(data)
     rows = list(range(len(dataset)))
     latents = encode_latents(pipeline, dataset, image_size=SIDE, rows=rows, batch_size=64)
@@ -68,7 +67,8 @@ def main() -> None:
             result = finetune(Path(base), trained, config, out=root / f"finetune-{name}")
             row = {"base": base, "seconds": round(time.perf_counter() - started, 1)}
             for label, model in (("base", Path(base)), ("fine-tuned", result.model_dir)):
-                members, others = _loss_scores(model, trained), _loss_scores(model, fresh)
+                pipeline = load_checkpoint(model).pipeline  # once per model, for both sets
+                members, others = _loss_scores(pipeline, trained), _loss_scores(pipeline, fresh)
                 row[label] = {"auc": roc_auc(members, others), "loss_trained": -sum(members) / STUDIES,
                               "loss_fresh": -sum(others) / STUDIES}  # fmt: skip
             losses = result.log.losses

@@ -96,6 +96,7 @@ def main() -> None:
         return [count.patient for count, kept in zip(counts, keep, strict=True) if kept]
 
     learned = {record.patient_id for record in new.records}
+    named_from_new = set(counted(found))
     figures = {
         "side": side,
         "training_patients": args.patients,
@@ -113,8 +114,8 @@ def main() -> None:
         "new_studies_below_every_unseen": int((found.distances < null.distances.min()).sum()),
         "separation_auc": roc_auc(-found.distances, -null.distances),
         "count_test_null_images": len(drawn_null),
-        "count_test_named_learned": f"{len(set(counted(found)) & learned)}/{len(learned)}",
-        "count_test_named_other": len(set(counted(found)) - learned),
+        "count_test_named_learned": f"{len(named_from_new & learned)}/{len(learned)}",
+        "count_test_named_other": len(named_from_new - learned),
         "count_test_named_from_unseen": len(counted(null)),
     }
     out.mkdir(parents=True, exist_ok=True)
