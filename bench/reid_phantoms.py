@@ -31,7 +31,7 @@ from memaudit.metrics.patient_counts import patient_counts
 from memaudit.metrics.reidentification import resemblance
 from memaudit.metrics.roc import roc_auc
 from memaudit.metrics.tail import benjamini_hochberg
-from memaudit.phantoms.identity import write_identity_cohort
+from memaudit.phantoms.identity import write_identity_cohort, write_longitudinal_cohort
 from memaudit.reid.training import ReidTraining, train_verifier
 from memaudit.reid.weights import embed_images, load_verifier
 
@@ -128,19 +128,10 @@ def _training_set(folder: Path, args, common: dict) -> Path:
     ``args.frequent_studies`` each (patients 0 .. frequent - 1), in one manifest."""
     if not args.frequent:
         return write_identity_cohort(folder, patients=args.patients, studies=args.studies, **common)
-    parts = [
-        write_identity_cohort(folder / "frequent", patients=args.frequent, studies=args.frequent_studies, **common),
-        write_identity_cohort(
-            folder / "generic", patients=args.patients, studies=args.studies, first_patient=args.frequent, **common
-        ),
-    ]
-    rows = [
-        json.dumps(json.loads(line) | {"file_name": f"{part.name}/{json.loads(line)['file_name']}"}) + "\n"
-        for part in parts
-        for line in (part / "metadata.jsonl").read_text().splitlines()
-    ]
-    (folder / "metadata.jsonl").write_text("".join(rows))
-    return folder
+    return write_longitudinal_cohort(
+        folder, frequent=args.frequent, frequent_studies=args.frequent_studies, patients=args.patients,
+        studies=args.studies, **common,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -109,3 +109,26 @@ def write_identity_cohort(
     write_atomic(out / "metadata.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
     write_atomic(out / "SYNTHETIC.txt", SYNTHETIC_NOTICE)
     return out
+
+
+def write_longitudinal_cohort(
+    out: Path, *, frequent: int, frequent_studies: int, patients: int, studies: int, seed: int, size: int = 64
+) -> Path:
+    """A training archive in which a few patients come back often: ``frequent`` patients (0 .. frequent - 1)
+    with ``frequent_studies`` studies each (in ``out/frequent``), then ``patients`` patients with ``studies``
+    each (``out/generic``), in one metadata.jsonl whose file names point into both. The patients a generative
+    model trained on it learns by their anatomy, without any one study being copied."""
+    out = Path(out)
+    common = {"seed": seed, "size": size}
+    parts = [
+        write_identity_cohort(out / "frequent", patients=frequent, studies=frequent_studies, **common),
+        write_identity_cohort(out / "generic", patients=patients, studies=studies, first_patient=frequent, **common),
+    ]
+    rows = [
+        json.dumps(row | {"file_name": f"{part.name}/{row['file_name']}"}) + "\n"
+        for part in parts
+        for row in map(json.loads, (part / "metadata.jsonl").read_text().splitlines())
+    ]
+    write_atomic(out / "metadata.jsonl", "".join(rows))
+    write_atomic(out / "SYNTHETIC.txt", SYNTHETIC_NOTICE)
+    return out

@@ -9,7 +9,12 @@ import torch
 
 from memaudit.data import ImageCaptionDataset
 from memaudit.metrics.roc import roc_auc
-from memaudit.phantoms.identity import identity_study, sample_identity, write_identity_cohort
+from memaudit.phantoms.identity import (
+    identity_study,
+    sample_identity,
+    write_identity_cohort,
+    write_longitudinal_cohort,
+)
 
 
 def test_a_study_is_drawn_from_its_seed_patient_and_index_alone():
@@ -51,3 +56,16 @@ def test_the_phantoms_command_writes_several_studies_per_patient(tmp_path, capsy
     dataset = ImageCaptionDataset(out)
     assert len(dataset) == 15 and len({record.patient_id for record in dataset.records}) == 5
     assert dataset.records[0].id == "patient-000010-s00" and "15 synthetic phantoms" in capsys.readouterr().out
+
+
+def test_a_longitudinal_archive_lists_the_frequent_patients_first_then_the_rest(tmp_path):
+    folder = write_longitudinal_cohort(tmp_path, frequent=2, frequent_studies=5, patients=3, studies=2, seed=0, size=16)
+    dataset = ImageCaptionDataset(folder)
+    patients = [record.patient_id for record in dataset.records]
+    assert patients == [f"patient-p{p:06d}" for p in range(2) for _ in range(5)] + [
+        f"patient-p{p:06d}" for p in range(2, 5) for _ in range(2)
+    ]
+    assert len({record.id for record in dataset.records}) == 16 and (folder / "SYNTHETIC.txt").is_file()
+    image, _ = identity_study(0, 1, 4, size=16)  # the frequent patients' studies are the identity cohort's own
+    stored = np.asarray(dataset.load_images(size=16, channels=1)[9, 0])
+    assert np.abs(stored - image).max() <= 1 / 255

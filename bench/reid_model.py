@@ -1,0 +1,123 @@
+"""Re-identification on a generative model: the demo base fine-tuned on an archive in which a few patients
+come back often learns those patients' anatomy without copying any one study; the scan's tiled-L2 extraction
+finds no copy while the re-identification check names those patients, and the base (which never saw them)
+is named for nobody.
+
+    .venv/bin/python bench/reid_model.py [--steps 2000] [--patients 600 --studies 2] \
+        [--frequent 8 --frequent-studies 200] [--out build/reid-model]
+
+The training archive is `bench/reid_phantoms.py`'s (`write_longitudinal_cohort`); the holdout is 100 unseen
+patients with 3 studies each (the verifier's early stopping, the scan's calibrations and the count test's
+null). The verifier is trained as `reid_phantoms.py` trains it; the fine-tune is the hospital model's (full,
+batch 32, learning rate 2e-4, from models/demo/base). Both models are scanned with
+bench/reid_model_policy.yaml (the ground-truth bench's scan with the re-identification check and its rule).
+Writes OUT/figures.json and prints it; every stage resumes from OUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import yaml
+
+import memaudit  # noqa: F401  (runtime guards)
+from memaudit.data import ImageCaptionDataset
+from memaudit.finetune.config import TrainConfig
+from memaudit.finetune.run import finetune
+from memaudit.phantoms.identity import write_identity_cohort, write_longitudinal_cohort
+from memaudit.reid.training import ReidTraining, train_verifier
+from memaudit.scan import ScanRequest, run_scan
+from memaudit.tiny.assets import DEMO_MODELS_DIR
+
+HERE = Path(__file__).resolve().parent
+SIDE = 32  # the demo models' image side
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000, help="Fine-tuning steps (batch 32).")
+    parser.add_argument("--patients", type=int, default=600)
+    parser.add_argument("--studies", type=int, default=2)
+    parser.add_argument("--frequent", type=int, default=8)
+    parser.add_argument("--frequent-studies", type=int, default=200)
+    parser.add_argument("--verifier-steps", type=int, default=1500)
+    parser.add_argument("--out", type=Path, default=Path("build/reid-model"))
+    args = parser.parse_args()
+    out = args.out
+    train = write_longitudinal_cohort(
+        out / "train", frequent=args.frequent, frequent_studies=args.frequent_studies, patients=args.patients,
+        studies=args.studies, seed=0, size=SIDE,
+    )  # fmt: skip
+    holdout = write_identity_cohort(out / "holdout", patients=100, studies=3, first_patient=5000, seed=0, size=SIDE)
+    settings = ReidTraining(
+        input_side=SIDE, embedding_dim=32, width=16, steps=args.verifier_steps, evaluate_every=100, patience=10
+    )
+    verifier = train_verifier(
+        ImageCaptionDataset(train), ImageCaptionDataset(holdout), settings, out=out / "verifier", on_evaluation=print
+    )
+    started = time.monotonic()
+    config = TrainConfig(
+        method="full", steps=args.steps, batch_size=32, learning_rate=2e-4, checkpoint_every=max(1, args.steps // 10)
+    )
+    tuned = finetune(DEMO_MODELS_DIR / "base", train, config, out=out / "finetune", on_step=_every(100)).model_dir
+    tuning_seconds = time.monotonic() - started
+    policy = yaml.safe_load((HERE / "reid_model_policy.yaml").read_text())
+    policy["checks"]["reidentification"]["weights"] = str((out / "verifier").resolve())
+    (out / "policy.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
+    learned = {f"patient-p{patient:06d}" for patient in range(args.frequent)}
+    figures = {
+        "training_images": len(ImageCaptionDataset(train).records),
+        "frequent_patients": args.frequent,
+        "frequent_studies": args.frequent_studies,
+        "generic_patients": args.patients,
+        "generic_studies": args.studies,
+        "finetune_steps": args.steps,
+        "finetune_seconds": round(tuning_seconds, 1),
+        "verifier_pair_auc_holdout_patients": verifier.best_auc,
+        "models": {
+            name: _scanned(model, train=train, holdout=holdout, policy=out / "policy.yaml", learned=learned)
+            for name, model in (("base", DEMO_MODELS_DIR / "base"), ("fine-tuned", tuned))
+        },
+    }
+    (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+
+
+def _scanned(model: Path, *, train: Path, holdout: Path, policy: Path, learned: set[str]) -> dict:
+    started = time.monotonic()
+    result = run_scan(ScanRequest(train=train, holdout=holdout, policy=policy, model=model))
+    reid = result.checks["reidentification"]
+    evidence = reid.reidentification
+    named = [patient.patient_id for patient in evidence.patients] if evidence else []
+    extraction = result.checks["extraction"]
+    return {
+        "verdict": result.verdict,
+        "seconds": round(time.monotonic() - started, 1),
+        "extracted": extraction.metrics.get("extraction.extracted_count"),
+        "attacked_prompts": len(extraction.extraction.attacked) if extraction.extraction else 0,
+        "near_copy_rate": result.checks["nearest_neighbour"].metrics.get("nearest_neighbour.near_copy_rate"),
+        "fid": result.checks["fid"].metrics.get("fid.fid"),
+        "reid_status": reid.status,
+        "images_scored": evidence.images_scored if evidence else 0,
+        "named": named,
+        "named_learned": f"{len(set(named) & learned)}/{len(learned)}",
+        "named_other": len(set(named) - learned),
+        "evidence": [patient.model_dump(mode="json") for patient in evidence.patients] if evidence else [],
+    }
+
+
+def _every(steps: int):
+    started = time.monotonic()
+
+    def on_step(step: int, loss: float) -> None:
+        if step % steps == 0:
+            print(f"fine-tune step {step} loss {loss:.4f} ({time.monotonic() - started:.0f} s)", flush=True)
+
+    return on_step
+
+
+if __name__ == "__main__":
+    main()
