@@ -27,10 +27,9 @@ import torch
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.data import ImageCaptionDataset
-from memaudit.metrics.patient_counts import patient_counts
+from memaudit.metrics.patient_counts import named_by_count, patient_counts
 from memaudit.metrics.reidentification import resemblance
 from memaudit.metrics.roc import roc_auc
-from memaudit.metrics.tail import benjamini_hochberg
 from memaudit.phantoms.identity import write_identity_cohort, write_longitudinal_cohort
 from memaudit.reid.training import ReidTraining, train_verifier
 from memaudit.reid.weights import embed_images, load_verifier
@@ -92,8 +91,7 @@ def main() -> None:
 
     def counted(scored) -> list[str]:  # the patients the count test names, at the check's half of 1%
         counts = patient_counts([patients[int(row)] for row in scored.train_rows], drawn_null)
-        keep = benjamini_hochberg([count.p_value for count in counts], COUNT_LEVEL) if counts else []
-        return [count.patient for count, kept in zip(counts, keep, strict=True) if kept]
+        return [count.patient for count in named_by_count(counts, COUNT_LEVEL)[0]]
 
     learned = {record.patient_id for record in new.records}
     named_from_new = set(counted(found))

@@ -6,15 +6,25 @@ generates that patient again and again, and a patient drawing more of the scored
 patients' images would give them is the finding. If the m scored images are images of unseen patients,
 they and the n holdout images are exchangeable: of the t + k images a patient draws among all n + m, the
 number that fall among the scored ones is hypergeometric, whatever the verifier and the patient. The
-p-value P(X >= t) is exact; the Benjamini-Hochberg step-up over the patients drawn (``metrics.tail``)
-names them, like extraction's count test names copies a p-value per image cannot resolve.
+p-value P(X >= t) is exact; the Benjamini-Hochberg step-up (``metrics.tail``) names them, like extraction's
+count test names copies a p-value per image cannot resolve.
+
+Which patients enter the step-up: a patient drawing d images in all can reach no p-value below P(X = d) (all d
+among the scored), and a training archive of thousands of patients has most of them drawn once or twice, with
+p-values that can never be significant but would each raise the bar for the rest. Tarone's filter (Tarone 1990,
+with Benjamini-Hochberg as Gilbert 2005 pairs them for discrete tests) keeps only the K patients able to reach
+alpha / K, for the smallest K that holds for; it reads the totals d alone, which the null leaves free (the
+hypergeometric is the split's law given d), so the p-values of the kept patients stay exact.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
+
+from memaudit.metrics.tail import benjamini_hochberg
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,7 @@ class PatientCount:
     scored: int  # scored images attributed to the patient (t)
     holdout: int  # holdout images attributed to the patient (k)
     p_value: float  # P(X >= t), X hypergeometric: t + k of n + m drawn, m of them scored
+    least_p_value: float  # P(X = min(t + k, m)): the smallest p-value t + k draws in all can reach
 
 
 def draw_tail(drawn: int, *, scored_draws: int, scored: int, holdout: int) -> float:
@@ -35,17 +46,38 @@ def draw_tail(drawn: int, *, scored_draws: int, scored: int, holdout: int) -> fl
 
 
 def patient_counts(scored: list[str], holdout: list[str]) -> list[PatientCount]:
-    """Per patient the scored images are attributed to (``scored``: each scored image's patient, ``holdout``:
-    each holdout image's), its counts and p-value, in patient order."""
+    """Per patient any image is attributed to (``scored``: each scored image's patient, ``holdout``: each
+    holdout image's), its counts, p-value and least reachable p-value, in patient order."""
     drawn, null = Counter(scored), Counter(holdout)
+    sizes = {"scored": len(scored), "holdout": len(holdout)}
     return [
         PatientCount(
             patient=patient,
             scored=drawn[patient],
             holdout=null[patient],
-            p_value=draw_tail(
-                drawn[patient] + null[patient], scored_draws=drawn[patient], scored=len(scored), holdout=len(holdout)
+            p_value=draw_tail(drawn[patient] + null[patient], scored_draws=drawn[patient], **sizes),
+            least_p_value=draw_tail(
+                drawn[patient] + null[patient], scored_draws=min(drawn[patient] + null[patient], len(scored)), **sizes
             ),
         )
-        for patient in sorted(drawn)
+        for patient in sorted(drawn | null)
     ]
+
+
+def tarone_filter(least_p_values: Sequence[float], alpha: float) -> list[bool]:
+    """Tarone's filter: for the smallest K such that at most K tests can reach ``alpha`` / K, those tests
+    (in input order). K = the number of tests always qualifies, so the filter never keeps more than BH sees."""
+    for k in range(1, len(least_p_values) + 1):
+        kept = [least <= alpha / k for least in least_p_values]
+        if sum(kept) <= k:
+            return kept
+    return []
+
+
+def named_by_count(counts: list[PatientCount], alpha: float) -> tuple[list[PatientCount], int]:
+    """The patients the count test names at false-discovery level ``alpha`` (Benjamini-Hochberg over the
+    patients Tarone's filter keeps), and how many it kept: the patients the test could have named."""
+    reachable = tarone_filter([count.least_p_value for count in counts], alpha)
+    kept = [count for count, keep in zip(counts, reachable, strict=True) if keep]
+    named = benjamini_hochberg([count.p_value for count in kept], alpha) if kept else []
+    return [count for count, keep in zip(kept, named, strict=True) if keep], len(kept)

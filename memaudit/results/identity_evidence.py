@@ -54,3 +54,5 @@ class ReidentificationEvidence(Frozen):
     image_distances: list[float]
     holdout_distances: list[float]
     patients: list[ReidentifiedPatient]  # the re-identified training patients, by id
+    # 2.11 on: patients drawing enough images that the count test could name them (Tarone's filter)
+    count_tested: int | None = None

@@ -11,7 +11,7 @@ from memaudit.errors import MemauditError
 from memaudit.results.scan_result import RESULT_SCHEMA_VERSION, RunRecord, ScanResult
 
 # 2.1-2.6 added optional fields
-SUPPORTED_SCAN_VERSIONS = ("2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.8", "2.9", RESULT_SCHEMA_VERSION)
+SUPPORTED_SCAN_VERSIONS = (*(f"2.{minor}" for minor in range(11)), RESULT_SCHEMA_VERSION)
 
 
 def _read_json(path: Path, what: str) -> object:

@@ -17,7 +17,7 @@ from memaudit.results.frozen import Frozen
 from memaudit.results.identity_evidence import ReidentificationEvidence, TailRecord
 from memaudit.results.prompt_evidence import CaptionCount, PromptScore
 
-RESULT_SCHEMA_VERSION = "2.10"
+RESULT_SCHEMA_VERSION = "2.11"
 CheckStatus = Literal["ok", "error", "not_applicable", "disabled"]
 RuleStatus = Literal["pass", "warn", "fail", "error"]
 Verdict = Literal["pass", "fail", "error"]

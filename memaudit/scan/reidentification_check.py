@@ -22,7 +22,7 @@ import torch
 from memaudit.data import ImageCaptionDataset, conform
 from memaudit.errors import MemauditError
 from memaudit.metrics.identification import identification_power
-from memaudit.metrics.patient_counts import PatientCount, patient_counts
+from memaudit.metrics.patient_counts import PatientCount, named_by_count, patient_counts
 from memaudit.metrics.reidentification import resemblance
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
 from memaudit.policy import Policy
@@ -95,11 +95,10 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
     selected = benjamini_hochberg(p_values, level) if p_values else []
     drawn = [patients[int(row)] for row in found.train_rows]
     counts = patient_counts(drawn, [patients[int(row)] for row in null.train_rows])
-    counted = benjamini_hochberg([count.p_value for count in counts], level) if counts else []
-    named_by_count = [count for count, keep in zip(counts, counted, strict=True) if keep]
+    counted, count_tested = named_by_count(counts, level)
     # the count test can name someone when all m scored images drawn by one patient would be significant
     count_power = bool(p_values) and 1 / math.comb(len(p_values) + len(null.distances), len(p_values)) <= level
-    named = _patients(found, p_values=p_values, selected=selected, drawn=drawn, counts=named_by_count)
+    named = _patients(found, p_values=p_values, selected=selected, drawn=drawn, counts=counted)
     config = loaded.network.config
     evidence = ReidentificationEvidence(
         verifier=str(loaded.folder),
@@ -117,6 +116,7 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
         image_distances=[float(d) for d in found.distances],
         holdout_distances=[float(d) for d in null.distances],
         patients=named,
+        count_tested=count_tested,
     )
     message = (
         f"{len(named)} of {len(set(patients))} training patients re-identified from {len(p_values)} images "

@@ -118,7 +118,7 @@ def test_the_count_test_names_a_patient_no_single_image_singles_out():
 
     found = Resemblance(torch.tensor([0.3, 0.2, 0.4, 0.9], dtype=torch.float64), torch.tensor([0, 1, 0, 2]))
     drawn = ["a", "a", "a", "b"]
-    count = PatientCount(patient="a", scored=3, holdout=0, p_value=0.001)
+    count = PatientCount(patient="a", scored=3, holdout=0, p_value=0.001, least_p_value=0.001)
     named = _patients(found, p_values=[0.2, 0.1, 0.3, 0.9], selected=[False] * 4, drawn=drawn, counts=[count])
     assert [(p.patient_id, p.images, p.attributed, p.count_p_value, p.holdout_attributed) for p in named] == [
         ("a", 0, 3, 0.001, 0)
