@@ -66,7 +66,8 @@ def test_new_studies_of_training_patients_are_named_by_id(identities, tmp_path, 
     assert check["metrics"]["reidentification.reidentified_patients"] == len(named)
     assert (evidence["images_scored"], evidence["holdout_images"], evidence["training_patients"]) == (12, 120, 40)
     assert all(patient["p_value"] <= 0.05 and patient["probability"] > 0.5 for patient in evidence["patients"])
-    assert named[0] in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert named[0] in report and f"The count test examined {evidence['count_tested']} patient" in report
 
 
 def test_new_studies_of_unseen_patients_name_nobody(identities, tmp_path, capsys):
