@@ -2,6 +2,7 @@
 
     python scripts/train_demo_models.py --out build/demo-models [--stage base|hospital|ship|all]
     python scripts/train_demo_models.py --denoiser dit --out build/dit-models [--stage ...] [--hospital-steps N]
+        [--base-steps N]   (0: the hospital fine-tune starts from random weights)
 
 Writes OUT/base and OUT/hospital-finetune/model (diffusers folders, recipe.json in each) and the
 phantom data they were trained on; `ship` (part of `all`) exports both at float16 to models/demo/,
@@ -52,13 +53,19 @@ def main() -> None:
     parser.add_argument(
         "--hospital-steps", type=int, default=None, help="The hospital fine-tune's steps (default: the shipped one's)."
     )
+    parser.add_argument(
+        "--base-steps", type=int, default=None, help="The transformer base's steps (--denoiser dit; 0: untrained)."
+    )
     args = parser.parse_args()
+    if args.base_steps is not None and (args.denoiser != "dit" or args.base_steps < 0):
+        parser.error("--base-steps takes a number >= 0, with --denoiser dit")
     progress = Progress()
     dit = args.denoiser == "dit"
     if args.stage in ("base", "all"):
         if dit:
             vae = (PROJECT_ROOT / "models" / "demo" / "base" / "vae").relative_to(PROJECT_ROOT)
-            train_dit_base(DitRecipe(), vae, args.out, on_stage=progress.on_stage, on_step=progress.on_step)
+            recipe = DitRecipe() if args.base_steps is None else DitRecipe(steps=args.base_steps)
+            train_dit_base(recipe, vae, args.out, on_stage=progress.on_stage, on_step=progress.on_step)
         else:
             train_base(BaseRecipe(), args.out, on_stage=progress.on_stage, on_step=progress.on_step)
     if args.stage in ("hospital", "all"):
