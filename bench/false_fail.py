@@ -50,7 +50,10 @@ def _pixels_policy(name: str, folder: Path, *, criterion: str | None = None, ver
     if criterion is not None:
         data["checks"].setdefault("extraction", {})["criterion"] = criterion
     if verifier is not None:  # as the policy's commented block and rule would be uncommented
-        data["checks"]["reidentification"] = {"enabled": True, "weights": str(verifier), "family_false_alarm": 0.01}
+        # the releases are real new studies: the count test's null holds for them
+        data["checks"]["reidentification"] = {
+            "enabled": True, "weights": str(verifier), "family_false_alarm": 0.01, "count_test": True
+        }
         rule = {"metric": "reidentification.reidentified_patients", "at_most": 0, "severity": "fail"}
         data["rules"]["no-reidentified-patients"] = rule
     path = folder / f"{name}-pixels.yaml"

@@ -4,7 +4,7 @@ finds no copy while the re-identification check names those patients, and the ba
 is named for nobody.
 
     .venv/bin/python bench/reid_model.py [--steps 2000] [--patients 600 --studies 2] \
-        [--frequent 8 --frequent-studies 200] [--out build/reid-model]
+        [--frequent 8 --frequent-studies 200] [--count-test] [--out build/reid-model]
 
 The training archive is `bench/reid_phantoms.py`'s (`write_longitudinal_cohort`); the holdout is 100 unseen
 patients with 3 studies each (the verifier's early stopping, the scan's calibrations and the count test's
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--frequent", type=int, default=8)
     parser.add_argument("--frequent-studies", type=int, default=200)
     parser.add_argument("--verifier-steps", type=int, default=1500)
+    parser.add_argument("--count-test", action="store_true", help="Turn the check's patient count test on.")
     parser.add_argument("--out", type=Path, default=Path("build/reid-model"))
     args = parser.parse_args()
     out = args.out
@@ -61,6 +62,7 @@ def main() -> None:
     tuned, tuning_seconds = _finetuned(train, steps=args.steps, out=out / "finetune")
     policy = yaml.safe_load((HERE / "reid_model_policy.yaml").read_text())
     policy["checks"]["reidentification"]["weights"] = str((out / "verifier").resolve())
+    policy["checks"]["reidentification"]["count_test"] = args.count_test
     (out / "policy.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
     learned = {f"patient-p{patient:06d}" for patient in range(args.frequent)}
     figures = {
@@ -70,6 +72,7 @@ def main() -> None:
         "generic_patients": args.patients,
         "generic_studies": args.studies,
         "finetune_steps": args.steps,
+        "count_test": args.count_test,
         "finetune_seconds": tuning_seconds,
         "verifier_pair_auc_holdout_patients": verifier.best_auc,
         "models": {
@@ -116,6 +119,7 @@ def _scanned(model: Path, *, train: Path, holdout: Path, policy: Path, learned: 
         "named": named,
         "named_learned": f"{len(set(named) & learned)}/{len(learned)}",
         "named_other": len(set(named) - learned),
+        "named_by_images": [patient.patient_id for patient in evidence.patients if patient.images] if evidence else [],
         "evidence": [patient.model_dump(mode="json") for patient in evidence.patients] if evidence else [],
     }
 

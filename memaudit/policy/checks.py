@@ -8,12 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from memaudit.policy.strict import Probability, StrictModel
-
-
-class CheckSettings(StrictModel):
-    enabled: bool = True
-    required: bool = Field(True, description="a required check that cannot run makes the scan an error")
+from memaudit.policy.reidentification import ReidentificationCheck
+from memaudit.policy.strict import CheckSettings, Probability, StrictModel
 
 
 class NoiseMagnitudeCheck(CheckSettings):
@@ -220,23 +216,6 @@ class RetriggerCheck(CheckSettings):
         if any(not math.isfinite(v) or v <= 0 for v in values):
             raise ValueError(f"scales must be finite and positive, got {values}")
         return sorted(values)
-
-
-class ReidentificationCheck(CheckSettings):
-    """Could an image be linked to a training patient? A verification network (``memaudit reid train``)
-    compares each generated (or released) image with its nearest training images; calibrated on holdout
-    patients, a family test names the training patients an image re-identifies (by id only)."""
-
-    enabled: bool = False
-    weights: Path | None = Field(None, description="a verifier folder (config.json + model.safetensors)")
-    top_k: int = Field(5, ge=1, description="nearest training images (by the verifier's embedding) scored per image")
-    family_false_alarm: Probability = Field(
-        0.01,
-        description="half for the per-image test (Benjamini-Hochberg over all scored images on holdout p-values), "
-        "half for the patient count test (a patient drawing more images than the holdout gives them); if no "
-        "image shows a training patient, the chance that any patient is named is at most this",
-    )
-    batch_size: int = Field(64, ge=1, description="images per verifier batch")
 
 
 class Checks(StrictModel):

@@ -32,3 +32,10 @@ class StrictModel(BaseModel):
                 if isinstance(value, bool) and _numeric(field.annotation):
                     raise ValueError(f"'{name}' must be a number, got the boolean {str(value).lower()}")
         return data
+
+
+class CheckSettings(StrictModel):
+    """What every check's settings have: whether it runs, and whether it must."""
+
+    enabled: bool = True
+    required: bool = Field(True, description="a required check that cannot run makes the scan an error")

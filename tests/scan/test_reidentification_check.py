@@ -24,7 +24,7 @@ checks:
   nearest_neighbour: {{enabled: false}}
   fid: {{enabled: false}}
   alignment: {{enabled: false}}
-  reidentification: {{enabled: true, weights: {weights}, family_false_alarm: 0.05}}
+  reidentification: {{enabled: true, weights: {weights}, family_false_alarm: 0.05, count_test: {count_test}}}
 rules:
   no-reidentified-patients: {{metric: reidentification.reidentified_patients, at_most: 0}}
 """
@@ -38,7 +38,9 @@ def identities(tmp_path_factory):
     holdout = write_patients(root / "holdout", range(500, 540), range(3))
     settings = ReidTraining(input_side=SIDE, embedding_dim=16, width=8, steps=300, batch_size=32, evaluate_every=50)
     train_verifier(ImageCaptionDataset(train), ImageCaptionDataset(holdout), settings, out=root / "verifier")
-    (root / "policy.yaml").write_text(POLICY.format(weights=root / "verifier"))
+    # The releases are real new studies, where the count test's null holds (the policy turns it on).
+    (root / "policy.yaml").write_text(POLICY.format(weights=root / "verifier", count_test="true"))
+    (root / "per-image.yaml").write_text(POLICY.format(weights=root / "verifier", count_test="false"))
     releases = {
         "known": write_patients(root / "known", KNOWN, range(7, 8)),
         "unseen": write_patients(root / "unseen", range(900, 912), range(7, 8)),
@@ -82,7 +84,7 @@ def test_new_studies_of_unseen_patients_name_nobody(identities, tmp_path, capsys
 def test_no_verifier_and_a_holdout_of_training_patients_are_named_before_image_work(identities, tmp_path, capsys):
     root, train, holdout, releases = identities
     unverified = tmp_path / "unverified.yaml"
-    unverified.write_text(POLICY.format(weights="null"))
+    unverified.write_text(POLICY.format(weights="null", count_test="false"))
     known_patients = write_patients(tmp_path / "other-studies", KNOWN, range(5, 6))  # no image shared, patients are
     cases = [
         (unverified, holdout, "checks.reidentification.weights names no verifier folder"),
@@ -107,6 +109,19 @@ def test_a_patient_drawn_by_many_images_is_named_by_the_count_test_too(identitie
     assert set(named) == {"p0000"}
     assert named["p0000"]["attributed"] >= 8 and named["p0000"]["count_p_value"] <= 0.025
     assert 0 <= named["p0000"]["holdout_attributed"] < 12  # of 120 holdout images: below its share in the release
+
+
+def test_without_the_count_test_the_per_image_test_has_the_whole_level(identities, tmp_path, capsys):
+    """The count test is off unless the policy turns it on (a model's images break its null): nothing is
+    counted, the report does not speak of it, and the per-image test alone names."""
+    root, train, holdout, releases = identities
+    out = tmp_path / "per-image"
+    code, said = _audit(capsys, releases["known"], out, train=train, holdout=holdout, policy=root / "per-image.yaml")
+    evidence = json.loads((out / "result.json").read_text())["checks"]["reidentification"]["reidentification"]
+    assert code == ExitCode.FINDING, said.err
+    assert evidence["count_tested"] is None and evidence["patients"]
+    assert all(patient["count_p_value"] is None and patient["images"] >= 1 for patient in evidence["patients"])
+    assert "count test" not in (out / "report.html").read_text()
 
 
 def test_the_count_test_names_a_patient_no_single_image_singles_out():

@@ -1,0 +1,33 @@
+"""The re-identification check's settings (``checks.reidentification``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from memaudit.policy.strict import CheckSettings, Probability
+
+
+class ReidentificationCheck(CheckSettings):
+    """Could an image be linked to a training patient? A verification network (``memaudit reid train``)
+    compares each generated (or released) image with its nearest training images; calibrated on holdout
+    patients, a family test names the training patients an image re-identifies (by id only)."""
+
+    enabled: bool = False
+    weights: Path | None = Field(None, description="a verifier folder (config.json + model.safetensors)")
+    top_k: int = Field(5, ge=1, description="nearest training images (by the verifier's embedding) scored per image")
+    family_false_alarm: Probability = Field(
+        0.01,
+        description="the per-image test's level (Benjamini-Hochberg over all scored images on holdout p-values), "
+        "halved with the patient count test on; if no image shows a training patient, the chance that any "
+        "patient is named is at most this",
+    )
+    count_test: bool = Field(
+        False,
+        description="also name a patient who draws more scored images (as most likely patient) than the holdout's "
+        "images give them, at half the family level. Exact only when the scored images are real studies (an "
+        "--images audit of real images): generated images are drawn to some training patients more than unseen "
+        "patients' real images are, and a base that never saw the patients had 3 named (bench/reid_model.py)",
+    )
+    batch_size: int = Field(64, ge=1, description="images per verifier batch")
