@@ -42,6 +42,12 @@ NO_VERIFIER = (
 )
 
 
+NO_COUNT_NULL = (
+    "the patient count test did not run: for a model's images its null is the base's images for the same prompts "
+    "(give --base); the holdout's real images are not what a model that never saw the patients draws"
+)
+
+
 def verifier(context: ScanContext) -> LoadedVerifier:
     """The policy's verifier, loaded once per scan; an error names what is missing before any image work."""
     if "verifier" not in context.memo:
@@ -75,8 +81,12 @@ def check_inputs(train: ImageCaptionDataset, holdout: ImageCaptionDataset, polic
     read_config(weights)
 
 
-def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> CheckOutcome:
-    """The check on the scored images' verifier ``embeddings`` (in the order they were made)."""
+def run_reidentification(
+    context: ScanContext, embeddings: torch.Tensor, *, generated: bool = False, base: torch.Tensor | None = None
+) -> CheckOutcome:
+    """The check on the scored images' verifier ``embeddings`` (in the order they were made). ``generated``:
+    they are the model's images, for which the count test's null is ``base``, the reference model's images for
+    the same prompts and seeds (without it the count test does not run); otherwise the holdout's images."""
     settings = context.policy.checks.reidentification  # its inputs were checked in preflight (check_inputs)
     loaded = verifier(context)
     train_rows = context.train.first_rows("image")
@@ -98,12 +108,16 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
     power = identification_power(tail, candidates=len(p_values), alpha=level)
     selected = benjamini_hochberg(p_values, level) if p_values else []
     drawn = [patients[int(row)] for row in found.train_rows]
-    counted, count_tested, count_power = [], None, False
-    if settings.count_test:
-        counts = patient_counts(drawn, [patients[int(row)] for row in null.train_rows])
+    counted, count_tested, count_power, warnings = [], None, False, []
+    if settings.count_test and generated and base is None:
+        warnings.append(NO_COUNT_NULL)
+    elif settings.count_test:
+        reference = null if base is None else resemblance(base, train, head, top_k=settings.top_k)
+        counts = patient_counts(drawn, [patients[int(row)] for row in reference.train_rows])
         counted, count_tested = named_by_count(counts, level)
         # it can name someone when all m scored images drawn by one patient would be significant
-        count_power = bool(p_values) and 1 / math.comb(len(p_values) + len(null.distances), len(p_values)) <= level
+        pooled = len(p_values) + len(reference.train_rows)
+        count_power = bool(p_values) and 1 / math.comb(pooled, len(p_values)) <= level
     named = _patients(found, p_values=p_values, selected=selected, drawn=drawn, counts=counted)
     config = loaded.network.config
     evidence = ReidentificationEvidence(
@@ -123,6 +137,7 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
         holdout_distances=[float(d) for d in null.distances],
         patients=named,
         count_tested=count_tested,
+        count_null=None if count_tested is None else ("base" if base is not None else "holdout"),
     )
     message = (
         f"{len(named)} of {len(set(patients))} training patients re-identified from {len(p_values)} images "
@@ -135,6 +150,7 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor) -> Chec
         metrics={METRIC: float(len(named))} if power.can_identify or count_power else {},
         not_applicable={} if power.can_identify or count_power else {METRIC: power.statement()},
         reidentification=evidence,
+        warnings=warnings,
     )
 
 
