@@ -1,17 +1,21 @@
 """Re-identification on a generative model: the demo base fine-tuned on an archive in which a few patients
-come back often learns those patients' anatomy without copying any one study; the scan's tiled-L2 extraction
-finds no copy while the re-identification check names those patients, and the base (which never saw them)
-is named for nobody.
+come back often, scanned with the re-identification check: does it name the patients the model learned,
+without a pixel copy of any study, and nobody for models that never saw them?
 
     .venv/bin/python bench/reid_model.py [--steps 2000] [--patients 600 --studies 2] \
-        [--frequent 8 --frequent-studies 200] [--count-test] [--out build/reid-model]
+        [--frequent 8 --frequent-studies 200] [--count-test] [--models base,fine-tuned,control] \
+        [--out build/reid-model]
 
 The training archive is `bench/reid_phantoms.py`'s (`write_longitudinal_cohort`); the holdout is 100 unseen
-patients with 3 studies each (the verifier's early stopping, the scan's calibrations and the count test's
-null). The verifier is trained as `reid_phantoms.py` trains it; the fine-tune is the hospital model's (full,
-batch 32, learning rate 2e-4, from models/demo/base). Both models are scanned with
-bench/reid_model_policy.yaml (the ground-truth bench's scan with the re-identification check and its rule).
-Writes OUT/figures.json and prints it; every stage resumes from OUT.
+patients with 3 studies each (the verifier's early stopping, the scan's calibrations and, for a release of
+real images, the count test's null). The verifier is trained as `reid_phantoms.py` trains it; the fine-tunes
+are the hospital model's (full, batch 32, learning rate 2e-4, from models/demo/base). Models: `base` (never
+saw the patients; scanned alone), `fine-tuned` (on the archive) and `control` (the same fine-tune on an
+archive of the same shape with other patients: it never saw this training set, so anyone it names is a
+false name); the fine-tunes are scanned with the base as `--base`, the count test's null for a model's
+images. Policy: bench/reid_model_policy.yaml (the ground-truth bench's scan with the check and its rule;
+`--count-test` turns the count test on). Writes OUT/figures.json (models scanned before are kept) and
+prints it; every stage resumes from OUT.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from memaudit.tiny.assets import DEMO_MODELS_DIR
 
 HERE = Path(__file__).resolve().parent
 SIDE = 32  # the demo models' image side
+CONTROL_FIRST_PATIENT = 20_000  # the control's archive: patients no other part of the bench has
 
 
 def main() -> None:
@@ -45,6 +50,7 @@ def main() -> None:
     parser.add_argument("--frequent-studies", type=int, default=200)
     parser.add_argument("--verifier-steps", type=int, default=1500)
     parser.add_argument("--count-test", action="store_true", help="Turn the check's patient count test on.")
+    parser.add_argument("--models", default="base,fine-tuned", help="Of base, fine-tuned, control (comma-separated).")
     parser.add_argument("--out", type=Path, default=Path("build/reid-model"))
     args = parser.parse_args()
     out = args.out
@@ -59,13 +65,24 @@ def main() -> None:
     verifier = train_verifier(
         ImageCaptionDataset(train), ImageCaptionDataset(holdout), settings, out=out / "verifier", on_evaluation=print
     )
-    tuned, tuning_seconds = _finetuned(train, steps=args.steps, out=out / "finetune")
     policy = yaml.safe_load((HERE / "reid_model_policy.yaml").read_text())
     policy["checks"]["reidentification"]["weights"] = str((out / "verifier").resolve())
     policy["checks"]["reidentification"]["count_test"] = args.count_test
     (out / "policy.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
     learned = {f"patient-p{patient:06d}" for patient in range(args.frequent)}
-    figures = {
+    base = DEMO_MODELS_DIR / "base"
+    models = {"base": (base, None)}  # the base scanned alone: the count test (if on) has no null and does not run
+    if "fine-tuned" in args.models:
+        models["fine-tuned"] = (_finetuned(train, steps=args.steps, out=out / "finetune"), base)
+    if "control" in args.models:  # the same archive's shape, other patients: the model never saw this training set
+        other = write_longitudinal_cohort(
+            out / "control-train", frequent=args.frequent, frequent_studies=args.frequent_studies,
+            patients=args.patients, studies=args.studies, seed=0, size=SIDE, first_patient=CONTROL_FIRST_PATIENT,
+        )  # fmt: skip
+        models["control"] = (_finetuned(other, steps=args.steps, out=out / "control-finetune"), base)
+    previous = out / "figures.json"
+    figures = json.loads(previous.read_text()) if previous.is_file() else {"models": {}}
+    figures |= {
         "training_images": len(ImageCaptionDataset(train).records),
         "frequent_patients": args.frequent,
         "frequent_studies": args.frequent_studies,
@@ -73,23 +90,23 @@ def main() -> None:
         "generic_studies": args.studies,
         "finetune_steps": args.steps,
         "count_test": args.count_test,
-        "finetune_seconds": tuning_seconds,
         "verifier_pair_auc_holdout_patients": verifier.best_auc,
-        "models": {
-            name: _scanned(model, train=train, holdout=holdout, policy=out / "policy.yaml", learned=learned)
-            for name, model in (("base", DEMO_MODELS_DIR / "base"), ("fine-tuned", tuned))
-        },
     }
+    for name in args.models.split(","):
+        model, reference = models[name]
+        figures["models"][name] = _scanned(
+            model, train=train, holdout=holdout, policy=out / "policy.yaml", learned=learned, base=reference
+        ) | ({"finetune_seconds": _seconds(model.parent)} if reference else {})
     (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
 
 
-def _finetuned(train: Path, *, steps: int, out: Path) -> tuple[Path, float]:
-    """The base fully fine-tuned on ``train`` (the hospital model's settings), and the seconds it took; a
-    finished fine-tune in ``out`` is taken as it is."""
+def _finetuned(train: Path, *, steps: int, out: Path) -> Path:
+    """The base fully fine-tuned on ``train`` (the hospital model's settings), its seconds in ``seconds.txt``
+    beside it; a finished fine-tune in ``out`` is taken as it is."""
     timing = out / "seconds.txt"
     if (out / "model" / "model_index.json").is_file() and timing.is_file():
-        return out / "model", float(timing.read_text())
+        return out / "model"
     started = time.monotonic()
     config = TrainConfig(
         method="full", steps=steps, batch_size=32, learning_rate=2e-4, checkpoint_every=max(1, steps // 10)
@@ -97,12 +114,16 @@ def _finetuned(train: Path, *, steps: int, out: Path) -> tuple[Path, float]:
     tuned = finetune(DEMO_MODELS_DIR / "base", train, config, out=out, on_step=_every(100)).model_dir
     seconds = round(time.monotonic() - started, 1)
     timing.write_text(f"{seconds}\n")
-    return tuned, seconds
+    return tuned
 
 
-def _scanned(model: Path, *, train: Path, holdout: Path, policy: Path, learned: set[str]) -> dict:
+def _seconds(finetune: Path) -> float:
+    return float((finetune / "seconds.txt").read_text())
+
+
+def _scanned(model: Path, *, train: Path, holdout: Path, policy: Path, learned: set[str], base: Path | None) -> dict:
     started = time.monotonic()
-    result = run_scan(ScanRequest(train=train, holdout=holdout, policy=policy, model=model))
+    result = run_scan(ScanRequest(train=train, holdout=holdout, policy=policy, model=model, base=base))
     reid = result.checks["reidentification"]
     evidence = reid.reidentification
     named = [patient.patient_id for patient in evidence.patients] if evidence else []
@@ -115,6 +136,9 @@ def _scanned(model: Path, *, train: Path, holdout: Path, policy: Path, learned: 
         "near_copy_rate": result.checks["nearest_neighbour"].metrics.get("nearest_neighbour.near_copy_rate"),
         "fid": result.checks["fid"].metrics.get("fid.fid"),
         "reid_status": reid.status,
+        "count_null": evidence.count_null if evidence else None,
+        "count_tested": evidence.count_tested if evidence else None,
+        "reid_warnings": reid.warnings,
         "images_scored": evidence.images_scored if evidence else 0,
         "named": named,
         "named_learned": f"{len(set(named) & learned)}/{len(learned)}",

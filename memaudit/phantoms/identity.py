@@ -112,17 +112,29 @@ def write_identity_cohort(
 
 
 def write_longitudinal_cohort(
-    out: Path, *, frequent: int, frequent_studies: int, patients: int, studies: int, seed: int, size: int = 64
+    out: Path,
+    *,
+    frequent: int,
+    frequent_studies: int,
+    patients: int,
+    studies: int,
+    seed: int,
+    size: int = 64,
+    first_patient: int = 0,
 ) -> Path:
-    """A training archive in which a few patients come back often: ``frequent`` patients (0 .. frequent - 1)
-    with ``frequent_studies`` studies each (in ``out/frequent``), then ``patients`` patients with ``studies``
-    each (``out/generic``), in one metadata.jsonl whose file names point into both. The patients a generative
-    model trained on it learns by their anatomy, without any one study being copied."""
+    """A training archive in which a few patients come back often: ``frequent`` patients (from
+    ``first_patient`` on) with ``frequent_studies`` studies each (in ``out/frequent``), then ``patients``
+    patients with ``studies`` each (``out/generic``), in one metadata.jsonl whose file names point into both.
+    The patients a generative model trained on it learns by their anatomy, without any one study copied."""
     out = Path(out)
     common = {"seed": seed, "size": size}
     parts = [
-        write_identity_cohort(out / "frequent", patients=frequent, studies=frequent_studies, **common),
-        write_identity_cohort(out / "generic", patients=patients, studies=studies, first_patient=frequent, **common),
+        write_identity_cohort(
+            out / "frequent", patients=frequent, studies=frequent_studies, first_patient=first_patient, **common
+        ),
+        write_identity_cohort(
+            out / "generic", patients=patients, studies=studies, first_patient=first_patient + frequent, **common
+        ),
     ]
     rows = [
         json.dumps(row | {"file_name": f"{part.name}/{row['file_name']}"}) + "\n"
