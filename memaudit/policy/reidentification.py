@@ -25,9 +25,10 @@ class ReidentificationCheck(CheckSettings):
     )
     count_test: bool = Field(
         False,
-        description="also name a patient who draws more scored images (as most likely patient) than the holdout's "
-        "images give them, at half the family level. Exact only when the scored images are real studies (an "
-        "--images audit of real images): generated images are drawn to some training patients more than unseen "
-        "patients' real images are, and a base that never saw the patients had 3 named (bench/reid_model.py)",
+        description="also name a patient who draws more scored images (as most likely patient) than a null gives "
+        "them, at half the family level. The null: for a model's images, the base's images for the same prompts "
+        "and seeds (--base; without it the count test does not run); for an --images audit, the holdout's images, "
+        "exact only if the release is of real studies (a model's images are drawn to some training patients more "
+        "than real unseen patients' images are: bench/reid_model.py)",
     )
     batch_size: int = Field(64, ge=1, description="images per verifier batch")
