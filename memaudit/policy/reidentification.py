@@ -25,10 +25,9 @@ class ReidentificationCheck(CheckSettings):
     )
     count_test: bool = Field(
         False,
-        description="also name a patient who draws more scored images (as most likely patient) than a null gives "
-        "them, at half the family level. The null: for a model's images, the base's images for the same prompts "
-        "and seeds (--base; without it the count test does not run); for an --images audit, the holdout's images, "
-        "exact only if the release is of real studies (a model's images are drawn to some training patients more "
-        "than real unseen patients' images are: bench/reid_model.py)",
+        description="on an --images audit of real studies, also name a patient who draws more released images (as "
+        "most likely patient) than the holdout's images give them, at half the family level (exact for real "
+        "images). Never on a model's images: neither the holdout's real images nor the base's images are a valid "
+        "null for them (bench/reid_model.py: both named patients a model never saw)",
     )
     batch_size: int = Field(64, ge=1, description="images per verifier batch")

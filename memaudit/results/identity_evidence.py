@@ -3,8 +3,6 @@ by id only, and the calibration that says how sure."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from memaudit.metrics.tail import LowerTail
 from memaudit.results.frozen import Frozen
 
@@ -58,5 +56,3 @@ class ReidentificationEvidence(Frozen):
     patients: list[ReidentifiedPatient]  # the re-identified training patients, by id
     # 2.11 on: patients drawing enough images that the count test could name them (Tarone's filter)
     count_tested: int | None = None
-    # 2.11 on: the count test's null: "holdout" (real images of unseen patients) or "base" (the reference model's)
-    count_null: Literal["holdout", "base"] | None = None

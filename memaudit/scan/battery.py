@@ -19,7 +19,7 @@ from memaudit.results.scan_result import CheckOutcome, ScanResult
 from memaudit.scan.alignment_check import run_alignment
 from memaudit.scan.context import ScanContext
 from memaudit.scan.extraction_check import choose_prompts, run_extraction, run_image_matching
-from memaudit.scan.generated_sample import generated_sample, reference_identities
+from memaudit.scan.generated_sample import generated_sample
 from memaudit.scan.image_set import ImageSet
 from memaudit.scan.membership_check import run_membership
 from memaudit.scan.neighbour_check import (
@@ -91,17 +91,10 @@ def model_checks(context: ScanContext, *, before: ScanResult | None = None) -> d
 
 
 def _reidentified(context: ScanContext, embeddings: torch.Tensor | None, error: str | None) -> CheckOutcome:
-    """The check on the model's sample; with the count test on and a reference model, the base's images for
-    the same prompts and seeds are its null."""
-    settings = context.policy.checks.reidentification
+    required = context.policy.checks.reidentification.required
     if embeddings is None:
-        return CheckOutcome(status="error", required=settings.required, message=error or "no images were embedded")
-
-    def run() -> CheckOutcome:
-        base = reference_identities(context) if settings.count_test and context.reference is not None else None
-        return run_reidentification(context, embeddings, generated=True, base=base)
-
-    return _guarded(settings.required, run)
+        return CheckOutcome(status="error", required=required, message=error or "no images were embedded")
+    return _guarded(required, lambda: run_reidentification(context, embeddings, generated=True))
 
 
 def sample_checks(

@@ -8,7 +8,7 @@ embeddings) and then dropped, so memory holds one batch of images whatever the s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import islice
 
 import torch
@@ -96,23 +96,6 @@ def generated_sample(context: ScanContext) -> GeneratedSample:
         reid=_stacked(values, "reid") if reid else None,
         reid_error=reid_error,
     )
-
-
-def reference_identities(context: ScanContext) -> torch.Tensor:
-    """Verifier embeddings of the reference model's (``--base``) images for the sample's own prompts and seeds:
-    what a model that never saw the training patients draws, the re-identification count test's null for
-    the model's sample. Made whole on every rank, and again by a resumed scan (it is not a unit of work)."""
-    base = replace(context, pipeline=context.reference.pipeline, work=None)
-    per_group = context.policy.checks.nearest_neighbour.generations_per_prompt
-    stream = base.generate_groups(
-        _sampled_groups(context), per_group=per_group, stream="nearest-neighbour", label="generating with the base"
-    )
-    size = context.policy.checks.reidentification.batch_size
-    identities = _Batches(size, lambda images: reidentification_check.embed(context, images))
-    for _, images in stream:
-        identities.add(images)
-    identities.add(None)
-    return torch.cat(identities.results)
 
 
 def _reid_start(context: ScanContext) -> tuple[bool, str | None]:

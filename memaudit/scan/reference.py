@@ -1,6 +1,5 @@
-"""The reference model: the base the model was fine-tuned from (``--base``), loaded and checked against the
-model's family and block layout before any scan work. The membership check calibrates against it; the
-re-identification count test takes its images as the null for the model's."""
+"""The membership check's reference: the base the model was fine-tuned from (``--base``), loaded and
+checked against the model's family and block layout before any scan work."""
 
 from __future__ import annotations
 
@@ -15,22 +14,21 @@ def load_reference(
     request: ScanRequest, checkpoint: Checkpoint, *, policy: Policy, progress: Progress
 ) -> Checkpoint | None:
     """The base, checked against the model and on the scan's device, when the membership check calibrates
-    against it or the re-identification count test reads its images: ``--base``, else for a model given as
-    adapters over a base that base itself (MODEL without its adapters: exactly what the adapters were trained
-    from); None otherwise (a --base this policy does not use is said, not loaded)."""
-    settings, reid = policy.checks.membership, policy.checks.reidentification
-    # the membership check's calibration, and the re-identification count test's null for a model's images
-    wanted = (settings.enabled and settings.reference == "base") or (reid.enabled and reid.count_test)
+    against it: ``--base``, else for a model given as adapters over a base that base itself (MODEL without
+    its adapters: exactly what the adapters were trained from); None otherwise (a --base this policy does
+    not use is said, not loaded)."""
+    settings = policy.checks.membership
+    wanted = settings.enabled and settings.reference == "base"
     if request.base is None:
         if not (wanted and request.adapters):
             return None
-        progress.note(f"reference model: {request.model} without its adapters")
+        progress.note(f"membership reference: {request.model} without its adapters")
         base = load_checkpoint(request.model, config_dir=request.config_dir, allow_pickle=request.allow_pickle)
     elif not wanted:
         # Said, not refused: the same --base may serve a remediation (the gate), which is not this scan's concern.
         progress.note(
-            f"note: --base {request.base} is not used by this scan: the policy's membership check does not "
-            "calibrate against a base, and its re-identification count test is off"
+            f"note: --base {request.base} is not this scan's membership reference: the policy's membership check "
+            "does not calibrate against a base"
         )
         return None
     else:

@@ -10,8 +10,9 @@ linked to, by id only. Beside it, when the policy turns it on (``count_test``), 
 (``metrics.patient_counts``) names a patient who draws more of the scored images than unseen patients' images
 give them: images of a learned patient come again and again, each no surer than a look-alike. It is exact
 only where the scored images are real studies: a model's images are drawn to some training patients more
-than real unseen patients' images are (bench/reid_model.py: a base that never saw the patients had 3 named),
-so it is off by default. With it on, each test has half of ``family_false_alarm``. It does not prove that
+than real unseen patients' images are (bench/reid_model.py: a base that never saw the patients had 3 named,
+and against the base's own images a fine-tune on other patients had 2), so it is off by default and never runs
+on a model's images. Where it runs, each test has half of ``family_false_alarm``. It does not prove that
 a patient can be recognised by a person, nor that an unselected image is safe: it states what the verifier
 sees beyond unseen patients.
 """
@@ -43,8 +44,9 @@ NO_VERIFIER = (
 
 
 NO_COUNT_NULL = (
-    "the patient count test did not run: for a model's images its null is the base's images for the same prompts "
-    "(give --base); the holdout's real images are not what a model that never saw the patients draws"
+    "the patient count test does not run on a model's images: it has no valid null for them (the holdout's real "
+    "images and the base's images for the same prompts both named patients a model never saw, bench/reid_model.py); "
+    "it runs on an --images audit of real studies"
 )
 
 
@@ -81,12 +83,9 @@ def check_inputs(train: ImageCaptionDataset, holdout: ImageCaptionDataset, polic
     read_config(weights)
 
 
-def run_reidentification(
-    context: ScanContext, embeddings: torch.Tensor, *, generated: bool = False, base: torch.Tensor | None = None
-) -> CheckOutcome:
+def run_reidentification(context: ScanContext, embeddings: torch.Tensor, *, generated: bool = False) -> CheckOutcome:
     """The check on the scored images' verifier ``embeddings`` (in the order they were made). ``generated``:
-    they are the model's images, for which the count test's null is ``base``, the reference model's images for
-    the same prompts and seeds (without it the count test does not run); otherwise the holdout's images."""
+    they are the model's images, on which the count test does not run (it has no valid null for them)."""
     settings = context.policy.checks.reidentification  # its inputs were checked in preflight (check_inputs)
     loaded = verifier(context)
     train_rows = context.train.first_rows("image")
@@ -104,20 +103,18 @@ def run_reidentification(
     tail = fit_lower_tail(null.distances, confidence=context.policy.calibration.confidence)
     p_values = [tail.p_value(float(d)) for d in found.distances]
     # the per-image test and, when on, the patient count test, half each
-    level = settings.family_false_alarm / (2 if settings.count_test else 1)
+    level = settings.family_false_alarm / (2 if settings.count_test and not generated else 1)
     power = identification_power(tail, candidates=len(p_values), alpha=level)
     selected = benjamini_hochberg(p_values, level) if p_values else []
     drawn = [patients[int(row)] for row in found.train_rows]
     counted, count_tested, count_power, warnings = [], None, False, []
-    if settings.count_test and generated and base is None:
+    if settings.count_test and generated:
         warnings.append(NO_COUNT_NULL)
     elif settings.count_test:
-        reference = null if base is None else resemblance(base, train, head, top_k=settings.top_k)
-        counts = patient_counts(drawn, [patients[int(row)] for row in reference.train_rows])
+        counts = patient_counts(drawn, [patients[int(row)] for row in null.train_rows])
         counted, count_tested = named_by_count(counts, level)
         # it can name someone when all m scored images drawn by one patient would be significant
-        pooled = len(p_values) + len(reference.train_rows)
-        count_power = bool(p_values) and 1 / math.comb(pooled, len(p_values)) <= level
+        count_power = bool(p_values) and 1 / math.comb(len(p_values) + len(null.distances), len(p_values)) <= level
     named = _patients(found, p_values=p_values, selected=selected, drawn=drawn, counts=counted)
     config = loaded.network.config
     evidence = ReidentificationEvidence(
@@ -137,7 +134,6 @@ def run_reidentification(
         holdout_distances=[float(d) for d in null.distances],
         patients=named,
         count_tested=count_tested,
-        count_null=None if count_tested is None else ("base" if base is not None else "holdout"),
     )
     message = (
         f"{len(named)} of {len(set(patients))} training patients re-identified from {len(p_values)} images "
