@@ -299,3 +299,18 @@ def test_reid_phantoms_measures_longitudinal_patients(tmp_path):
     assert (figures["frequent_patients"], figures["hard_neighbours"]) == (2, 3)
     assert figures["rank1_identified"].endswith("/8") and 0.0 <= figures["separation_auc"] <= 1.0
     assert figures["count_test_null_images"] == 30 and figures["count_test_named_learned"].endswith("/2")
+
+
+@pytest.mark.slow
+def test_reid_model_fine_tunes_and_scans_the_base_the_model_and_a_control(tmp_path):
+    command = [sys.executable, str(BENCH / "reid_model.py"), "--steps", "2", "--patients", "10", "--studies", "2"]
+    command += ["--frequent", "2", "--frequent-studies", "4", "--verifier-steps", "4"]
+    command += ["--models", "base,fine-tuned,control", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert set(figures["models"]) == {"base", "fine-tuned", "control"} and figures["training_images"] == 28
+    for row in figures["models"].values():
+        assert row["reid_status"] == "ok" and row["images_scored"] > 0 and row["count_tested"] is None
+        assert row["named_learned"].endswith("/2") and row["extracted"] is not None
+    assert figures["models"]["control"]["finetune_seconds"] > 0 and "finetune_seconds" not in figures["models"]["base"]
