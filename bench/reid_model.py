@@ -30,15 +30,17 @@ import yaml
 
 import memaudit  # noqa: F401  (runtime guards)
 from memaudit.data import ImageCaptionDataset
-from memaudit.finetune.config import TrainConfig
 from memaudit.finetune.run import finetune
 from memaudit.phantoms.identity import write_identity_cohort, write_longitudinal_cohort
 from memaudit.reid.training import ReidTraining, train_verifier
 from memaudit.scan import ScanRequest, run_scan
 from memaudit.tiny.assets import DEMO_MODELS_DIR
+from memaudit.tiny.hospital import HospitalRecipe, hospital_train_config
 
 HERE = Path(__file__).resolve().parent
 SIDE = 32  # the demo models' image side
+BASE = DEMO_MODELS_DIR / "base"
+SECONDS = "seconds.txt"  # a fine-tune's wall time, beside its model folder
 CONTROL_FIRST_PATIENT = 20_000  # the control's archive: patients no other part of the bench has
 
 
@@ -69,16 +71,15 @@ def main() -> None:
     policy["checks"]["reidentification"]["weights"] = str((out / "verifier").resolve())
     (out / "policy.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
     learned = {f"patient-p{patient:06d}" for patient in range(args.frequent)}
-    base = DEMO_MODELS_DIR / "base"
-    models = {"base": (base, False)}
+    models = {"base": BASE}
     if "fine-tuned" in args.models:
-        models["fine-tuned"] = (_finetuned(train, steps=args.steps, out=out / "finetune"), True)
+        models["fine-tuned"] = _finetuned(train, steps=args.steps, out=out / "finetune")
     if "control" in args.models:  # the same archive's shape, other patients: the model never saw this training set
         other = write_longitudinal_cohort(
             out / "control-train", frequent=args.frequent, frequent_studies=args.frequent_studies,
             patients=args.patients, studies=args.studies, seed=0, size=SIDE, first_patient=CONTROL_FIRST_PATIENT,
         )  # fmt: skip
-        models["control"] = (_finetuned(other, steps=args.steps, out=out / "control-finetune"), True)
+        models["control"] = _finetuned(other, steps=args.steps, out=out / "control-finetune")
     previous = out / "figures.json"
     figures = json.loads(previous.read_text()) if previous.is_file() else {"models": {}}
     figures |= {
@@ -91,32 +92,26 @@ def main() -> None:
         "verifier_pair_auc_holdout_patients": verifier.best_auc,
     }
     for name in args.models.split(","):
-        model, tuned = models[name]
+        model = models[name]
+        timing = model.parent / SECONDS
         figures["models"][name] = _scanned(
             model, train=train, holdout=holdout, policy=out / "policy.yaml", learned=learned
-        ) | ({"finetune_seconds": _seconds(model.parent)} if tuned else {})
+        ) | ({"finetune_seconds": float(timing.read_text())} if timing.is_file() else {})
     (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
 
 
 def _finetuned(train: Path, *, steps: int, out: Path) -> Path:
-    """The base fully fine-tuned on ``train`` (the hospital model's settings), its seconds in ``seconds.txt``
+    """The base fully fine-tuned on ``train`` with the hospital model's settings, its seconds in ``SECONDS``
     beside it; a finished fine-tune in ``out`` is taken as it is."""
-    timing = out / "seconds.txt"
+    timing = out / SECONDS
     if (out / "model" / "model_index.json").is_file() and timing.is_file():
         return out / "model"
     started = time.monotonic()
-    config = TrainConfig(
-        method="full", steps=steps, batch_size=32, learning_rate=2e-4, checkpoint_every=max(1, steps // 10)
-    )
-    tuned = finetune(DEMO_MODELS_DIR / "base", train, config, out=out, on_step=_every(100)).model_dir
-    seconds = round(time.monotonic() - started, 1)
-    timing.write_text(f"{seconds}\n")
+    config = hospital_train_config(HospitalRecipe(steps=steps))
+    tuned = finetune(BASE, train, config, out=out, on_step=_every(100)).model_dir
+    timing.write_text(f"{round(time.monotonic() - started, 1)}\n")
     return tuned
-
-
-def _seconds(finetune: Path) -> float:
-    return float((finetune / "seconds.txt").read_text())
 
 
 def _scanned(model: Path, *, train: Path, holdout: Path, policy: Path, learned: set[str]) -> dict:

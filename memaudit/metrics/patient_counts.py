@@ -45,6 +45,11 @@ def draw_tail(drawn: int, *, scored_draws: int, scored: int, holdout: int) -> fl
     return sum(comb(scored, x) * comb(holdout, drawn - x) for x in range(scored_draws, upper + 1)) / total
 
 
+def least_tail(drawn: int, *, scored: int, holdout: int) -> float:
+    """The smallest p-value ``drawn`` draws in all can reach: as many of them among the scored as fit."""
+    return draw_tail(drawn, scored_draws=min(drawn, scored), scored=scored, holdout=holdout)
+
+
 def patient_counts(scored: list[str], holdout: list[str]) -> list[PatientCount]:
     """Per patient any image is attributed to (``scored``: each scored image's patient, ``holdout``: each
     holdout image's), its counts, p-value and least reachable p-value, in patient order."""
@@ -56,9 +61,7 @@ def patient_counts(scored: list[str], holdout: list[str]) -> list[PatientCount]:
             scored=drawn[patient],
             holdout=null[patient],
             p_value=draw_tail(drawn[patient] + null[patient], scored_draws=drawn[patient], **sizes),
-            least_p_value=draw_tail(
-                drawn[patient] + null[patient], scored_draws=min(drawn[patient] + null[patient], len(scored)), **sizes
-            ),
+            least_p_value=least_tail(drawn[patient] + null[patient], **sizes),
         )
         for patient in sorted(drawn | null)
     ]

@@ -19,14 +19,12 @@ sees beyond unseen patients.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from memaudit.data import ImageCaptionDataset, conform
 from memaudit.errors import MemauditError
 from memaudit.metrics.identification import identification_power
-from memaudit.metrics.patient_counts import PatientCount, named_by_count, patient_counts
+from memaudit.metrics.patient_counts import PatientCount, least_tail, named_by_count, patient_counts
 from memaudit.metrics.reidentification import resemblance
 from memaudit.metrics.tail import benjamini_hochberg, fit_lower_tail
 from memaudit.policy import Policy
@@ -114,7 +112,8 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor, *, gene
         counts = patient_counts(drawn, [patients[int(row)] for row in null.train_rows])
         counted, count_tested = named_by_count(counts, level)
         # it can name someone when all m scored images drawn by one patient would be significant
-        count_power = bool(p_values) and 1 / math.comb(len(p_values) + len(null.distances), len(p_values)) <= level
+        scored = len(p_values)
+        count_power = bool(p_values) and least_tail(scored, scored=scored, holdout=len(null.distances)) <= level
     named = _patients(found, p_values=p_values, selected=selected, drawn=drawn, counts=counted)
     config = loaded.network.config
     evidence = ReidentificationEvidence(
