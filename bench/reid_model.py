@@ -3,11 +3,13 @@ come back often, scanned with the re-identification check: does it name the pati
 without a pixel copy of any study, and nobody for models that never saw them?
 
     .venv/bin/python bench/reid_model.py [--steps 2000] [--patients 600 --studies 2] \
-        [--frequent 8 --frequent-studies 200] [--models base,fine-tuned,control] \
+        [--frequent 8 --frequent-studies 200] [--models base,fine-tuned,control] [--anatomy-only] \
         [--out build/reid-model]
 
 The training archive is `bench/reid_phantoms.py`'s (`write_longitudinal_cohort`); the holdout is 100 unseen
-patients with 3 studies each (the verifier's early stopping and the scan's calibrations). The verifier is
+patients with 3 studies each (the verifier's early stopping and the scan's calibrations). ``--anatomy-only``:
+every study draws its own lung texture, so a patient's identity is their anatomy alone (a coarser identity,
+within reach of the demo UNet's detail). The verifier is
 trained as `reid_phantoms.py` trains it; the fine-tunes
 are the hospital model's (full, batch 32, learning rate 2e-4, from models/demo/base). Models: `base` (never
 saw the patients; scanned alone), `fine-tuned` (on the archive) and `control` (the same fine-tune on an
@@ -52,15 +54,21 @@ def main() -> None:
     parser.add_argument("--frequent", type=int, default=8)
     parser.add_argument("--frequent-studies", type=int, default=200)
     parser.add_argument("--verifier-steps", type=int, default=1500)
-    parser.add_argument("--models", default="base,fine-tuned", help="Of base, fine-tuned, control (comma-separated).")
+    parser.add_argument(
+        "--models", default="base,fine-tuned", help="Of base, fine-tuned, control (comma-separated; none: the verifier)"
+    )
+    parser.add_argument("--anatomy-only", action="store_true", help="Identity is the anatomy (no patient texture).")
     parser.add_argument("--out", type=Path, default=Path("build/reid-model"))
     args = parser.parse_args()
     out = args.out
     train = write_longitudinal_cohort(
         out / "train", frequent=args.frequent, frequent_studies=args.frequent_studies, patients=args.patients,
-        studies=args.studies, seed=0, size=SIDE,
+        studies=args.studies, seed=0, size=SIDE, own_texture=not args.anatomy_only,
     )  # fmt: skip
-    holdout = write_identity_cohort(out / "holdout", patients=100, studies=3, first_patient=5000, seed=0, size=SIDE)
+    holdout = write_identity_cohort(
+        out / "holdout", patients=100, studies=3, first_patient=5000, seed=0, size=SIDE,
+        own_texture=not args.anatomy_only,
+    )  # fmt: skip
     settings = ReidTraining(
         input_side=SIDE, embedding_dim=32, width=16, steps=args.verifier_steps, evaluate_every=100, patience=10
     )
@@ -78,6 +86,7 @@ def main() -> None:
         other = write_longitudinal_cohort(
             out / "control-train", frequent=args.frequent, frequent_studies=args.frequent_studies,
             patients=args.patients, studies=args.studies, seed=0, size=SIDE, first_patient=CONTROL_FIRST_PATIENT,
+            own_texture=not args.anatomy_only,
         )  # fmt: skip
         models["control"] = _finetuned(other, steps=args.steps, out=out / "control-finetune")
     previous = out / "figures.json"
@@ -88,10 +97,11 @@ def main() -> None:
         "frequent_studies": args.frequent_studies,
         "generic_patients": args.patients,
         "generic_studies": args.studies,
+        "identity": "anatomy" if args.anatomy_only else "anatomy and lung texture",
         "finetune_steps": args.steps,
         "verifier_pair_auc_holdout_patients": verifier.best_auc,
     }
-    for name in args.models.split(","):
+    for name in [name for name in args.models.split(",") if name != "none"]:
         model = models[name]
         timing = model.parent / SECONDS
         figures["models"][name] = _scanned(

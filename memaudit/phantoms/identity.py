@@ -70,12 +70,16 @@ def patient_texture(identity: Identity, study: Patient, size: int) -> np.ndarray
     return canvas[top : top + size, left : left + size]
 
 
-def identity_study(seed: int, patient: int, study: int, *, size: int, indication_share: float = 0.0):
-    """(image in [0, 1], caption) of study ``study`` of phantom patient ``patient``."""
+def identity_study(
+    seed: int, patient: int, study: int, *, size: int, indication_share: float = 0.0, own_texture: bool = True
+):
+    """(image in [0, 1], caption) of study ``study`` of phantom patient ``patient``; without ``own_texture``
+    each study draws a texture of its own and the patient's identity is their anatomy alone."""
     identity = sample_identity(seed, patient)
     rng = np.random.default_rng([seed, patient, study, 8])
     scanned = study_patient(identity, rng)
-    image = draw(scanned, size, rng, texture=patient_texture(identity, scanned, size))
+    texture = patient_texture(identity, scanned, size) if own_texture else None
+    image = draw(scanned, size, rng, texture=texture)
     return image, with_indication(caption(scanned), [seed, patient, study, 9], share=indication_share)
 
 
@@ -90,10 +94,12 @@ def write_identity_cohort(
     first_study: int = 0,
     prefix: str = "patient",
     indication_share: float = 0.0,
+    own_texture: bool = True,
 ) -> Path:
     """Write ``studies`` studies of each of ``patients`` patients (PNG, 8-bit grayscale) and metadata.jsonl
     (``patient_id`` per row) into ``out``. ``first_study`` > 0 gives further studies of the same patients
-    (a holdout of new studies of known patients, or a model's new study of one)."""
+    (a holdout of new studies of known patients, or a model's new study of one); ``own_texture``: as
+    ``identity_study``."""
     if patients < 1 or studies < 1 or size < 8:
         raise ValueError(f"need patients >= 1, studies >= 1 and size >= 8, got {patients=}, {studies=}, {size=}")
     out = Path(out)
@@ -101,7 +107,9 @@ def write_identity_cohort(
     rows = []
     for patient in range(first_patient, first_patient + patients):
         for study in range(first_study, first_study + studies):
-            image, text = identity_study(seed, patient, study, size=size, indication_share=indication_share)
+            image, text = identity_study(
+                seed, patient, study, size=size, indication_share=indication_share, own_texture=own_texture
+            )
             name = f"images/{prefix}-{patient:06d}-s{study:02d}.png"
             Image.fromarray((image * 255).round().astype(np.uint8)).save(out / name)
             row = {"id": f"{prefix}-{patient:06d}-s{study:02d}", "file_name": name, "text": text}
@@ -121,13 +129,15 @@ def write_longitudinal_cohort(
     seed: int,
     size: int = 64,
     first_patient: int = 0,
+    own_texture: bool = True,
 ) -> Path:
     """A training archive in which a few patients come back often: ``frequent`` patients (from
     ``first_patient`` on) with ``frequent_studies`` studies each (in ``out/frequent``), then ``patients``
     patients with ``studies`` each (``out/generic``), in one metadata.jsonl whose file names point into both.
-    The patients a generative model trained on it learns by their anatomy, without any one study copied."""
+    The patients a generative model trained on it learns by their anatomy, without any one study copied;
+    ``own_texture``: as ``identity_study``."""
     out = Path(out)
-    common = {"seed": seed, "size": size}
+    common = {"seed": seed, "size": size, "own_texture": own_texture}
     parts = [
         write_identity_cohort(
             out / "frequent", patients=frequent, studies=frequent_studies, first_patient=first_patient, **common

@@ -35,6 +35,18 @@ def test_studies_of_one_patient_share_anatomy_not_pixels():
     assert roc_auc(-torch.tensor(same), -torch.tensor(other)) > 0.55
 
 
+def test_without_its_own_texture_a_patient_keeps_anatomy_and_caption():
+    """``own_texture=False``: each study draws a lung texture of its own (another image, the same caption), and
+    studies of one patient still resemble each other more than other patients' do: the anatomy alone."""
+    own, anatomy_only = identity_study(2, 4, 1, size=32), identity_study(2, 4, 1, size=32, own_texture=False)
+    assert own[1] == anatomy_only[1] and not np.array_equal(own[0], anatomy_only[0])
+    assert np.array_equal(anatomy_only[0], identity_study(2, 4, 1, size=32, own_texture=False)[0])
+    images = np.array([[identity_study(1, p, s, size=64, own_texture=False)[0] for s in range(3)] for p in range(12)])
+    same = [np.abs(images[p, a] - images[p, b]).mean() for p in range(12) for a in range(3) for b in range(a + 1, 3)]
+    other = [np.abs(images[p, 0] - images[q, 0]).mean() for p in range(12) for q in range(p + 1, 12)]
+    assert roc_auc(-torch.tensor(same), -torch.tensor(other)) > 0.55
+
+
 def test_the_cohort_lists_every_study_with_its_patient(tmp_path):
     folder = write_identity_cohort(tmp_path / "a", patients=3, studies=2, seed=0, size=16, prefix="pt")
     rows = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
