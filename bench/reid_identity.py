@@ -16,7 +16,9 @@ steps, guidance 3), embedded by the verifier (cached in OUT).
 Identity: each image's mean pair logit against each frequent patient's training studies; real new studies of
 those patients (not trained on) set the bar (the median of each one's logit for its own patient), and a
 model's images above the bar are the images the verifier sees as one of them. The autoencoder's round trip of
-the real new studies shows whether the latent space can carry identity at all.
+the real new studies shows whether the latent space can carry identity at all, and the same studies blurred
+(``BLUR``) how much of it the verifier still reads in smoothed images; for these the right patient is known,
+and the share of them attributed to that patient is reported too.
 
 Nulls for the count test on a model's images (attribution: each image's nearest training patient by the
 verifier, as the check attributes them): one control's images (the hypergeometric test of
@@ -53,6 +55,8 @@ from memaudit.sampling.text import encode_prompts
 CONTROL_PATIENTS = {"control-1": 20_000, "control-2": 30_000, "control-3": 40_000}  # first patient of each archive
 ALPHA = 0.01  # the shipped policies' family level
 TOP_K = 5  # the check's default
+BLUR = (1.0, 1.5)  # Gaussian sigmas (pixels) of the blurred real new studies: how much of identity the verifier
+# still reads in smoothed images, as a small model's images are
 
 
 def main() -> None:
@@ -85,17 +89,32 @@ def main() -> None:
     real_new = ImageCaptionDataset(new).load_images(size=SIDE, channels=3)
     truth = torch.arange(len(frequent)).repeat_interleave(10)
 
-    def identity(embedded: torch.Tensor) -> torch.Tensor:  # [N, frequent] mean pair logit per frequent patient
-        with torch.no_grad():
-            return torch.stack([_mean_logit(net, embedded, gallery[rows[p]]) for p in frequent], 1)
-
     def embedded(images: torch.Tensor) -> torch.Tensor:
         return embed_images(net, images.mean(1, keepdim=True))
 
-    own = identity(embedded(real_new))[torch.arange(len(truth)), truth]
-    bar = float(own.median())
-    figures = {"identity_bar": bar, "real_new_studies": _identity_row(identity(embedded(real_new)), bar)}
-    figures["autoencoder_round_trip"] = _identity_row(identity(embedded(_round_trip(BASE, real_new))), bar)
+    def identity(sample: torch.Tensor) -> torch.Tensor:  # [N, frequent] mean pair logit per frequent patient
+        with torch.no_grad():
+            return torch.stack([_mean_logit(net, sample, gallery[rows[p]]) for p in frequent], 1)
+
+    def attribution(sample: torch.Tensor) -> list[str]:  # each image's training patient, as the check has it
+        with torch.no_grad():
+            return [patients[int(row)] for row in resemblance(sample, gallery, net.pair_logits, top_k=TOP_K).train_rows]
+
+    def row(sample: torch.Tensor, drawn: list[str]) -> dict:
+        return _identity_row(identity(sample), bar) | {
+            "frequent_share": round(sum(p in frequent for p in drawn) / len(drawn), 3),
+            "attributed_to_frequent": [drawn.count(p) for p in frequent],
+        }
+
+    real = embedded(real_new)
+    bar = float(identity(real)[torch.arange(len(truth)), truth].median())
+    figures = {"identity_bar": bar}
+    known = {"real_new_studies": real, "autoencoder_round_trip": embedded(_round_trip(BASE, real_new))}
+    known |= {f"real_new_studies_blurred_{sigma}px": embedded(_blurred(real_new, sigma)) for sigma in BLUR}
+    for name, sample in known.items():  # the right patient is known: how often the attribution finds them
+        drawn = attribution(sample)
+        right = sum(who == frequent[patient] for who, patient in zip(drawn, truth.tolist(), strict=True))
+        figures[name] = row(sample, drawn) | {"right_patient": round(right / len(drawn), 3)}
     captions = sorted(set(train.captions))
     attributed = {}
     for name in args.models.split(","):
@@ -106,12 +125,8 @@ def main() -> None:
             model = _model(name, data=data, out=out, steps=args.steps, shape=shape)
             sample = _sample(model, captions, per_caption=args.per_caption, embed=embedded)
             torch.save(sample, cache)
-        figures[name] = _identity_row(identity(sample), bar)
-        with torch.no_grad():
-            found = resemblance(sample, gallery, net.pair_logits, top_k=TOP_K)
-        attributed[name] = [patients[int(row)] for row in found.train_rows]
-        figures[name]["frequent_share"] = round(sum(p in frequent for p in attributed[name]) / len(sample), 3)
-        figures[name]["attributed_to_frequent"] = [attributed[name].count(p) for p in frequent]
+        attributed[name] = attribution(sample)
+        figures[name] = row(sample, attributed[name])
         (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     controls = [name for name in attributed if name.startswith("control")]
     figures["one_reference"] = {
@@ -176,6 +191,16 @@ def _identity_row(scores: torch.Tensor, bar: float) -> dict:
         "above_bar": int(above.sum()),
         "above_bar_by_patient": torch.bincount(who[above], minlength=scores.shape[1]).tolist(),
     }
+
+
+def _blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``images`` [N, C, H, W] under a separable Gaussian blur (edges replicated)."""
+    radius = max(1, round(3 * sigma))
+    taps = torch.exp(-(torch.arange(-radius, radius + 1, dtype=images.dtype) ** 2) / (2 * sigma**2))
+    taps = (taps / taps.sum()).repeat(images.shape[1], 1, 1)
+    padded = torch.nn.functional.pad(images, (radius,) * 4, mode="replicate")
+    across = torch.nn.functional.conv2d(padded, taps[:, :, None, :], groups=images.shape[1])
+    return torch.nn.functional.conv2d(across, taps[:, :, :, None], groups=images.shape[1])
 
 
 def _round_trip(model: Path, images: torch.Tensor) -> torch.Tensor:

@@ -77,3 +77,18 @@ def test_reid_identity_runs_on_a_small_archive(tmp_path):
     assert len(figures["frequent-only"]["attributed_to_frequent"]) == 2
     assert "control-1 vs control-2" in figures["one_reference"]
     assert set(figures["two_references"]) >= {"base vs control-1+control-2", "control-3 vs control-1+control-2"}
+
+
+def test_the_blur_keeps_a_flat_image_and_spreads_a_point_evenly(monkeypatch):
+    import torch
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    blurred = importlib.import_module("reid_identity")._blurred
+    flat = torch.full((1, 3, 9, 9), 0.4)
+    assert torch.allclose(blurred(flat, 1.0), flat)
+    point = torch.zeros(1, 1, 15, 15)
+    point[0, 0, 7, 7] = 1.0
+    spread = blurred(point, 1.0)[0, 0]
+    assert spread.shape == (15, 15) and abs(float(spread.sum()) - 1.0) < 1e-5
+    assert torch.allclose(spread, spread.T) and torch.allclose(spread, spread.flip(0))
+    assert float(spread[7, 7]) == float(spread.max()) < 0.2  # sigma 1: the centre keeps 1 / (2 pi) of it
