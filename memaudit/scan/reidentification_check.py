@@ -11,10 +11,10 @@ linked to, by id only. Beside it, when the policy turns it on (``count_test``), 
 give them: images of a learned patient come again and again, each no surer than a look-alike. It is exact
 only where the scored images are real studies: a model's images are drawn to some training patients more
 than real unseen patients' images are (bench/reid_model.py: a base that never saw the patients had 3 named,
-and against the base's own images a fine-tune on other patients had 2), so it is off by default and never runs
-on a model's images. Where it runs, each test has half of ``family_false_alarm``. It does not prove that
-a patient can be recognised by a person, nor that an unselected image is safe: it states what the verifier
-sees beyond unseen patients.
+and against the base's own images a fine-tune on other patients had 2; against one such shadow fine-tune, another
+had 1 to 6, bench/reid_identity.py), so it is off by default and never runs on a model's images. Where it
+runs, each test has half of ``family_false_alarm``. It does not prove that a patient can be recognised by a
+person, nor that an unselected image is safe: it states what the verifier sees beyond unseen patients.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ NO_VERIFIER = (
 
 NO_COUNT_NULL = (
     "the patient count test does not run on a model's images: it has no valid null for them (the holdout's real "
-    "images and the base's images for the same prompts both named patients a model never saw, bench/reid_model.py); "
-    "it runs on an --images audit of real studies"
+    "images, the base's images for the same prompts and one shadow fine-tune's images all named patients a model "
+    "never saw; bench/reid_model.py, bench/reid_identity.py); it runs on an --images audit of real studies"
 )
 
 
