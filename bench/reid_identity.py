@@ -9,7 +9,8 @@ fine-tune, which is run there first if missing; ``--anatomy-only`` there carries
 here). Models: ``base`` (the demo base, never saw the patients),
 ``fine-tuned`` (reid_model.py's), ``frequent-only`` (the base fine-tuned on the 8 frequent patients' 1,600
 studies alone: the hardest a model can be pushed to learn them), ``control-1..3`` (fine-tuned on archives of
-the same shape with other patients: they never saw the training set). Each model's sample is every distinct
+the same shape with other patients: they never saw the training set); ``NAME=FOLDER`` adds a model made
+elsewhere (e.g. reid_model.py's fine-tune at other steps). Each model's sample is every distinct
 training caption x ``--per-caption`` seeds with the scan's sampler (bench/reid_model_policy.yaml: DDIM, 25
 steps, guidance 3), embedded by the verifier (cached in OUT).
 
@@ -117,12 +118,13 @@ def main() -> None:
         figures[name] = row(sample, drawn) | {"right_patient": round(right / len(drawn), 3)}
     captions = sorted(set(train.captions))
     attributed = {}
-    for name in args.models.split(","):
+    for entry in args.models.split(","):
+        name, _, folder = entry.partition("=")  # NAME=FOLDER: a model made elsewhere
         cache = out / f"emb-{name}.pt"
         if cache.is_file():
             sample = torch.load(cache)
         else:
-            model = _model(name, data=data, out=out, steps=args.steps, shape=shape)
+            model = Path(folder) if folder else _model(name, data=data, out=out, steps=args.steps, shape=shape)
             sample = _sample(model, captions, per_caption=args.per_caption, embed=embedded)
             torch.save(sample, cache)
         attributed[name] = attribution(sample)
@@ -142,8 +144,9 @@ def main() -> None:
         others = [name for name in controls if name != model]
         for first, second in ((a, b) for i, a in enumerate(others) for b in others[i + 1 :]):
             concentration, named = dirichlet_named(attributed[model], attributed[first], attributed[second], ALPHA)
-            row = _named(named, frequent) | {"concentration": round(concentration, 2)}
-            figures["two_references"][f"{model} vs {first}+{second}"] = row
+            figures["two_references"][f"{model} vs {first}+{second}"] = _named(named, frequent) | {
+                "concentration": round(concentration, 2)
+            }
     (out / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
 
