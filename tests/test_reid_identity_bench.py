@@ -1,4 +1,5 @@
-"""bench/reid_identity.py: the two-reference count test's known answers, and the script's smoke run."""
+"""bench/reid_identity.py and its nulls (bench/reid_nulls.py): the two-reference count test's known answers,
+the blur's, and the script's smoke run."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ PATIENTS = [f"p{i:03d}" for i in range(200)]
 @pytest.fixture
 def dirichlet_named(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))  # the bench scripts import each other from their folder
-    return importlib.import_module("reid_identity").dirichlet_named
+    return importlib.import_module("reid_nulls").dirichlet_named
 
 
 def _draws(rng: random.Random, n: int, weights: list[float] | None = None) -> list[str]:
