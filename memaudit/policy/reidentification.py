@@ -27,7 +27,8 @@ class ReidentificationCheck(CheckSettings):
         False,
         description="on an --images audit of real studies, also name a patient who draws more released images (as "
         "most likely patient) than the holdout's images give them, at half the family level (exact for real "
-        "images). Never on a model's images: neither the holdout's real images nor the base's images are a valid "
-        "null for them (bench/reid_model.py: both named patients a model never saw)",
+        "images). Never on a model's images: neither the holdout's real images, the base's images nor one shadow "
+        "fine-tune's are a valid null for them (bench/reid_model.py, bench/reid_identity.py: each named patients a "
+        "model never saw)",
     )
     batch_size: int = Field(64, ge=1, description="images per verifier batch")
