@@ -8,7 +8,8 @@ DATA is bench/reid_model.py's folder (its archive of 8 patients x 200 studies + 
 fine-tune, which is run there first if missing; ``--anatomy-only`` there carries over to the archives made
 here). Models: ``base`` (the demo base, never saw the patients),
 ``fine-tuned`` (reid_model.py's), ``frequent-only`` (the base fine-tuned on the 8 frequent patients' 1,600
-studies alone: the hardest a model can be pushed to learn them), ``control-1..3`` (fine-tuned on archives of
+studies alone: the hardest a model can be pushed to learn them), ``two-only`` (the first two of them alone),
+``control-1..3`` (fine-tuned on archives of
 the same shape with other patients: they never saw the training set); ``NAME=FOLDER`` adds a model made
 elsewhere (e.g. reid_model.py's fine-tune at other steps). Each model's sample is every distinct
 training caption x ``--per-caption`` seeds with the scan's sampler (bench/reid_model_policy.yaml: DDIM, 25
@@ -50,7 +51,7 @@ from memaudit.reid.weights import embed_images, load_verifier
 from memaudit.sampling.generate import generate_images
 from memaudit.sampling.text import encode_prompts
 
-KNOWN_MODELS = ("base", "fine-tuned", "frequent-only")
+KNOWN_MODELS = ("base", "fine-tuned", "frequent-only", "two-only")
 CONTROL_PATIENTS = {"control-1": 20_000, "control-2": 30_000, "control-3": 40_000}  # first patient of each archive
 TOP_K = 5  # the check's default
 BLUR = (1.0, 1.5)  # Gaussian sigmas (pixels) of the blurred real new studies: how much of identity the verifier
@@ -192,6 +193,12 @@ def _model(name: str, *, data: Path, out: Path, steps: int, shape: dict) -> Path
         return _finetuned(data / "train", steps=steps, out=data / "finetune")
     if name == "frequent-only":
         return _finetuned(data / "train" / "frequent", steps=steps, out=out / "frequent-only")
+    if name == "two-only":  # the first two frequent patients' studies alone
+        two = write_identity_cohort(
+            out / "two-only-train", patients=2, studies=shape["frequent_studies"], seed=0, size=SIDE,
+            own_texture=shape["own_texture"],
+        )  # fmt: skip
+        return _finetuned(two, steps=steps, out=out / "two-only")
     train = write_longitudinal_cohort(
         out / f"{name}-train", seed=0, size=SIDE, first_patient=CONTROL_PATIENTS[name], **shape
     )

@@ -70,7 +70,7 @@ def test_reid_identity_runs_on_a_small_archive(tmp_path):
     command += ["--frequent", "2", "--frequent-studies", "4", "--verifier-steps", "4", "--models", "none"]
     subprocess.run([*command, "--out", str(data)], check=True, capture_output=True, text=True, timeout=900)
     command = [sys.executable, str(BENCH / "reid_identity.py"), "--data", str(data), "--steps", "2"]
-    command += ["--per-caption", "1", "--models", "base,frequent-only,control-1,control-2,control-3"]
+    command += ["--per-caption", "1", "--models", "base,frequent-only,two-only,control-1,control-2,control-3"]
     result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr
     figures = json.loads((out / "figures.json").read_text())
