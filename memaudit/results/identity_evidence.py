@@ -3,6 +3,10 @@ by id only, and the calibration that says how sure."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import model_validator
+
 from memaudit.metrics.tail import LowerTail
 from memaudit.results.frozen import Frozen
 
@@ -56,3 +60,12 @@ class ReidentificationEvidence(Frozen):
     patients: list[ReidentifiedPatient]  # the re-identified training patients, by id
     # 2.11 on: patients drawing enough images that the count test could name them (Tarone's filter)
     count_tested: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_count_null(cls, data: Any) -> Any:
+        """Early 2.11 results also wrote ``count_null`` (the count test's null, when it still ran on a model's
+        images against the base's): read back without it, since the count test no longer takes a base."""
+        if isinstance(data, dict) and "count_null" in data:
+            return {key: value for key, value in data.items() if key != "count_null"}
+        return data
