@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from reid_model import BASE, SIDE, _finetuned  # this folder is on sys.path when a bench script runs
+from ground_truth import SAMPLING, latent_side  # this folder is on sys.path when a bench script runs
+from reid_model import BASE, SIDE, _finetuned
 from reid_nulls import nulls
 
 import memaudit  # noqa: F401  (runtime guards)
@@ -181,9 +182,9 @@ def _blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def _round_trip(model: Path, images: torch.Tensor) -> torch.Tensor:
-    vae = load_checkpoint(model).pipeline.vae
-    with torch.no_grad():
-        return ((vae.decode(vae.encode(images * 2 - 1).latent_dist.mean).sample + 1) / 2).clamp(0, 1)
+    """``images`` through the model's autoencoder: encoded (the posterior mean) and decoded."""
+    denoiser = denoiser_for(load_checkpoint(model).pipeline)
+    return denoiser.decode(denoiser.encode_images(images))
 
 
 def _model(name: str, *, data: Path, out: Path, steps: int, shape: dict) -> Path:
@@ -210,14 +211,11 @@ def _sample(model: Path, captions: list[str], *, per_caption: int, embed) -> tor
     ``round * 100000 + caption index`` per round."""
     pipeline = load_checkpoint(model).pipeline
     prompts, empty = encode_prompts(pipeline, captions), encode_prompts(pipeline, [""])
-    side = denoiser_for(pipeline).latent_side(SIDE)
+    side = latent_side(pipeline, SIDE)
     rounds = []
     for round_ in range(per_caption):
         seeds = [round_ * 100_000 + i for i in range(len(captions))]
-        images = generate_images(
-            pipeline, prompts, empty, seeds=seeds, num_inference_steps=25, guidance_scale=3.0, latent_size=side,
-            batch_size=64,
-        )  # fmt: skip
+        images = generate_images(pipeline, prompts, empty, seeds=seeds, latent_size=side, batch_size=64, **SAMPLING)
         rounds.append(embed(images))
         print(f"{model}: {sum(map(len, rounds))} images", flush=True)
     return torch.cat(rounds)

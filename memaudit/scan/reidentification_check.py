@@ -100,15 +100,16 @@ def run_reidentification(context: ScanContext, embeddings: torch.Tensor, *, gene
     found = resemblance(embeddings, train, head, top_k=settings.top_k)
     tail = fit_lower_tail(null.distances, confidence=context.policy.calibration.confidence)
     p_values = [tail.p_value(float(d)) for d in found.distances]
-    # the per-image test and, when on, the patient count test, half each
-    level = settings.family_false_alarm / (2 if settings.count_test and not generated else 1)
+    counting = settings.count_test and not generated  # the count test has no valid null on a model's images
+    # the per-image test and, when it runs, the patient count test, half each
+    level = settings.family_false_alarm / (2 if counting else 1)
     power = identification_power(tail, candidates=len(p_values), alpha=level)
     selected = benjamini_hochberg(p_values, level) if p_values else []
     drawn = [patients[int(row)] for row in found.train_rows]
     counted, count_tested, count_power, warnings = [], None, False, []
     if settings.count_test and generated:
         warnings.append(NO_COUNT_NULL)
-    elif settings.count_test:
+    elif counting:
         counts = patient_counts(drawn, [patients[int(row)] for row in null.train_rows])
         counted, count_tested = named_by_count(counts, level)
         # it can name someone when all m scored images drawn by one patient would be significant
