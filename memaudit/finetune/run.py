@@ -63,6 +63,7 @@ def finetune(
     trains a copy of its UNet).
     """
     out = Path(out)
+    dataset = ImageCaptionDataset(train_data, config=data)  # a bad manifest is named before the model loads
     if isinstance(base, Checkpoint):
         checkpoint = base
         pipeline = copy.copy(base.pipeline)
@@ -74,7 +75,6 @@ def finetune(
         pipeline = checkpoint.pipeline.to(device)
         network = BY_NAME[checkpoint.family].module
     summary = summarize(checkpoint)
-    dataset = ImageCaptionDataset(train_data, config=data)
     unet_parameters = sum(p.numel() for p in getattr(pipeline, network).parameters())
     mask = parse_mask(config.mask, getattr(pipeline, network))
     method = apply_method(config.method, getattr(pipeline, network), mask, lora_rank=config.lora_rank)
