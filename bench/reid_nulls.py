@@ -22,9 +22,7 @@ def nulls(attributed: dict[str, list[str]], *, frequent: list[str]) -> dict:
     their spread fitted (``dirichlet_named``); a control named against other controls is a false name."""
     controls = [name for name in attributed if name.startswith("control")]
     one = {
-        f"{model} vs {reference}": _named(
-            named_by_count(patient_counts(attributed[model], attributed[reference]), ALPHA)[0], frequent
-        )
+        f"{model} vs {reference}": _named(one_reference_named(attributed[model], attributed[reference]), frequent)
         for model in attributed
         for reference in controls
         if model != reference
@@ -36,6 +34,11 @@ def nulls(attributed: dict[str, list[str]], *, frequent: list[str]) -> dict:
             concentration, named = dirichlet_named(attributed[model], attributed[first], attributed[second], ALPHA)
             two[f"{model} vs {first}+{second}"] = _named(named, frequent) | {"concentration": round(concentration, 2)}
     return {"one_reference": one, "two_references": two}
+
+
+def one_reference_named(model: list[str], reference: list[str]) -> list[str]:
+    """Patients the check's own count test names with one reference's images as its null."""
+    return [count.patient for count in named_by_count(patient_counts(model, reference), ALPHA)[0]]
 
 
 def dirichlet_named(model: list[str], first: list[str], second: list[str], alpha: float) -> tuple[float, list[str]]:
@@ -63,6 +66,5 @@ def dirichlet_named(model: list[str], first: list[str], second: list[str], alpha
     return r, [everyone[i] for i, keep in zip(kept, selected, strict=True) if keep]
 
 
-def _named(named, frequent: list[str]) -> dict:
-    ids = [getattr(patient, "patient", patient) for patient in named]
+def _named(ids: list[str], frequent: list[str]) -> dict:
     return {"named": len(ids), "named_frequent": sum(p in frequent for p in ids), "ids": ids[:12]}
